@@ -1,0 +1,144 @@
+"""Coreset baselines: random real samples, herding and k-center in ConvNet feature space.
+
+Herding (Welling, 2009) greedily adds the sample that keeps the running mean of the selected
+features closest to the class mean; k-center greedy (Sener & Savarese, 2018) adds the sample
+farthest from everything selected so far. As in the DC paper's baselines, features come from a
+ConvNet trained on the real data (``feature_epochs``; 0 gives a random ConvNet).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import Tensor
+
+from ..data import ImageDataset
+from ..distill import Distiller, register_method
+from ..evaluate import train_network
+from ..nets import get_network
+from ..synthetic import SyntheticSet
+
+_FEATURE_CACHE: "OrderedDict[tuple, Tensor]" = OrderedDict()
+_FEATURE_CACHE_SIZE = 2
+
+
+@register_method
+class RandomReal(Distiller):
+    """Random real samples, class-balanced: the reference every method must beat."""
+
+    name = "random"
+
+    def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
+        return SyntheticSet.from_real(train, train.balanced_indices(ipc, seed))
+
+
+class _FeatureCoreset(Distiller):
+    """Shared machinery: embed the training set once, then select per class."""
+
+    def __init__(
+        self,
+        *,
+        feature_arch: str = "ConvNet",
+        feature_epochs: int = 1,
+        feature_lr: float = 0.01,
+        batch_size: int = 256,
+    ) -> None:
+        if feature_epochs < 0:
+            raise ValueError(f"feature_epochs must be >= 0, got {feature_epochs}")
+        self.feature_arch = feature_arch
+        self.feature_epochs = feature_epochs
+        self.feature_lr = feature_lr
+        self.batch_size = batch_size
+
+    def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
+        features = self.features(train, seed, device)
+        picks = [idx[self.select(features[idx], ipc)] for idx in train.class_index]
+        syn = SyntheticSet.from_real(train, torch.cat(picks))
+        syn.metadata["arch"] = self.feature_arch
+        return syn
+
+    def select(self, features: Tensor, k: int) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def features(self, train: ImageDataset, seed: int, device: torch.device) -> Tensor:
+        """(N, D) features of every training image (cached per dataset, network and seed)."""
+        key = (train.name, len(train), train.images.data_ptr(), self.feature_arch, self.feature_epochs,
+               self.feature_lr, seed, str(device))
+        if key not in _FEATURE_CACHE:
+            _FEATURE_CACHE[key] = embed(self.feature_network(train, seed, device), train.images, self.batch_size)
+            while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
+                _FEATURE_CACHE.popitem(last=False)
+        return _FEATURE_CACHE[key]
+
+    def feature_network(self, train: ImageDataset, seed: int, device: torch.device) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        net = get_network(self.feature_arch, train.channels, train.num_classes, train.image_shape[1:]).to(device)
+        if self.feature_epochs:
+            generator = torch.Generator(device=device).manual_seed(seed)
+            # constant lr: the protocol's half-way decay is meant for long runs
+            train_network(
+                net, train.images.to(device), train.labels.to(device), self.feature_epochs, self.feature_lr,
+                self.batch_size, generator=generator,
+            )
+        return net.eval()
+
+
+@torch.no_grad()
+def embed(net: torch.nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
+    """Features ``net.embed(x)`` of all ``images``, in batches, on the network's device; returned on CPU."""
+    device = next(net.parameters()).device
+    net.eval()
+    chunks = [net.embed(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(chunks)
+
+
+def herding_select(features: Tensor, k: int) -> Tensor:
+    """Indices of ``k`` samples whose running feature mean tracks the full mean (greedy herding)."""
+    features = features.double()
+    target = features.mean(0)
+    chosen = torch.zeros(len(features), dtype=torch.bool)
+    selected_sum = torch.zeros_like(target)
+    order = []
+    for t in range(1, k + 1):
+        candidate_means = (selected_sum + features) / t
+        distances = (candidate_means - target).pow(2).sum(1)
+        distances[chosen] = float("inf")
+        best = int(distances.argmin())
+        order.append(best)
+        chosen[best] = True
+        selected_sum += features[best]
+    return torch.tensor(order, dtype=torch.long)
+
+
+def kcenter_select(features: Tensor, k: int) -> Tensor:
+    """Greedy k-center: start at the sample nearest the mean, then repeatedly add the farthest one."""
+    features = features.double()
+    first = int((features - features.mean(0)).pow(2).sum(1).argmin())
+    order = [first]
+    min_dist = (features - features[first]).pow(2).sum(1)
+    for _ in range(k - 1):
+        nxt = int(min_dist.argmax())
+        order.append(nxt)
+        min_dist = torch.minimum(min_dist, (features - features[nxt]).pow(2).sum(1))
+    return torch.tensor(order, dtype=torch.long)
+
+
+@register_method
+class Herding(_FeatureCoreset):
+    """Herding selection per class in the features of a (briefly trained) ConvNet."""
+
+    name = "herding"
+
+    def select(self, features: Tensor, k: int) -> Tensor:
+        return herding_select(features, k)
+
+
+@register_method
+class KCenter(_FeatureCoreset):
+    """Greedy k-center selection per class in the features of a (briefly trained) ConvNet."""
+
+    name = "kcenter"
+
+    def select(self, features: Tensor, k: int) -> Tensor:
+        return kcenter_select(features, k)

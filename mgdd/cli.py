@@ -1,0 +1,140 @@
+"""The ``mgdd`` command: distil, evaluate, show.
+
+    mgdd distill --method herding --dataset fashion-mnist --ipc 10 --out runs/herding-ipc10
+    mgdd evaluate runs/herding-ipc10 --dataset fashion-mnist --epochs 300 --models 3
+    mgdd show runs/herding-ipc10 --png grid.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _option_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """``["lr=0.1", "arch=ConvNet"]`` -> ``{"lr": 0.1, "arch": "ConvNet"}`` (values parsed as JSON when they can be)."""
+    options = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"error: --option expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        options[key.strip()] = _option_value(value)
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mgdd", description="Dataset distillation toolkit.")
+    parser.add_argument("--version", action="version", version=f"mgdd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("distill", help="distil a dataset with a registered method")
+    p.add_argument("--method", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", default=None, help="folder holding the dataset files")
+    p.add_argument("--ipc", type=int, required=True, help="images per class")
+    p.add_argument("--out", required=True, help="output folder for the synthetic set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="method option")
+    p.add_argument("--evaluate", action="store_true", help="evaluate the set after distilling")
+    _add_eval_arguments(p)
+
+    p = sub.add_parser("evaluate", help="evaluate a synthetic set under the standard protocol")
+    p.add_argument("path", help="synthetic-set folder, or a Hub dataset id")
+    p.add_argument("--dataset", default=None, help="test data (default: the set's source dataset)")
+    p.add_argument("--root", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    _add_eval_arguments(p)
+
+    p = sub.add_parser("show", help="describe a synthetic set and optionally write its image grid")
+    p.add_argument("path")
+    p.add_argument("--png", default=None, help="write a grid image (one row per class) here")
+    return parser
+
+
+def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", nargs="+", default=["ConvNet"], help="architecture(s) to evaluate with")
+    p.add_argument("--models", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=1000)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--no-augment", action="store_true", help="train without DSA augmentation")
+    p.add_argument("--json", default=None, help="also write the results as JSON here")
+
+
+def _run_evaluation(syn, args) -> None:
+    from .data import load_dataset
+    from .evaluate import evaluate
+    from .io import write_json_atomic
+
+    dataset = args.dataset or syn.metadata.get("dataset")
+    if not dataset:
+        raise SystemExit("error: the set does not record its dataset; pass --dataset")
+    test = load_dataset(dataset, "test", root=args.root)
+    results = evaluate(
+        syn, test, arch=list(args.arch), models=args.models, epochs=args.epochs, lr=args.lr,
+        augment=not args.no_augment, seed=args.seed, device=args.device,
+    )
+    for result in results.values():
+        print(result)
+    if args.json:
+        write_json_atomic(args.json, {name: r.to_dict() for name, r in results.items()})
+
+
+def cmd_distill(args) -> None:
+    from .data import load_dataset
+    from .distill import distill
+
+    train = load_dataset(args.dataset, "train", root=args.root)
+    syn = distill(args.method, train, args.ipc, seed=args.seed, device=args.device, **parse_options(args.option))
+    folder = syn.save(args.out)
+    print(f"{syn} -> {folder} ({syn.metadata['wall_time']:.1f} s)")
+    if args.evaluate:
+        _run_evaluation(syn, args)
+
+
+def cmd_evaluate(args) -> None:
+    from .synthetic import load_synthetic
+
+    _run_evaluation(load_synthetic(args.path), args)
+
+
+def cmd_show(args) -> None:
+    from .synthetic import load_synthetic
+
+    syn = load_synthetic(args.path)
+    print(syn)
+    counts = syn.hard_labels.bincount(minlength=syn.num_classes).tolist()
+    print("per class:", dict(zip(syn.class_names, counts)))
+    if syn.learned_lr is not None:
+        print("learned lr:", syn.learned_lr)
+    print(json.dumps(syn.metadata, indent=2, sort_keys=True))
+    if args.png:
+        print("grid:", syn.save_grid(Path(args.png)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"distill": cmd_distill, "evaluate": cmd_evaluate, "show": cmd_show}
+    try:
+        handlers[args.command](args)
+    except (KeyError, ValueError, FileNotFoundError, ConnectionError, TypeError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

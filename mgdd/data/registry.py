@@ -1,0 +1,344 @@
+"""Named datasets: where their files live, how they are read, how they are normalised.
+
+Everything loads into memory as an :class:`ImageDataset`. Nothing here fakes data: a dataset
+that is absent and cannot be downloaded raises :class:`DatasetNotAvailableError` saying how to
+get it.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .dataset import ImageDataset, normalize, stats_of
+
+SPLITS = ("train", "test")
+FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+class DatasetNotAvailableError(FileNotFoundError):
+    """A named dataset is not on disk and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    channels: int
+    image_size: int | None  # None: depends on the files (imagefolder)
+    num_classes: int | None
+    mean: tuple[float, ...] | None  # None: computed from the training split
+    std: tuple[float, ...] | None
+    class_names: tuple[str, ...] | None
+    how_to_get: str
+    reader: Callable[[Path | None, str, bool], tuple[Tensor, Tensor, list[str] | None]]
+
+
+def default_root() -> Path:
+    """``$MGDD_DATA`` or ``~/.cache/mgdd/data``."""
+    return Path(os.environ.get("MGDD_DATA", Path.home() / ".cache" / "mgdd" / "data")).expanduser()
+
+
+# ---------------------------------------------------------------- readers: return uint8 (N,C,H,W), labels
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (MNIST format), gzipped or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path} is not an IDX file")
+    dtype_code, ndim = data[2], data[3]
+    if dtype_code != 0x08:
+        raise ValueError(f"{path}: only unsigned-byte IDX files are supported (type code {dtype_code:#x})")
+    dims = np.frombuffer(data, dtype=">u4", count=ndim, offset=4).astype(np.int64)
+    expected = int(np.prod(dims))
+    offset = 4 + 4 * ndim
+    if len(data) - offset != expected:
+        raise ValueError(f"{path} is truncated or corrupt: {len(data) - offset} bytes for shape {tuple(dims)}")
+    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(tuple(dims))
+
+
+def _find_idx(directories: list[Path], stem: str) -> Path | None:
+    for directory in directories:
+        for candidate in (directory / stem, directory / f"{stem}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _read_mnist_like(directories: list[Path], split: str) -> tuple[Tensor, Tensor] | None:
+    prefix = "train" if split == "train" else "t10k"
+    image_file = _find_idx(directories, f"{prefix}-images-idx3-ubyte")
+    label_file = _find_idx(directories, f"{prefix}-labels-idx1-ubyte")
+    if image_file is None or label_file is None:
+        return None
+    images = torch.from_numpy(read_idx(image_file).copy()).unsqueeze(1)
+    labels = torch.from_numpy(read_idx(label_file).astype(np.int64))
+    return images, labels
+
+
+def _torchvision_download(name: str, root: Path, split: str):
+    import torchvision.datasets as tvd
+
+    train = split == "train"
+    if name == "fashion-mnist":
+        return tvd.FashionMNIST(str(root), train=train, download=True)
+    if name == "mnist":
+        return tvd.MNIST(str(root), train=train, download=True)
+    raise KeyError(name)
+
+
+def _mnist_reader(name: str, folder: str, system_dir: Path | None):
+    def read(root: Path | None, split: str, download: bool):
+        base = root if root is not None else default_root()
+        directories = [base, base / folder / "raw", base / name]
+        if root is None and system_dir is not None:
+            directories.append(system_dir)
+        found = _read_mnist_like(directories, split)
+        if found is None and download:
+            _guarded_download(name, lambda: _torchvision_download(name, base, split))
+            found = _read_mnist_like(directories, split)
+        if found is None:
+            raise DatasetNotAvailableError(_missing_message(name, directories))
+        return found[0], found[1], None
+
+    return read
+
+
+def _torchvision_reader(name: str):
+    def read(root: Path | None, split: str, download: bool):
+        import torchvision.datasets as tvd
+
+        base = root if root is not None else default_root()
+        train = split == "train"
+        factories = {
+            "cifar10": lambda d: tvd.CIFAR10(str(base), train=train, download=d),
+            "cifar100": lambda d: tvd.CIFAR100(str(base), train=train, download=d),
+            "svhn": lambda d: tvd.SVHN(str(base / "svhn"), split=split, download=d),
+        }
+        try:
+            dataset = factories[name](False)
+        except RuntimeError:
+            if not download:
+                raise DatasetNotAvailableError(_missing_message(name, [base])) from None
+            dataset = _guarded_download(name, lambda: factories[name](True))
+        if name == "svhn":
+            images = torch.from_numpy(dataset.data)  # already (N, 3, 32, 32)
+            labels = torch.as_tensor(dataset.labels, dtype=torch.long)
+        else:
+            images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()
+            labels = torch.as_tensor(dataset.targets, dtype=torch.long)
+        return images, labels, list(getattr(dataset, "classes", []) or []) or None
+
+    return read
+
+
+def _guarded_download(name: str, action: Callable):
+    try:
+        return action()
+    except Exception as error:  # torchvision raises URLError, RuntimeError, OSError, ...
+        raise DatasetNotAvailableError(
+            f"{name} is not on disk and downloading it failed ({type(error).__name__}: {error}). "
+            f"{SPECS[name].how_to_get}"
+        ) from error
+
+
+def _missing_message(name: str, searched: list[Path]) -> str:
+    places = ", ".join(str(p) for p in searched)
+    return f"{name} not found (searched: {places}). {SPECS[name].how_to_get}"
+
+
+def _digits_reader(root: Path | None, split: str, download: bool):
+    """scikit-learn's bundled 8x8 digits, split 80/20 per class with a fixed seed."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy((bunch.images / 16.0 * 255.0).round().astype(np.uint8)).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    generator = torch.Generator().manual_seed(0)
+    chosen = []
+    for c in range(10):
+        idx = (labels == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        n_train = int(round(0.8 * len(idx)))
+        chosen.append(idx[:n_train] if split == "train" else idx[n_train:])
+    order = torch.cat(chosen).sort().values
+    return images[order], labels[order], None
+
+
+def _image_folder_arrays(directory: Path, image_size: int | None) -> tuple[Tensor, Tensor, list[str]]:
+    import torchvision.transforms.v2 as T
+    from torchvision.datasets import ImageFolder
+
+    steps = [T.PILToTensor()]
+    if image_size is not None:
+        steps.insert(0, T.Resize((image_size, image_size)))
+    folder = ImageFolder(str(directory), transform=T.Compose(steps))
+    if len(folder) == 0:
+        raise ValueError(f"{directory} holds no images")
+    images = [folder[i][0] for i in range(len(folder))]
+    shapes = {tuple(x.shape) for x in images}
+    if len(shapes) > 1:
+        raise ValueError(f"images under {directory} differ in size {sorted(shapes)[:3]}; pass image_size=")
+    labels = torch.tensor(folder.targets, dtype=torch.long)
+    return torch.stack(images), labels, list(folder.classes)
+
+
+def _imagefolder_reader(root: Path | None, split: str, download: bool, image_size: int | None = None):
+    if root is None:
+        raise ValueError("imagefolder needs root=<folder> (with one sub-folder per class, or train/ and test/)")
+    directory = root / split if (root / split).is_dir() else root
+    if not directory.is_dir():
+        raise DatasetNotAvailableError(f"imagefolder: {directory} is not a directory")
+    return _image_folder_arrays(directory, image_size)
+
+
+def _tiny_imagenet_reader(root: Path | None, split: str, download: bool):
+    base = (root if root is not None else default_root()) / "tiny-imagenet-200"
+    if not base.is_dir():
+        raise DatasetNotAvailableError(_missing_message("tiny-imagenet", [base]))
+    wnids = (base / "wnids.txt").read_text().split()
+    if split == "train":
+        images, labels, classes = _image_folder_arrays(base / "train", 64)
+        remap = torch.tensor([wnids.index(c) for c in classes])
+        return images, remap[labels], wnids
+    import torchvision.transforms.v2.functional as TF
+    from PIL import Image
+
+    rows = [line.split("\t")[:2] for line in (base / "val" / "val_annotations.txt").read_text().splitlines()]
+    images = [
+        TF.pil_to_tensor(Image.open(base / "val" / "images" / fname).convert("RGB")) for fname, _ in rows
+    ]
+    labels = torch.tensor([wnids.index(wnid) for _, wnid in rows])
+    return torch.stack(images), labels, wnids
+
+
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+
+SPECS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in [
+        DatasetSpec(
+            "fashion-mnist", 1, 28, 10, (0.2861,), (0.3530,), FASHION_CLASSES,
+            "Offline: `apt-get install dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist), "
+            "or put the four IDX files in root=; online: download=True.",
+            _mnist_reader("fashion-mnist", "FashionMNIST", FASHION_MNIST_SYSTEM_DIR),
+        ),
+        DatasetSpec(
+            "mnist", 1, 28, 10, (0.1307,), (0.3081,), DIGIT_CLASSES,
+            "Put the four MNIST IDX files in root= (or root/MNIST/raw), or load once with download=True online.",
+            _mnist_reader("mnist", "MNIST", None),
+        ),
+        DatasetSpec(
+            "cifar10", 3, 32, 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), CIFAR10_CLASSES,
+            "Load once with download=True on a connected machine, or place cifar-10-batches-py in root=.",
+            _torchvision_reader("cifar10"),
+        ),
+        DatasetSpec(
+            "cifar100", 3, 32, 100, (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762), None,
+            "Load once with download=True on a connected machine, or place cifar-100-python in root=.",
+            _torchvision_reader("cifar100"),
+        ),
+        DatasetSpec(
+            "svhn", 3, 32, 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), DIGIT_CLASSES,
+            "Load once with download=True on a connected machine, or place train_32x32.mat/test_32x32.mat "
+            "in root/svhn.",
+            _torchvision_reader("svhn"),
+        ),
+        DatasetSpec(
+            "tiny-imagenet", 3, 64, 200, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), None,
+            "Unpack tiny-imagenet-200.zip (cs231n) into root= so that root/tiny-imagenet-200/wnids.txt exists.",
+            _tiny_imagenet_reader,
+        ),
+        DatasetSpec(
+            "imagefolder", 3, None, None, None, None, None,
+            "Pass root=<folder> with one sub-folder of images per class (optionally under train/ and test/).",
+            _imagefolder_reader,
+        ),
+        DatasetSpec(
+            "digits", 1, 8, 10, None, None, DIGIT_CLASSES,
+            "Bundled with scikit-learn: `pip install scikit-learn`.",
+            _digits_reader,
+        ),
+    ]
+}
+ALIASES = {"fmnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fashion_mnist": "fashion-mnist",
+           "cifar-10": "cifar10", "cifar-100": "cifar100", "tinyimagenet": "tiny-imagenet",
+           "tiny_imagenet": "tiny-imagenet", "image-folder": "imagefolder"}
+
+
+def available_datasets() -> list[str]:
+    return sorted(SPECS)
+
+
+def resolve_name(name: str) -> str:
+    key = name.strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in SPECS:
+        raise KeyError(f"unknown dataset {name!r}; available: {', '.join(available_datasets())}")
+    return key
+
+
+@functools.lru_cache(maxsize=8)
+def _read_cached(name: str, split: str, root: str | None, download: bool, image_size: int | None):
+    spec = SPECS[name]
+    path = Path(root).expanduser() if root is not None else None
+    if name == "imagefolder":
+        return _imagefolder_reader(path, split, download, image_size)
+    return spec.reader(path, split, download)
+
+
+def load_dataset(
+    name: str,
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    image_size: int | None = None,
+) -> ImageDataset:
+    """Load a named dataset into memory, normalised.
+
+    Args:
+        name: one of :func:`available_datasets` (``fashion-mnist``, ``mnist``, ``cifar10``,
+            ``cifar100``, ``svhn``, ``tiny-imagenet``, ``imagefolder``, ``digits``).
+        split: ``"train"`` or ``"test"``.
+        root: folder holding the files (default: ``$MGDD_DATA`` or ``~/.cache/mgdd/data``;
+            Fashion-MNIST also looks in ``/usr/share/datasets/fashion-mnist``).
+        download: try a torchvision download when the files are absent.
+        image_size: resize ``imagefolder`` images to this square size.
+
+    Raises:
+        KeyError: unknown name. ValueError: unknown split.
+        DatasetNotAvailableError: absent and not downloadable, with instructions.
+    """
+    key = resolve_name(name)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    spec = SPECS[key]
+    root_key = str(Path(root).expanduser().resolve()) if root is not None else None
+    raw_images, labels, names = _read_cached(key, split, root_key, bool(download), image_size)
+    images = raw_images.float().div_(255.0)
+    if spec.mean is not None:
+        mean, std = spec.mean, spec.std
+    elif split == "train":
+        mean, std = stats_of(images)
+    else:  # statistics always come from the training split
+        train_raw = _read_cached(key, "train", root_key, bool(download), image_size)[0]
+        mean, std = stats_of(train_raw.float().div_(255.0))
+    class_names = list(spec.class_names or names or [str(c) for c in range(int(labels.max()) + 1)])
+    num_classes = spec.num_classes or len(class_names)
+    return ImageDataset(normalize(images, mean, std), labels.clone(), num_classes, class_names, mean, std, key)

@@ -1,0 +1,225 @@
+"""The field's evaluation protocol: train fresh networks on a synthetic set, test on real data.
+
+Following DC/DSA/DM: SGD (momentum 0.9, weight decay 5e-4, lr 0.01), learning rate x0.1 at
+half of training (the optimiser is re-created, as in the reference code), batch 256, DSA
+augmentation with per-sample draws, test accuracy on the real test split; mean ± std over
+several freshly initialised models.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .augment import DiffAugment
+from .data import ImageDataset, as_image_dataset
+from .device import resolve_device
+from .nets import get_network
+from .synthetic import SyntheticSet
+
+DEFAULT_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
+LOSSES = ("auto", "ce", "soft_ce", "mse")
+
+
+@dataclass
+class EvalResult:
+    """Accuracies (in %) of ``models`` networks of one architecture trained on a synthetic set."""
+
+    arch: str
+    accuracies: list[float]
+    epochs: int
+    lr: float
+    loss: str
+    augment: bool
+    wall_time: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.accuracies)
+
+    @property
+    def std(self) -> float:
+        return statistics.pstdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
+
+    @property
+    def models(self) -> int:
+        return len(self.accuracies)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.arch}: {self.mean:.2f} ± {self.std:.2f} % "
+            f"({self.models} models, {self.epochs} epochs, {self.wall_time:.0f} s)"
+        )
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "mean": self.mean, "std": self.std}
+
+
+def evaluate(
+    syn: SyntheticSet,
+    test: ImageDataset,
+    arch: str | Sequence[str] = "ConvNet",
+    models: int = 5,
+    epochs: int = 1000,
+    lr: float | None = None,
+    batch_size: int = 256,
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+    augment: bool = True,
+    dsa_strategy: str = DEFAULT_DSA_STRATEGY,
+    loss: str = "auto",
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    net_options: dict | None = None,
+) -> EvalResult | dict[str, EvalResult]:
+    """Train ``models`` fresh networks on ``syn`` and report their accuracy on ``test``.
+
+    Args:
+        arch: one architecture name, or a list for a cross-architecture table (then a dict
+            ``{arch: EvalResult}`` is returned).
+        epochs: training epochs (DSA/DM use 1000, DC 300).
+        lr: learning rate; ``None`` uses the set's learned lr if it has one, else 0.01.
+        augment: DSA augmentation during training, drawn per sample.
+        loss: ``"ce"`` for hard labels, ``"soft_ce"`` (labels are distributions) or ``"mse"``
+            (labels are regression targets) for soft labels; ``"auto"`` picks ce for hard
+            labels, soft_ce when every soft label row is a distribution, mse otherwise.
+    """
+    if isinstance(arch, (list, tuple)):
+        return {
+            name: evaluate(
+                syn, test, name, models, epochs, lr, batch_size, momentum, weight_decay, augment,
+                dsa_strategy, loss, seed, device, progress, net_options,
+            )
+            for name in arch
+        }
+    test = as_image_dataset(test)
+    _check_compatible(syn, test)
+    if models < 1 or epochs < 1:
+        raise ValueError(f"models and epochs must be >= 1 (got {models}, {epochs})")
+    loss = resolve_loss(syn.labels, loss)
+    lr = float(lr if lr is not None else (syn.learned_lr or 0.01))
+    device = resolve_device(device)
+    images, targets = syn.images.to(device), syn.labels.to(device)
+    test_images, test_labels = test.images.to(device), test.labels.to(device)
+    augmenter = DiffAugment(dsa_strategy) if augment else None
+    started = time.perf_counter()
+    accuracies = []
+    bar = tqdm(total=models * epochs, desc=f"evaluate {arch}", disable=not progress, leave=False)
+    for model_index in range(models):
+        torch.manual_seed(seed + model_index)
+        net = get_network(
+            arch, syn.image_shape[0], syn.num_classes, syn.image_shape[1:], **(net_options or {})
+        ).to(device)
+        generator = torch.Generator(device=device).manual_seed(seed + model_index)
+        train_network(
+            net, images, targets, epochs, lr, batch_size, momentum, weight_decay, augmenter, loss,
+            generator, on_epoch=bar.update,
+        )
+        accuracies.append(100.0 * accuracy(net, test_images, test_labels))
+        bar.set_postfix(acc=f"{statistics.fmean(accuracies):.2f}")
+    bar.close()
+    return EvalResult(arch, accuracies, epochs, lr, loss, augment, time.perf_counter() - started)
+
+
+def resolve_loss(labels: Tensor, loss: str) -> str:
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
+    if not labels.is_floating_point():
+        if loss == "soft_ce":
+            raise ValueError("soft_ce needs soft labels; this set has hard labels")
+        return "ce" if loss == "auto" else loss
+    if loss == "ce":
+        raise ValueError("loss='ce' needs hard labels; use 'soft_ce' or 'mse' for soft labels")
+    is_distribution = bool((labels >= 0).all()) and torch.allclose(
+        labels.sum(1), torch.ones(len(labels), device=labels.device, dtype=labels.dtype), atol=1e-3
+    )
+    if loss == "auto":
+        return "soft_ce" if is_distribution else "mse"
+    return loss
+
+
+def label_loss(outputs: Tensor, targets: Tensor, loss: str) -> Tensor:
+    """Loss of network ``outputs`` against hard or soft ``targets``."""
+    if loss == "ce":
+        return F.cross_entropy(outputs, targets)
+    if loss == "soft_ce":
+        return -(targets * F.log_softmax(outputs, dim=1)).sum(1).mean()
+    if not targets.is_floating_point():
+        targets = F.one_hot(targets, outputs.shape[1]).to(outputs.dtype)
+    return F.mse_loss(outputs, targets)
+
+
+def train_network(
+    net: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    epochs: int,
+    lr: float,
+    batch_size: int = 256,
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+    augmenter: DiffAugment | None = None,
+    loss: str = "ce",
+    generator: torch.Generator | None = None,
+    on_epoch=None,
+) -> nn.Module:
+    """Train ``net`` with the protocol's schedule (lr x0.1 at half of training)."""
+    net.train()
+    n = images.shape[0]
+    decay_epoch = epochs // 2
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    for epoch in range(epochs):
+        if epoch == decay_epoch and epoch > 0:
+            optimizer = torch.optim.SGD(
+                net.parameters(), lr=lr * 0.1, momentum=momentum, weight_decay=weight_decay
+            )
+        order = torch.randperm(n, device=images.device, generator=generator)
+        for start in range(0, n, batch_size):
+            batch = order[start : start + batch_size]
+            x = images[batch]
+            if augmenter is not None:
+                x = augmenter(x, generator=generator)
+            value = label_loss(net(x), targets[batch], loss)
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+        # checked once per epoch: .item() synchronises with the accelerator
+        if not math.isfinite(value.item()):
+            raise FloatingPointError(f"training loss became {value.item()} at epoch {epoch}; lower the lr")
+        if on_epoch is not None:
+            on_epoch(1)
+    return net
+
+
+@torch.no_grad()
+def accuracy(net: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 1000) -> float:
+    """Top-1 accuracy (fraction) of ``net`` on ``images``."""
+    net.eval()
+    correct = 0
+    for start in range(0, images.shape[0], batch_size):
+        outputs = net(images[start : start + batch_size])
+        correct += int((outputs.argmax(1) == labels[start : start + batch_size]).sum())
+    net.train()
+    return correct / images.shape[0]
+
+
+def _check_compatible(syn: SyntheticSet, test: ImageDataset) -> None:
+    if syn.image_shape != test.image_shape:
+        raise ValueError(f"synthetic images are {syn.image_shape} but test images are {test.image_shape}")
+    if syn.num_classes != test.num_classes:
+        raise ValueError(f"synthetic set has {syn.num_classes} classes, test data {test.num_classes}")
+    if not all(math.isclose(a, b, abs_tol=1e-3) for a, b in zip(syn.mean + syn.std, test.mean + test.std)):
+        raise ValueError(
+            f"synthetic set is normalised with mean {syn.mean} std {syn.std}, test data with "
+            f"mean {test.mean} std {test.std}: load both from the same dataset"
+        )

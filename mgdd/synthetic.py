@@ -1,0 +1,281 @@
+"""`SyntheticSet`: a distilled dataset with its labels, normalisation and provenance.
+
+On disk a set is a folder::
+
+    synthetic.safetensors   images, labels (hard: int64 (N,), soft: float32 (N, K)), optional lr
+    metadata.json           human-readable copy of the metadata (the safetensors header is authoritative)
+    grid.png                one row per class, de-normalised (optional)
+    README.md               dataset card (written for the Hub)
+
+Released collections on the Hub hold one such folder per ``<method>/ipc<k>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import TensorDataset
+
+from .data import ImageDataset, denormalize, validate_images, validate_labels
+from .io import CorruptFileError, atomic_path, load_tensors, save_tensors_atomic, write_json_atomic, write_text_atomic
+
+TENSOR_FILE = "synthetic.safetensors"
+METADATA_FILE = "metadata.json"
+GRID_FILE = "grid.png"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class SyntheticSet:
+    """A synthetic (distilled) training set.
+
+    Attributes:
+        images: float (N, C, H, W) in the normalised space of the source dataset.
+        labels: hard labels, long (N,), or soft labels, float (N, num_classes).
+        num_classes, class_names, mean, std: as in the source :class:`~mgdd.data.ImageDataset`.
+        learned_lr: a learning rate distilled together with the images (MTT-style), if any.
+        metadata: provenance: method, dataset, ipc, architecture, seed, wall time, version, options.
+    """
+
+    images: Tensor
+    labels: Tensor
+    num_classes: int
+    class_names: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    learned_lr: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_images(self.images, what="synthetic images")
+        validate_labels(self.labels, self.num_classes, n=self.images.shape[0], what="synthetic labels")
+        if len(self.class_names) != self.num_classes:
+            raise ValueError(f"{len(self.class_names)} class names for {self.num_classes} classes")
+        if len(self.mean) != self.images.shape[1] or len(self.std) != self.images.shape[1]:
+            raise ValueError("mean/std must have one entry per image channel")
+        self.mean = tuple(float(m) for m in self.mean)
+        self.std = tuple(float(s) for s in self.std)
+        if self.learned_lr is not None and not (self.learned_lr > 0):
+            raise ValueError(f"learned_lr must be positive, got {self.learned_lr}")
+        from . import __version__
+
+        self.metadata.setdefault("mgdd_version", __version__)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_real(
+        cls, data: ImageDataset, indices: Tensor, metadata: dict[str, Any] | None = None
+    ) -> "SyntheticSet":
+        """A set made of real samples ``indices`` of ``data`` (coresets, initialisations)."""
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        return cls(
+            data.images[indices].clone(), data.labels[indices].clone(), data.num_classes,
+            list(data.class_names), data.mean, data.std, metadata=dict(metadata or {}),
+        )
+
+    # ------------------------------------------------------------------ properties
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __repr__(self) -> str:
+        kind = "soft" if self.soft_labels else "hard"
+        return (
+            f"SyntheticSet(n={len(self)}, image_shape={self.image_shape}, classes={self.num_classes}, "
+            f"labels={kind}, method={self.metadata.get('method')!r}, dataset={self.metadata.get('dataset')!r})"
+        )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def soft_labels(self) -> bool:
+        return self.labels.is_floating_point()
+
+    @property
+    def hard_labels(self) -> Tensor:
+        """Class of every sample (argmax for soft labels)."""
+        return self.labels.argmax(dim=1) if self.soft_labels else self.labels
+
+    @property
+    def ipc(self) -> int:
+        """Images per class (the largest class count)."""
+        return int(torch.bincount(self.hard_labels, minlength=self.num_classes).max())
+
+    # ------------------------------------------------------------------ conversion
+    def to_dataset(self) -> TensorDataset:
+        """A torch ``TensorDataset`` of (image, label) for your own training loop."""
+        return TensorDataset(self.images, self.labels)
+
+    def denormalized(self) -> Tensor:
+        """Images in pixel space (about [0, 1])."""
+        return denormalize(self.images, self.mean, self.std)
+
+    # ------------------------------------------------------------------ files
+    def _header(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "learned_lr": self.learned_lr,
+            "metadata": self.metadata,
+        }
+
+    def save(self, path: str | os.PathLike, grid: bool = True) -> Path:
+        """Write the set to folder ``path`` (created if needed); every file is replaced atomically."""
+        folder = Path(path)
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"{folder} exists and is not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        header = self._header()
+        tensors = {"images": self.images.float(), "labels": self.labels}
+        save_tensors_atomic(folder / TENSOR_FILE, tensors, metadata={"mgdd": json.dumps(header)})
+        write_json_atomic(folder / METADATA_FILE, header)
+        if grid:
+            self.save_grid(folder / GRID_FILE)
+        return folder
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SyntheticSet":
+        """Read a set saved by :meth:`save` (the folder or its ``synthetic.safetensors``)."""
+        path = Path(path)
+        file = path / TENSOR_FILE if path.is_dir() else path
+        if not file.exists():
+            raise FileNotFoundError(f"no synthetic set at {path} (expected {file})")
+        tensors, raw_meta = load_tensors(file)
+        try:
+            header = json.loads(raw_meta["mgdd"])
+            images, labels = tensors["images"], tensors["labels"]
+            return cls(
+                images, labels, int(header["num_classes"]), list(header["class_names"]),
+                tuple(header["mean"]), tuple(header["std"]), header.get("learned_lr"),
+                dict(header.get("metadata", {})),
+            )
+        except (KeyError, json.JSONDecodeError, TypeError) as error:
+            raise CorruptFileError(f"{file} is not an mgdd synthetic set (missing or bad {error})") from error
+
+    def save_grid(self, path: str | os.PathLike, max_per_class: int = 10) -> Path:
+        """PNG of the set, de-normalised, one row per class (at most ``max_per_class`` columns)."""
+        from torchvision.utils import make_grid, save_image
+
+        labels = self.hard_labels
+        rows = []
+        columns = min(max_per_class, self.ipc)
+        blank = torch.ones(self.image_shape)
+        pixels = self.denormalized().detach().cpu().clamp(0, 1)
+        for c in range(self.num_classes):
+            members = pixels[labels.cpu() == c][:columns]
+            pad = blank.expand(columns - len(members), *self.image_shape)
+            rows.append(torch.cat([members, pad]))
+        grid = make_grid(torch.cat(rows), nrow=columns, padding=1, pad_value=1.0)
+        with atomic_path(path) as tmp:
+            save_image(grid, str(tmp), format="png")
+        return Path(path)
+
+    def export_dd_ranking(self, folder: str | os.PathLike) -> Path:
+        """Write ``images.pt``, ``labels.pt`` (and ``lr.pt``) in the layout DD-Ranking reads.
+
+        Images stay in the normalised space, as DC/DSA/DM/MTT store their results.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        items = {"images.pt": self.images.cpu(), "labels.pt": self.labels.cpu()}
+        if self.learned_lr is not None:
+            items["lr.pt"] = torch.tensor(self.learned_lr)
+        for name, tensor in items.items():
+            with atomic_path(folder / name) as tmp:
+                torch.save(tensor, tmp)
+        return folder
+
+    # ------------------------------------------------------------------ Hub
+    def push_to_hub(
+        self,
+        repo_id: str,
+        path_in_repo: str | None = None,
+        private: bool = False,
+        token: str | None = None,
+        commit_message: str | None = None,
+    ) -> str:
+        """Upload the set (tensors, metadata, grid, dataset card) to a Hub dataset repository.
+
+        ``path_in_repo`` puts it in a sub-folder, e.g. ``"mgdd/ipc10"`` for a released collection.
+        Returns the URL of the commit.
+        """
+        from huggingface_hub import HfApi
+
+        from .cards import render_synthetic_card
+
+        api = HfApi(token=token)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save(tmp)
+            write_text_atomic(Path(tmp) / "README.md", render_synthetic_card(self, repo_id))
+            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+            info = api.upload_folder(
+                repo_id=repo_id, repo_type="dataset", folder_path=tmp, path_in_repo=path_in_repo,
+                commit_message=commit_message or f"Upload {self.metadata.get('method', 'synthetic')} set",
+            )
+        return str(getattr(info, "commit_url", info))
+
+
+def load_synthetic(
+    repo_id_or_path: str | os.PathLike,
+    method: str | None = None,
+    ipc: int | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | None = None,
+) -> SyntheticSet:
+    """Load a synthetic set from a local folder or a Hub dataset repository.
+
+    For a released collection give ``method`` and ``ipc`` to pick ``<method>/ipc<ipc>/``.
+    Hub downloads go through huggingface_hub's cache, so a set fetched once loads offline
+    (``HF_HUB_OFFLINE=1``).
+    """
+    sub = _collection_subfolder(method, ipc)
+    local = Path(repo_id_or_path).expanduser()
+    if local.exists():
+        return SyntheticSet.load(local / sub if sub and (local / sub).exists() else local)
+    repo_id = str(repo_id_or_path)
+    if repo_id.count("/") != 1 or repo_id.startswith((".", "/")):
+        raise FileNotFoundError(f"{repo_id!r} is neither an existing path nor a Hub id of the form 'org/name'")
+    return SyntheticSet.load(_download_set(repo_id, sub, revision, cache_dir, token))
+
+
+def _collection_subfolder(method: str | None, ipc: int | None) -> str:
+    if method is None and ipc is None:
+        return ""
+    if method is None or ipc is None:
+        raise ValueError("give both method= and ipc= to pick a set from a released collection")
+    return f"{method.lower()}/ipc{int(ipc)}"
+
+
+def _download_set(repo_id: str, sub: str, revision: str | None, cache_dir, token) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+
+    patterns = [f"{sub}/*"] if sub else None
+    try:
+        folder = snapshot_download(
+            repo_id, repo_type="dataset", revision=revision, cache_dir=cache_dir,
+            allow_patterns=patterns, token=token,
+        )
+    except RepositoryNotFoundError as error:
+        raise FileNotFoundError(f"Hub dataset repository {repo_id!r} not found (or private)") from error
+    except LocalEntryNotFoundError as error:
+        raise ConnectionError(
+            f"cannot reach the Hugging Face Hub for {repo_id!r} and it is not in the local cache; "
+            "connect once to download it, or pass a local folder"
+        ) from error
+    target = Path(folder) / sub if sub else Path(folder)
+    if not (target / TENSOR_FILE).exists():
+        raise FileNotFoundError(f"{repo_id!r} holds no synthetic set at {sub or 'its root'}")
+    return target
