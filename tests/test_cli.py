@@ -1,0 +1,47 @@
+"""The mgdd command line, run in-process."""
+
+import json
+
+import mgdd
+from mgdd.cli import main, parse_options
+
+
+def test_distill_show_evaluate(tmp_path, capsys):
+    out = tmp_path / "set"
+    assert main(["distill", "--method", "random", "--dataset", "digits", "--ipc", "2", "--out", str(out)]) == 0
+    syn = mgdd.SyntheticSet.load(out)
+    assert len(syn) == 20 and syn.metadata["dataset"] == "digits"
+    assert (out / "grid.png").exists()
+
+    png = tmp_path / "grid.png"
+    assert main(["show", str(out), "--png", str(png)]) == 0
+    shown = capsys.readouterr().out
+    assert "method='random'" in shown and png.exists()
+
+    report = tmp_path / "eval.json"
+    args = ["evaluate", str(out), "--epochs", "2", "--models", "2", "--arch", "MLP", "--json", str(report)]
+    assert main(args) == 0
+    assert "MLP:" in capsys.readouterr().out
+    saved = json.loads(report.read_text())
+    assert len(saved["MLP"]["accuracies"]) == 2 and saved["MLP"]["epochs"] == 2
+
+
+def test_method_options_are_passed_through(tmp_path):
+    out = tmp_path / "herd"
+    args = ["distill", "--method", "herding", "--dataset", "digits", "--ipc", "1", "--out", str(out),
+            "--option", "feature_epochs=0"]
+    assert main(args) == 0
+    assert mgdd.SyntheticSet.load(out).metadata["options"]["feature_epochs"] == 0
+
+
+def test_errors_are_reported_not_raised(tmp_path, capsys):
+    assert main(["distill", "--method", "nope", "--dataset", "digits", "--ipc", "1", "--out", str(tmp_path)]) == 2
+    assert "unknown method" in capsys.readouterr().err
+    assert main(["distill", "--method", "random", "--dataset", "nope", "--ipc", "1", "--out", str(tmp_path)]) == 2
+    assert "unknown dataset" in capsys.readouterr().err
+    assert main(["show", str(tmp_path / "missing")]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_parse_options():
+    assert parse_options(["lr=0.1", "arch=ConvNet", "steps=[1, 2]"]) == {"lr": 0.1, "arch": "ConvNet", "steps": [1, 2]}

@@ -1,0 +1,98 @@
+"""The distill() interface and the coreset baselines (random, herding, k-center)."""
+
+import pytest
+import torch
+
+import mgdd
+from mgdd.baselines import herding_select, kcenter_select
+
+
+def test_herding_matches_hand_computation():
+    features = torch.tensor([[0.0], [10.0], [4.0], [6.0], [5.0]])
+    # mean 5: take 5; then 4 and 6 tie (running mean 4.5 / 5.5), the first wins; then 6 restores 5
+    assert herding_select(features, 3).tolist() == [4, 2, 3]
+
+
+def test_kcenter_matches_hand_computation():
+    features = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0]])
+    # nearest to the mean (4.8) is 2; farthest from {2} is 11; farthest from {2, 11} is 0
+    assert kcenter_select(features, 3).tolist() == [2, 4, 0]
+
+
+def test_herding_tracks_the_mean_better_than_random():
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(500, 16, generator=generator) * torch.linspace(0.1, 3, 16)
+    target = features.mean(0)
+    herd_error = (features[herding_select(features, 10)].mean(0) - target).norm()
+    random_errors = [
+        (features[torch.randperm(500, generator=generator)[:10]].mean(0) - target).norm() for _ in range(20)
+    ]
+    assert herd_error < 0.25 * torch.stack(random_errors).mean()
+
+
+def test_kcenter_covers_better_than_random():
+    generator = torch.Generator().manual_seed(1)
+    features = torch.randn(400, 8, generator=generator)
+
+    def coverage_radius(idx):
+        return torch.cdist(features, features[idx]).min(1).values.max()
+
+    random_radius = torch.stack([coverage_radius(torch.randperm(400, generator=generator)[:10]) for _ in range(20)])
+    assert coverage_radius(kcenter_select(features, 10)) < random_radius.min()
+
+
+@pytest.mark.parametrize("method", ["random", "herding", "kcenter"])
+def test_methods_return_real_samples_of_the_right_class(digits_train, method):
+    options = {} if method == "random" else {"feature_epochs": 1}
+    syn = mgdd.distill(method, digits_train, ipc=3, seed=0, **options)
+    assert len(syn) == 30 and syn.ipc == 3
+    assert syn.labels.bincount(minlength=10).tolist() == [3] * 10
+    # every image is a real training image of its class
+    flat = digits_train.images.flatten(1)
+    for image, label in zip(syn.images.flatten(1), syn.labels):
+        matches = (flat == image).all(1).nonzero().flatten()
+        assert len(matches) >= 1 and (digits_train.labels[matches] == label).any()
+    meta = syn.metadata
+    assert meta["method"] == method and meta["dataset"] == "digits" and meta["ipc"] == 3 and meta["seed"] == 0
+    assert meta["wall_time"] >= 0 and "mgdd_version" in meta
+    if method != "random":
+        assert meta["options"]["feature_epochs"] == 1 and meta["options"]["feature_arch"] == "ConvNet"
+
+
+def test_seeds_are_reproducible(digits_train):
+    a = mgdd.distill("random", digits_train, ipc=4, seed=7)
+    b = mgdd.distill("random", digits_train, ipc=4, seed=7)
+    c = mgdd.distill("random", digits_train, ipc=4, seed=8)
+    assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
+    h1 = mgdd.distill("herding", digits_train, ipc=2, seed=1, feature_epochs=0)
+    h2 = mgdd.distill("herding", digits_train, ipc=2, seed=1, feature_epochs=0)
+    assert torch.equal(h1.images, h2.images)
+
+
+def test_registry_errors(digits_train):
+    assert {"random", "herding", "kcenter"} <= set(mgdd.available_methods())
+    with pytest.raises(KeyError, match="available"):
+        mgdd.distill("no-such-method", digits_train, ipc=1)
+    with pytest.raises(ValueError, match="unknown option"):
+        mgdd.distill("herding", digits_train, ipc=1, learning_rate=3)
+    with pytest.raises(ValueError, match="ipc"):
+        mgdd.distill("random", digits_train, ipc=0)
+    with pytest.raises(ValueError, match="larger than class"):
+        mgdd.distill("random", digits_train, ipc=10_000)
+
+
+def test_custom_methods_can_register(digits_train):
+    @mgdd.register_method
+    class FirstSamples(mgdd.Distiller):
+        name = "first-samples-test"
+
+        def __init__(self, *, offset: int = 0):
+            self.offset = offset
+
+        def run(self, train, ipc, seed, device):
+            picks = torch.cat([idx[self.offset : self.offset + ipc] for idx in train.class_index])
+            return mgdd.SyntheticSet.from_real(train, picks)
+
+    syn = mgdd.distill("first-samples-test", digits_train, ipc=2, offset=1)
+    assert syn.metadata["options"] == {"offset": 1}
+    assert torch.equal(syn.images[:2], digits_train.images[digits_train.class_index[0][1:3]])

@@ -1,0 +1,98 @@
+"""The evaluation protocol on real (tiny) data: it learns, it is seeded, it checks its inputs."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mgdd
+from mgdd.evaluate import label_loss, resolve_loss
+
+SMALL_NET = {"width": 16}
+
+
+def _real_set(train, ipc=10, seed=0):
+    return mgdd.distill("random", train, ipc, seed=seed)
+
+
+def test_learns_from_real_samples_and_not_from_shuffled_labels(digits_train, digits_test):
+    syn = _real_set(digits_train)
+    good = mgdd.evaluate(syn, digits_test, models=2, epochs=100, progress=False, net_options=SMALL_NET)
+    shuffled = mgdd.SyntheticSet(
+        syn.images, syn.labels[torch.randperm(len(syn), generator=torch.Generator().manual_seed(0))],
+        syn.num_classes, syn.class_names, syn.mean, syn.std,
+    )
+    bad = mgdd.evaluate(shuffled, digits_test, models=2, epochs=100, progress=False, net_options=SMALL_NET)
+    assert good.mean > 75.0, good
+    assert bad.mean < 40.0, bad
+    assert good.models == 2 and len(good.accuracies) == 2
+    assert good.std == pytest.approx(torch.tensor(good.accuracies, dtype=torch.float64).std(unbiased=False).item())
+
+
+def test_same_seed_same_accuracy_other_seed_differs(digits_train, digits_test):
+    syn = _real_set(digits_train, ipc=5)
+    kwargs = dict(models=1, epochs=15, progress=False, net_options=SMALL_NET)
+    a = mgdd.evaluate(syn, digits_test, seed=3, **kwargs)
+    b = mgdd.evaluate(syn, digits_test, seed=3, **kwargs)
+    c = mgdd.evaluate(syn, digits_test, seed=4, **kwargs)
+    assert a.accuracies == b.accuracies
+    assert a.accuracies != c.accuracies
+
+
+def test_cross_architecture_returns_one_result_per_arch(digits_train, digits_test):
+    syn = _real_set(digits_train, ipc=2)
+    results = mgdd.evaluate(syn, digits_test, arch=["ConvNetW16", "MLP"], models=1, epochs=3, progress=False)
+    assert set(results) == {"ConvNetW16", "MLP"}
+    assert all(0.0 <= r.mean <= 100.0 for r in results.values())
+
+
+def test_learned_lr_is_used_unless_overridden(digits_train, digits_test):
+    syn = _real_set(digits_train, ipc=2)
+    syn.learned_lr = 0.003
+    kwargs = dict(models=1, epochs=1, progress=False, net_options=SMALL_NET)
+    assert mgdd.evaluate(syn, digits_test, **kwargs).lr == pytest.approx(0.003)
+    assert mgdd.evaluate(syn, digits_test, lr=0.02, **kwargs).lr == pytest.approx(0.02)
+    syn.learned_lr = None
+    assert mgdd.evaluate(syn, digits_test, **kwargs).lr == pytest.approx(0.01)
+
+
+def test_soft_label_losses_match_hand_computation():
+    outputs = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    hard = torch.tensor([0, 2])
+    one_hot = F.one_hot(hard, 3).float()
+    assert label_loss(outputs, one_hot, "soft_ce") == pytest.approx(F.cross_entropy(outputs, hard).item())
+    expected_mse = ((outputs - one_hot) ** 2).mean().item()
+    assert label_loss(outputs, one_hot, "mse") == pytest.approx(expected_mse)
+    assert label_loss(outputs, hard, "mse") == pytest.approx(expected_mse)
+
+
+def test_auto_loss_choice():
+    assert resolve_loss(torch.tensor([0, 1]), "auto") == "ce"
+    assert resolve_loss(torch.tensor([[0.2, 0.8], [1.0, 0.0]]), "auto") == "soft_ce"
+    assert resolve_loss(torch.tensor([[1.3, -0.2], [0.1, 0.4]]), "auto") == "mse"
+    with pytest.raises(ValueError, match="soft labels"):
+        resolve_loss(torch.tensor([0, 1]), "soft_ce")
+    with pytest.raises(ValueError, match="unknown loss"):
+        resolve_loss(torch.tensor([0, 1]), "hinge")
+
+
+def test_soft_labels_train(digits_train, digits_test):
+    syn = _real_set(digits_train, ipc=10)
+    soft = mgdd.SyntheticSet(
+        syn.images, F.one_hot(syn.labels, 10).float() * 0.9 + 0.01, 10, syn.class_names, syn.mean, syn.std
+    )
+    result = mgdd.evaluate(soft, digits_test, models=1, epochs=100, progress=False, net_options=SMALL_NET)
+    assert result.loss == "soft_ce"
+    assert result.mean > 70.0
+
+
+def test_rejects_incompatible_test_data(digits_train, digits_test, fmnist_test):
+    syn = _real_set(digits_train, ipc=1)
+    with pytest.raises(ValueError, match="test images"):
+        mgdd.evaluate(syn, fmnist_test, models=1, epochs=1, progress=False)
+    shifted = mgdd.from_tensors(digits_test.denormalize(), digits_test.labels, mean=(0.5,), std=(0.5,))
+    with pytest.raises(ValueError, match="normalised"):
+        mgdd.evaluate(syn, shifted, models=1, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=">= 1"):
+        mgdd.evaluate(syn, digits_test, models=0, epochs=1, progress=False)
+    with pytest.raises(KeyError, match="available"):
+        mgdd.evaluate(syn, digits_test, arch="NoSuchNet", models=1, epochs=1, progress=False)
