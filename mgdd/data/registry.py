@@ -340,5 +340,4 @@ def load_dataset(
         train_raw = _read_cached(key, "train", root_key, bool(download), image_size)[0]
         mean, std = stats_of(train_raw.float().div_(255.0))
     class_names = list(spec.class_names or names or [str(c) for c in range(int(labels.max()) + 1)])
-    num_classes = spec.num_classes or len(class_names)
-    return ImageDataset(normalize(images, mean, std), labels.clone(), num_classes, class_names, mean, std, key)
+    return ImageDataset(normalize(images, mean, std), labels.clone(), len(class_names), class_names, mean, std, key)
