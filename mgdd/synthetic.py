@@ -142,6 +142,8 @@ class SyntheticSet:
         write_json_atomic(folder / METADATA_FILE, header)
         if grid:
             self.save_grid(folder / GRID_FILE)
+        elif (folder / GRID_FILE).exists():
+            (folder / GRID_FILE).unlink()  # a stale picture of an older set would mislead
         return folder
 
     @classmethod
@@ -217,7 +219,7 @@ class SyntheticSet:
         api = HfApi(token=token)
         with tempfile.TemporaryDirectory() as tmp:
             self.save(tmp)
-            write_text_atomic(Path(tmp) / "README.md", render_synthetic_card(self, repo_id))
+            write_text_atomic(Path(tmp) / "README.md", render_synthetic_card(self, repo_id, path_in_repo))
             api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
             info = api.upload_folder(
                 repo_id=repo_id, repo_type="dataset", folder_path=tmp, path_in_repo=path_in_repo,
@@ -243,7 +245,9 @@ def load_synthetic(
     sub = _collection_subfolder(method, ipc)
     local = Path(repo_id_or_path).expanduser()
     if local.exists():
-        return SyntheticSet.load(local / sub if sub and (local / sub).exists() else local)
+        if sub and not (local / sub).exists():
+            raise FileNotFoundError(f"{local} holds no set for method={method!r} ipc={ipc} (no {local / sub})")
+        return SyntheticSet.load(local / sub if sub else local)
     repo_id = str(repo_id_or_path)
     if repo_id.count("/") != 1 or repo_id.startswith((".", "/")):
         raise FileNotFoundError(f"{repo_id!r} is neither an existing path nor a Hub id of the form 'org/name'")

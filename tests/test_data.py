@@ -600,3 +600,9 @@ def test_image_dataset_validation() -> None:
         ImageDataset(torch.rand(2, 1, 2, 2), torch.tensor([0, 1]), 2, ["a", "b"], (0.0, 0.0), (1.0, 1.0))
     with pytest.raises(TypeError, match="floating-point"):
         ImageDataset(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1]), 2, ["a", "b"], (0.0,), (1.0,))
+
+
+def test_from_tensors_needs_mean_and_std_together():
+    images = torch.rand(4, 1, 5, 5)
+    with pytest.raises(ValueError, match="both mean and std"):
+        from_tensors(images, torch.tensor([0, 1, 0, 1]), mean=(0.5,))

@@ -157,6 +157,7 @@ def test_push_to_hub(fake_hub: SimpleNamespace) -> None:
     folder = fake_hub.uploads[0]
     assert sorted(p.name for p in folder.iterdir()) == sorted([TENSOR_FILE, METADATA_FILE, GRID_FILE, "README.md"])
     _assert_same(syn, SyntheticSet.load(folder))
+    assert 'load_synthetic("me/fmnist-distilled", method="mgdd", ipc=3)' in (folder / "README.md").read_text()
 
 
 def test_push_to_hub_dataset_card(fake_hub: SimpleNamespace) -> None:

@@ -353,3 +353,10 @@ def test_export_dd_ranking(tmp_path: Path) -> None:
     assert torch.equal(torch.load(folder / "images.pt", weights_only=True), hard.images)
     loaded_labels = torch.load(folder / "labels.pt", weights_only=True)
     assert loaded_labels.dtype == torch.long and torch.equal(loaded_labels, hard.labels)
+
+
+def test_save_without_grid_removes_a_stale_grid(tmp_path):
+    folder = _hard().save(tmp_path / "set")
+    assert (folder / GRID_FILE).exists()
+    _hard().save(folder, grid=False)
+    assert not (folder / GRID_FILE).exists()

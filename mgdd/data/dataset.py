@@ -204,9 +204,11 @@ def from_tensors(
         raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
     images = images.float()
     validate_images(images, what=f"{name} images")
-    labels = labels.long() if not labels.is_floating_point() else labels
     if labels.is_floating_point():
         raise TypeError("labels must be integer class indices")
+    labels = labels.long()
+    if (mean is None) != (std is None):
+        raise ValueError("give both mean and std, or neither")
     if num_classes is None:
         num_classes = len(class_names) if class_names is not None else int(labels.max()) + 1
     validate_labels(labels, num_classes, n=images.shape[0], what=f"{name} labels")

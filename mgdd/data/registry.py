@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import zlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +53,11 @@ def default_root() -> Path:
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (MNIST format), gzipped or not."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, OSError, zlib.error) as error:  # cut-off or non-gzip download
+        raise ValueError(f"{path} is truncated or corrupt ({error})") from error
     if len(data) < 8 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{path} is not an IDX file")
     dtype_code, ndim = data[2], data[3]
@@ -194,12 +198,22 @@ def _image_folder_arrays(directory: Path, image_size: int | None) -> tuple[Tenso
 
 
 def _imagefolder_reader(root: Path | None, split: str, download: bool, image_size: int | None = None):
+    """``root/<class>/*`` or ``root/{train,test}/<class>/*``; test labels follow the train classes."""
     if root is None:
         raise ValueError("imagefolder needs root=<folder> (with one sub-folder per class, or train/ and test/)")
-    directory = root / split if (root / split).is_dir() else root
+    has_splits = (root / "train").is_dir() or (root / "test").is_dir()
+    directory = root / split if has_splits else root
     if not directory.is_dir():
         raise DatasetNotAvailableError(f"imagefolder: {directory} is not a directory")
-    return _image_folder_arrays(directory, image_size)
+    images, labels, classes = _image_folder_arrays(directory, image_size)
+    if split == "train" or not has_splits or not (root / "train").is_dir():
+        return images, labels, classes
+    train_classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+    unknown = sorted(set(classes) - set(train_classes))
+    if unknown:
+        raise ValueError(f"imagefolder: test classes {unknown} have no train folder under {root / 'train'}")
+    remap = torch.tensor([train_classes.index(c) for c in classes])
+    return images, remap[labels], train_classes
 
 
 def _tiny_imagenet_reader(root: Path | None, split: str, download: bool):

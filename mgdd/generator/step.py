@@ -1,0 +1,136 @@
+"""The one training step shared by meta-training and adaptation.
+
+generate the synthetic set from its initial real samples -> embed it and two real batches with
+a feature network drawn from a pool -> solve the synthetic labels in closed form on the first
+real batch -> score the ridge head on the second (held-out) batch -> one backward pass.
+A single backward per step keeps the step compatible with DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..augment import DiffAugment
+from ..data import ImageDataset
+from ..nets import get_network
+from .labels import ridge_predict, solve_labels
+from .network import ConditionalGenerator
+
+
+@dataclass
+class Task:
+    """One distillation problem: a class subset of one dataset at one size."""
+
+    initial: Tensor  # (m, C, H, W) initial real samples, class-major
+    initial_labels: Tensor  # (m,) in [0, k)
+    support: Tensor  # real samples for the class / dataset codes
+    support_labels: Tensor
+    real: Tensor  # real batch for the label solve
+    real_targets: Tensor  # (n, k) one-hot
+    query: Tensor  # held-out real batch for the loss
+    query_targets: Tensor
+    num_classes: int
+
+    def to(self, device: torch.device) -> "Task":
+        moved = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in self.__dict__.items()}
+        return Task(**moved)
+
+
+def _per_class_draw(index: Tensor, count: int, generator: torch.Generator) -> Tensor:
+    """``count`` indices from ``index`` without replacement (with replacement if the class is smaller)."""
+    if count <= len(index):
+        return index[torch.randperm(len(index), generator=generator)[:count]]
+    return index[torch.randint(len(index), (count,), generator=generator)]
+
+
+def sample_task(
+    data: ImageDataset,
+    ipc: int,
+    generator: torch.Generator,
+    classes: Tensor | None = None,
+    real_per_class: int = 32,
+    support_per_class: int = 16,
+    initial_indices: Tensor | None = None,
+) -> Task:
+    """Draw a task from ``data``: ``ipc`` initial samples per class plus real batches.
+
+    ``classes`` restricts the task to a class subset (relabelled 0..k-1); ``initial_indices``
+    fixes the initial samples (adaptation keeps them, meta-training redraws them).
+    """
+    classes = torch.arange(data.num_classes) if classes is None else classes
+    k = len(classes)
+    init, support, real, query = [], [], [], []
+    for c in classes.tolist():
+        idx = data.class_index[c]
+        if len(idx) == 0:
+            raise ValueError(f"class {c} ({data.class_names[c]!r}) has no samples")
+        if initial_indices is None:
+            init.append(_per_class_draw(idx, ipc, generator))
+        support.append(_per_class_draw(idx, support_per_class, generator))
+        drawn = _per_class_draw(idx, 2 * real_per_class, generator)
+        real.append(drawn[:real_per_class])
+        query.append(drawn[real_per_class:])
+    if initial_indices is None:
+        initial_indices = torch.cat(init)
+    remap = torch.full((data.num_classes,), -1, dtype=torch.long)
+    remap[classes] = torch.arange(k)
+
+    def pick(indices: list[Tensor]) -> tuple[Tensor, Tensor]:
+        flat = torch.cat(indices)
+        return data.images[flat], remap[data.labels[flat]]
+
+    support_x, support_y = pick(support)
+    real_x, real_y = pick(real)
+    query_x, query_y = pick(query)
+    return Task(
+        data.images[initial_indices], remap[data.labels[initial_indices]], support_x, support_y,
+        real_x, F.one_hot(real_y, k).float(), query_x, F.one_hot(query_y, k).float(), k,
+    )
+
+
+def random_feature_net(
+    channels: int, image_size: tuple[int, int], arch: str = "ConvNet", width: int = 128,
+    generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+) -> nn.Module:
+    """A freshly initialised, frozen feature network (seeded through ``generator``)."""
+    seed = int(torch.randint(2**31 - 1, (1,), generator=generator)) if generator is not None else None
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        net = get_network(arch, channels, 2, image_size, width=width)
+    return net.to(device).eval().requires_grad_(False)
+
+
+def generate_for_task(gen: ConditionalGenerator, task: Task) -> Tensor:
+    class_codes, dataset_code = gen.task_codes(task.support, task.support_labels, task.num_classes)
+    return gen(task.initial, class_codes[task.initial_labels], dataset_code)
+
+
+def distillation_loss(
+    gen: ConditionalGenerator,
+    task: Task,
+    feature_net: nn.Module,
+    ridge: float = 1e-3,
+    label_ridge: float = 1e-4,
+    augment: DiffAugment | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, dict[str, float]]:
+    """Loss of one step (differentiable into ``gen``) and a few statistics for logging."""
+    synthetic = generate_for_task(gen, task)
+    syn_in, real_in, query_in = synthetic, task.real, task.query
+    if augment is not None:
+        syn_in, real_in, query_in = (augment(x, generator=generator) for x in (synthetic, task.real, task.query))
+    syn_features = feature_net.embed(syn_in)
+    with torch.no_grad():
+        real_features = feature_net.embed(real_in)
+        query_features = feature_net.embed(query_in)
+    labels = solve_labels(syn_features, real_features, task.real_targets, ridge, label_ridge)
+    prediction = ridge_predict(syn_features, labels, query_features, ridge)
+    loss = F.mse_loss(prediction, task.query_targets.double())
+    with torch.no_grad():
+        accuracy = (prediction.argmax(1) == task.query_targets.argmax(1)).double().mean().item()
+    return loss.float(), {"loss": loss.item(), "ridge_acc": accuracy}
