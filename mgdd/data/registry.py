@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .dataset import ImageDataset, normalize, stats_of
+from .procedural import GLYPH_CLASSES, SHAPE_CLASSES, make_glyphs, make_shapes
 
 SPLITS = ("train", "test")
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -236,6 +237,14 @@ def _tiny_imagenet_reader(root: Path | None, split: str, download: bool):
     return torch.stack(images), labels, wnids
 
 
+def _procedural_reader(make, train_per_class: int, test_per_class: int):
+    def read(root: Path | None, split: str, download: bool):
+        images, labels = make(split, train_per_class if split == "train" else test_per_class)
+        return images, labels, None
+
+    return read
+
+
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
@@ -283,6 +292,16 @@ SPECS: dict[str, DatasetSpec] = {
             "imagefolder", 3, None, None, None, None, None,
             "Pass root=<folder> with one sub-folder of images per class (optionally under train/ and test/).",
             _imagefolder_reader,
+        ),
+        DatasetSpec(
+            "glyphs", 1, 28, 62, None, None, GLYPH_CLASSES,
+            "Rendered from installed TrueType fonts (or Pillow's default font); nothing to download.",
+            _procedural_reader(make_glyphs, 500, 100),
+        ),
+        DatasetSpec(
+            "shapes", 1, 28, 10, None, None, SHAPE_CLASSES,
+            "Drawn by code; nothing to download.",
+            _procedural_reader(make_shapes, 500, 100),
         ),
         DatasetSpec(
             "digits", 1, 8, 10, None, None, DIGIT_CLASSES,
