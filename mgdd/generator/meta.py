@@ -1,0 +1,274 @@
+"""`MetaGenerator`: the user-facing MGDD model (Hub mixin, adapt, generate)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..augment import DiffAugment
+from ..baselines.coreset import embed, kcenter_select
+from ..cards import read_template
+from ..data import ImageDataset, as_image_dataset, check_ipc
+from ..device import resolve_device
+from ..synthetic import SyntheticSet
+from .labels import solve_labels
+from .network import ConditionalGenerator
+from .step import distillation_loss, random_feature_net, sample_task
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+DEFAULT_MODEL = "mgdd-convnet-28"
+INIT_METHODS = ("random", "kcenter")
+LABEL_METHODS = ("least-squares", "hard")
+
+
+class MetaGenerator(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="mgdd",
+    tags=["dataset-distillation", "mgdd"],
+    license="apache-2.0",
+    model_card_template=read_template("meta_generator.md"),
+):
+    """A conditional generator for dataset distillation (MGDD).
+
+    Typical use::
+
+        gen = MetaGenerator.from_pretrained("mgdd-convnet-28")   # bundled; or a Hub id / local dir
+        gen.adapt(load_dataset("fashion-mnist"), steps=200)
+        syn = gen.generate(ipc=50)
+
+    The constructor arguments form the config saved beside the weights (plain types only).
+    """
+
+    def __init__(
+        self,
+        channels: int = 1,
+        width: int = 64,
+        code_dim: int = 128,
+        blocks: int = 4,
+        feature_arch: str = "ConvNet",
+        feature_width: int = 128,
+        ridge: float = 1e-3,
+        label_ridge: float = 1e-4,
+        train_image_size: int = 28,
+        meta_info: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.channels = channels
+        self.feature_arch = feature_arch
+        self.feature_width = feature_width
+        self.ridge = ridge
+        self.label_ridge = label_ridge
+        self.train_image_size = train_image_size
+        self.meta_info = dict(meta_info or {})
+        self.generator = ConditionalGenerator(channels, width, code_dim, blocks)
+        self._target: ImageDataset | None = None
+        self._label_cache: dict[str, Any] = {}
+        self.adapt_info: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path = DEFAULT_MODEL, **kwargs: Any):
+        """Load the bundled default by name, a local directory, or a Hub id.
+
+        Weights must match the config exactly (strict key check); the model is returned in eval mode.
+        """
+        name = str(pretrained_model_name_or_path)
+        bundled = BUNDLED_DIR / name
+        source: str | Path = bundled if bundled.is_dir() else pretrained_model_name_or_path
+        local = Path(source)
+        if local.exists() and not (local / "model.safetensors").is_file():
+            raise FileNotFoundError(f"{local} holds no model.safetensors")
+        kwargs.setdefault("strict", True)
+        try:
+            model = super().from_pretrained(source, **kwargs)
+        except RuntimeError as error:  # load_state_dict: missing / unexpected / mis-shaped keys
+            raise ValueError(f"weights at {source} do not match their config: {error}") from error
+        except Exception as error:
+            _raise_clear_load_error(name, local, error)
+        return model.eval()
+
+    # ------------------------------------------------------------------ adaptation
+    def adapt(
+        self,
+        data: ImageDataset | Any,
+        steps: int = 200,
+        ipc: int = 10,
+        lr: float = 1e-4,
+        real_per_class: int = 32,
+        support_per_class: int = 16,
+        augment: bool = False,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        progress: bool = True,
+        convert_channels: bool = False,
+    ) -> "MetaGenerator":
+        """Fine-tune the generator on ``data`` for ``steps`` steps of the distillation loss.
+
+        Each step draws fresh initial samples (``ipc`` per class), real batches and a random
+        feature network, so the adapted generator serves any later ``generate(ipc=...)``.
+        Returns ``self``; the loss curve is in ``self.adapt_info``.
+        """
+        data = self._prepare_target(as_image_dataset(data), convert_channels)
+        check_ipc(ipc, data)
+        device = resolve_device(device)
+        self.to(device).train()
+        generator = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.Adam(self.generator.parameters(), lr=lr)
+        augmenter = DiffAugment() if augment else None
+        losses, accuracies = [], []
+        started = time.perf_counter()
+        bar = tqdm(range(steps), desc="adapt", disable=not progress)
+        for _ in bar:
+            task = sample_task(data, ipc, generator, real_per_class=real_per_class,
+                               support_per_class=support_per_class).to(device)
+            net = random_feature_net(data.channels, data.image_shape[1:], self.feature_arch, self.feature_width,
+                                     generator, device)
+            loss, stats = distillation_loss(self.generator, task, net, self.ridge, self.label_ridge, augmenter)
+            if not math.isfinite(stats["loss"]):
+                raise FloatingPointError("adaptation loss is not finite; lower lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(stats["loss"])
+            accuracies.append(stats["ridge_acc"])
+            bar.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['ridge_acc']:.3f}")
+        self.eval()
+        self._target = data
+        self._label_cache = {}
+        self.adapt_info = {
+            "dataset": data.name, "steps": steps, "ipc": ipc, "lr": lr, "seed": seed, "augment": augment,
+            "seconds": time.perf_counter() - started, "losses": losses, "ridge_accuracies": accuracies,
+        }
+        return self
+
+    def _prepare_target(self, data: ImageDataset, convert_channels: bool) -> ImageDataset:
+        if data.channels == self.channels:
+            return data
+        if not convert_channels:
+            raise ValueError(
+                f"this generator works on {self.channels}-channel images but the data has {data.channels}; "
+                "pass convert_channels=True to convert (grayscale <-> repeated channels)"
+            )
+        return convert_image_channels(data, self.channels)
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate(
+        self,
+        ipc: int,
+        data: ImageDataset | None = None,
+        init: str = "random",
+        labels: str = "least-squares",
+        seed: int = 0,
+        real_per_class: int = 100,
+        support_per_class: int = 32,
+        device: str | torch.device | None = None,
+    ) -> SyntheticSet:
+        """A synthetic set with ``ipc`` images per class in one forward pass.
+
+        Args:
+            data: target data (default: the data of the last :meth:`adapt`).
+            init: initial real samples per class, ``"random"`` or ``"kcenter"`` (in random-ConvNet features).
+            labels: ``"least-squares"`` (soft labels solved in feature space) or ``"hard"``.
+        """
+        if init not in INIT_METHODS:
+            raise ValueError(f"init must be one of {INIT_METHODS}, got {init!r}")
+        if labels not in LABEL_METHODS:
+            raise ValueError(f"labels must be one of {LABEL_METHODS}, got {labels!r}")
+        data = data if data is not None else self._target
+        if data is None:
+            raise RuntimeError("call adapt(data) first, or pass data= to generate")
+        data = self._prepare_target(as_image_dataset(data), convert_channels=False)
+        check_ipc(ipc, data)
+        device = resolve_device(device)
+        self.to(device).eval()
+        started = time.perf_counter()
+        generator = torch.Generator().manual_seed(seed)
+        initial = self._initial_indices(data, ipc, init, generator, device)
+        task = sample_task(data, ipc, generator, initial_indices=initial, real_per_class=1,
+                           support_per_class=support_per_class).to(device)
+        class_codes, dataset_code = self.generator.task_codes(task.support, task.support_labels, data.num_classes)
+        images = self.generator(task.initial, class_codes[task.initial_labels], dataset_code)
+        targets = task.initial_labels
+        if labels == "least-squares":
+            targets = self._solve_labels(images, data, real_per_class, seed, device).float()
+        syn = SyntheticSet(
+            images.cpu(), targets.cpu(), data.num_classes, list(data.class_names), data.mean, data.std,
+            metadata={
+                "method": "mgdd", "dataset": data.name, "ipc": ipc, "seed": seed, "arch": self.feature_arch,
+                "init": init, "labels": labels, "adaptation": {k: v for k, v in self.adapt_info.items()
+                                                             if k not in ("losses", "ridge_accuracies")},
+            },
+        )
+        syn.metadata["wall_time"] = round(time.perf_counter() - started, 3)
+        return syn
+
+    def _initial_indices(self, data: ImageDataset, ipc: int, init: str, generator: torch.Generator,
+                         device: torch.device) -> Tensor:
+        if init == "random":
+            return data.balanced_indices(ipc, seed=int(torch.randint(2**31 - 1, (1,), generator=generator)))
+        net = random_feature_net(data.channels, data.image_shape[1:], self.feature_arch, self.feature_width,
+                                 generator, device)
+        picks = []
+        for idx in data.class_index:
+            features = embed(net, data.images[idx])
+            picks.append(idx[kcenter_select(features, ipc)])
+        return torch.cat(picks)
+
+    def _solve_labels(self, images: Tensor, data: ImageDataset, real_per_class: int, seed: int,
+                      device: torch.device) -> Tensor:
+        """Least-squares labels against a fixed real subset; its features are computed once and cached."""
+        key = f"{data.name}/{len(data)}/{real_per_class}/{seed}/{device}"
+        if self._label_cache.get("key") != key:
+            generator = torch.Generator().manual_seed(seed + 1)
+            net = random_feature_net(data.channels, data.image_shape[1:], self.feature_arch, self.feature_width,
+                                     generator, device)
+            count = min(real_per_class, min(data.class_counts()))
+            real = data.balanced_indices(count, seed=seed + 1)
+            self._label_cache = {
+                "key": key, "net": net,
+                "features": embed(net, data.images[real]).to(device),
+                "targets": nn.functional.one_hot(data.labels[real], data.num_classes).double().to(device),
+            }
+        cache = self._label_cache
+        syn_features = embed(cache["net"], images).to(device)
+        return solve_labels(syn_features, cache["features"], cache["targets"], self.ridge, self.label_ridge)
+
+
+def convert_image_channels(data: ImageDataset, channels: int) -> ImageDataset:
+    """Grayscale <-> colour: average the channels, or repeat the single one."""
+    pixels = data.denormalize()
+    if channels == 1:
+        pixels = pixels.mean(1, keepdim=True)
+    elif data.channels == 1:
+        pixels = pixels.repeat(1, channels, 1, 1)
+    else:
+        raise ValueError(f"cannot convert {data.channels}-channel images to {channels} channels")
+    from ..data import from_tensors
+
+    return from_tensors(pixels, data.labels, num_classes=data.num_classes, class_names=data.class_names,
+                        name=data.name)
+
+
+def _raise_clear_load_error(name: str, local: Path, error: Exception) -> None:
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from safetensors import SafetensorError
+
+    if isinstance(error, SafetensorError):
+        raise ValueError(f"weight file of {name!r} is truncated or corrupt ({error})") from error
+    if isinstance(error, (LocalEntryNotFoundError,)) or "offline" in str(error).lower():
+        raise ConnectionError(
+            f"cannot download {name!r}: no network and not in the local cache. "
+            f"The bundled default {DEFAULT_MODEL!r} works offline."
+        ) from error
+    if isinstance(error, (RepositoryNotFoundError, EntryNotFoundError)):
+        raise FileNotFoundError(f"{name!r} is not a bundled model, a local directory or a Hub model") from error
+    raise error

@@ -1,0 +1,85 @@
+"""Conditional generator, task sampling and the shared distillation step."""
+
+import pytest
+import torch
+
+from mgdd.generator.network import ConditionalGenerator
+from mgdd.generator.step import distillation_loss, generate_for_task, random_feature_net, sample_task
+
+
+def test_fresh_generator_is_the_identity_at_any_resolution():
+    gen = ConditionalGenerator(channels=1, width=16, code_dim=16, blocks=2)
+    for size in (8, 28, 33):
+        x = torch.randn(5, 1, size, size)
+        codes = torch.randn(5, 16)
+        assert torch.equal(gen(x, codes, torch.randn(16)), x)
+
+
+def test_generator_rejects_wrong_channels():
+    gen = ConditionalGenerator(channels=1, width=16, code_dim=16, blocks=1)
+    with pytest.raises(ValueError, match="1-channel"):
+        gen(torch.randn(2, 3, 8, 8), torch.randn(2, 16), torch.randn(16))
+
+
+def test_class_codes_are_class_means():
+    gen = ConditionalGenerator(channels=1, width=16, code_dim=8, blocks=1)
+    support = torch.randn(6, 1, 8, 8)
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])
+    class_codes, dataset_code = gen.task_codes(support, labels, 3)
+    codes = gen.encoder(support)
+    assert torch.allclose(class_codes[1], codes[2:5].mean(0), atol=1e-6)
+    assert torch.allclose(dataset_code, class_codes.mean(0), atol=1e-6)
+
+
+def test_sample_task_draws_balanced_batches(digits_train):
+    g = torch.Generator().manual_seed(0)
+    classes = torch.tensor([3, 7, 9])
+    task = sample_task(digits_train, ipc=4, generator=g, classes=classes, real_per_class=5, support_per_class=2)
+    assert task.num_classes == 3
+    assert task.initial.shape == (12, 1, 8, 8)
+    assert task.initial_labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert task.real_targets.sum(0).tolist() == [5.0, 5.0, 5.0]
+    assert task.query_targets.sum(0).tolist() == [5.0, 5.0, 5.0]
+    # the relabelled initial samples really come from classes 3, 7, 9
+    flat = digits_train.images.flatten(1)
+    first = (flat == task.initial[0].flatten()).all(1).nonzero().flatten()
+    assert digits_train.labels[first[0]] == 3
+    # real and query batches are disjoint draws
+    real = {tuple(r.tolist()) for r in task.real.flatten(1)}
+    query = {tuple(r.tolist()) for r in task.query.flatten(1)}
+    assert not real & query
+
+
+def test_fixed_initial_indices_are_kept(digits_train):
+    initial = digits_train.balanced_indices(2, seed=5)
+    a = sample_task(digits_train, 2, torch.Generator().manual_seed(0), initial_indices=initial)
+    b = sample_task(digits_train, 2, torch.Generator().manual_seed(1), initial_indices=initial)
+    assert torch.equal(a.initial, b.initial)
+    assert not torch.equal(a.real, b.real)
+
+
+def test_random_feature_nets_are_seeded_and_frozen():
+    a = random_feature_net(1, (8, 8), width=16, generator=torch.Generator().manual_seed(3))
+    b = random_feature_net(1, (8, 8), width=16, generator=torch.Generator().manual_seed(3))
+    c = random_feature_net(1, (8, 8), width=16, generator=torch.Generator().manual_seed(4))
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.equal(a.embed(x), b.embed(x)) and not torch.equal(a.embed(x), c.embed(x))
+    assert not any(p.requires_grad for p in a.parameters())
+
+
+def test_training_steps_lower_the_loss_on_real_data(digits_train):
+    torch.manual_seed(0)
+    gen = ConditionalGenerator(channels=1, width=16, code_dim=16, blocks=2)
+    optimizer = torch.optim.Adam(gen.parameters(), lr=3e-3)
+    initial = digits_train.balanced_indices(1, seed=0)
+    net = random_feature_net(1, (8, 8), width=32, generator=torch.Generator().manual_seed(0))
+    task = sample_task(digits_train, 1, torch.Generator().manual_seed(0), initial_indices=initial, real_per_class=20)
+    start, _ = distillation_loss(gen, task, net)
+    for _ in range(30):
+        loss, stats = distillation_loss(gen, task, net)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    end, _ = distillation_loss(gen, task, net)
+    assert end.item() < 0.9 * start.item()
+    assert generate_for_task(gen, task).shape == task.initial.shape
