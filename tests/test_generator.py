@@ -12,13 +12,15 @@ def test_fresh_generator_is_the_identity_at_any_resolution():
     for size in (8, 28, 33):
         x = torch.randn(5, 1, size, size)
         codes = torch.randn(5, 16)
-        assert torch.equal(gen(x, codes, torch.randn(16)), x)
+        assert torch.equal(gen.transform(x, codes, torch.randn(16)), x)
+        labels = torch.tensor([0, 1, 1, 0, 1])
+        assert torch.equal(gen(x, labels, x, labels, 2), x)
 
 
 def test_generator_rejects_wrong_channels():
     gen = ConditionalGenerator(channels=1, width=16, code_dim=16, blocks=1)
     with pytest.raises(ValueError, match="1-channel"):
-        gen(torch.randn(2, 3, 8, 8), torch.randn(2, 16), torch.randn(16))
+        gen.transform(torch.randn(2, 3, 8, 8), torch.randn(2, 16), torch.randn(16))
 
 
 def test_class_codes_are_class_means():

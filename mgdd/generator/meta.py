@@ -20,7 +20,7 @@ from ..device import resolve_device
 from ..synthetic import SyntheticSet
 from .labels import solve_labels
 from .network import ConditionalGenerator
-from .step import distillation_loss, random_feature_net, sample_task
+from .step import distillation_loss, generate_for_task, random_feature_net, sample_task
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_MODEL = "mgdd-convnet-28"
@@ -72,6 +72,13 @@ class MetaGenerator(
         self._target: ImageDataset | None = None
         self._label_cache: dict[str, Any] = {}
         self.adapt_info: dict[str, Any] = {}
+
+    def update_meta_info(self, **info: Any) -> None:
+        """Record provenance (sources, steps, figures) in the config saved with the weights."""
+        self.meta_info.update(info)
+        config = getattr(self, "_hub_mixin_config", None)
+        if isinstance(config, dict):
+            config["meta_info"] = dict(self.meta_info)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -195,8 +202,7 @@ class MetaGenerator(
         initial = self._initial_indices(data, ipc, init, generator, device)
         task = sample_task(data, ipc, generator, initial_indices=initial, real_per_class=1,
                            support_per_class=support_per_class).to(device)
-        class_codes, dataset_code = self.generator.task_codes(task.support, task.support_labels, data.num_classes)
-        images = self.generator(task.initial, class_codes[task.initial_labels], dataset_code)
+        images = generate_for_task(self.generator, task)
         targets = task.initial_labels
         if labels == "least-squares":
             targets = self._solve_labels(images, data, real_per_class, seed, device).float()

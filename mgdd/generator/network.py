@@ -85,7 +85,17 @@ class ConditionalGenerator(nn.Module):
         class_codes = (one_hot.t() @ codes) / counts[:, None]
         return class_codes, class_codes.mean(0)
 
-    def forward(self, initial: Tensor, class_codes: Tensor, dataset_code: Tensor) -> Tensor:
+    def forward(
+        self, initial: Tensor, initial_labels: Tensor, support: Tensor, support_labels: Tensor, num_classes: int
+    ) -> Tensor:
+        """Codes from the real ``support`` samples, then the map of every initial sample.
+
+        One call does all the work, so the step runs through a single (DDP-wrapped) forward.
+        """
+        class_codes, dataset_code = self.task_codes(support, support_labels, num_classes)
+        return self.transform(initial, class_codes[initial_labels], dataset_code)
+
+    def transform(self, initial: Tensor, class_codes: Tensor, dataset_code: Tensor) -> Tensor:
         """``initial`` (N, C, H, W); ``class_codes`` (N, code_dim) per sample; ``dataset_code`` (code_dim,)."""
         if initial.shape[1] != self.channels:
             raise ValueError(f"generator expects {self.channels}-channel images, got {initial.shape[1]}")

@@ -105,13 +105,13 @@ def random_feature_net(
     return net.to(device).eval().requires_grad_(False)
 
 
-def generate_for_task(gen: ConditionalGenerator, task: Task) -> Tensor:
-    class_codes, dataset_code = gen.task_codes(task.support, task.support_labels, task.num_classes)
-    return gen(task.initial, class_codes[task.initial_labels], dataset_code)
+def generate_for_task(gen: ConditionalGenerator | nn.Module, task: Task) -> Tensor:
+    """The synthetic samples of ``task`` (``gen`` may be wrapped, e.g. by DDP)."""
+    return gen(task.initial, task.initial_labels, task.support, task.support_labels, task.num_classes)
 
 
 def distillation_loss(
-    gen: ConditionalGenerator,
+    gen: ConditionalGenerator | nn.Module,
     task: Task,
     feature_net: nn.Module,
     ridge: float = 1e-3,

@@ -1,0 +1,127 @@
+"""Meta-training: the distillation step over many tasks drawn from several source datasets.
+
+Runs under ``accelerate`` (plain python, ``accelerate launch`` on CPU, one GPU or several).
+Each process draws its own tasks; one backward per step, so DDP's gradient all-reduce works.
+State is checkpointed (safetensors, atomic) every ``save_every`` steps and at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..checkpoint import load_training_state, save_training_state
+from ..data import ImageDataset, from_tensors
+from .meta import MetaGenerator
+from .step import Task, distillation_loss, random_feature_net, sample_task
+
+STATE_FILE = "state.safetensors"
+LOG_FILE = "log.jsonl"
+
+
+@dataclass
+class MetaTrainConfig:
+    steps: int = 2000
+    lr: float = 3e-4
+    ipcs: tuple[int, ...] = (1, 2, 5, 10)
+    min_classes: int = 5
+    max_classes: int = 10
+    real_per_class: int = 32
+    support_per_class: int = 16
+    save_every: int = 100
+    seed: int = 0
+    sources: list[str] = field(default_factory=list)
+
+
+def resize_dataset(data: ImageDataset, size: int) -> ImageDataset:
+    """``data`` with images resized (bilinear, antialiased) to ``size`` x ``size``."""
+    if data.image_shape[1:] == (size, size):
+        return data
+    pixels = F.interpolate(data.denormalize(), size=(size, size), mode="bilinear", antialias=True,
+                           align_corners=False).clamp(0, 1)
+    return from_tensors(pixels, data.labels, num_classes=data.num_classes, class_names=data.class_names,
+                        name=data.name)
+
+
+def sample_meta_task(sources: list[ImageDataset], config: MetaTrainConfig, rng: torch.Generator) -> tuple[Task, str]:
+    """A random (dataset, class subset, ipc) task."""
+    data = sources[int(torch.randint(len(sources), (1,), generator=rng))]
+    low = min(config.min_classes, data.num_classes)
+    high = min(config.max_classes, data.num_classes)
+    k = int(torch.randint(low, high + 1, (1,), generator=rng))
+    classes = torch.randperm(data.num_classes, generator=rng)[:k].sort().values
+    ipc = config.ipcs[int(torch.randint(len(config.ipcs), (1,), generator=rng))]
+    task = sample_task(data, ipc, rng, classes=classes, real_per_class=config.real_per_class,
+                       support_per_class=config.support_per_class)
+    return task, data.name
+
+
+def meta_train(
+    model: MetaGenerator,
+    sources: list[ImageDataset],
+    out_dir: str | Path,
+    config: MetaTrainConfig,
+    resume: bool = False,
+    cpu: bool = False,
+    progress: bool = True,
+) -> MetaGenerator:
+    """Meta-train ``model.generator`` on tasks from ``sources``; returns the trained model."""
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=cpu)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = torch.Generator().manual_seed(config.seed + accelerator.process_index)
+    optimizer = torch.optim.Adam(model.generator.parameters(), lr=config.lr)
+    start, elapsed = 0, 0.0
+    state_path = out_dir / STATE_FILE
+    if resume and state_path.exists():
+        start, extra = load_training_state(state_path, model.generator, optimizer, rng)
+        elapsed = float(extra.get("seconds", 0.0))
+        accelerator.print(f"resumed at step {start} from {state_path}")
+    generator, optimizer = accelerator.prepare(model.generator, optimizer)
+    device = accelerator.device
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="meta-train",
+               disable=not (progress and accelerator.is_main_process))
+    started = time.perf_counter()
+    for step in bar:
+        task, source = sample_meta_task(sources, config, rng)
+        task = task.to(device)
+        net = random_feature_net(task.initial.shape[1], tuple(task.initial.shape[2:]), model.feature_arch,
+                                 model.feature_width, rng, device)
+        loss, stats = distillation_loss(generator, task, net, model.ridge, model.label_ridge)
+        if not math.isfinite(stats["loss"]):
+            raise FloatingPointError(f"meta-training loss is not finite at step {step}; lower --lr")
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        optimizer.step()
+        bar.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['ridge_acc']:.3f}")
+        if accelerator.is_main_process:
+            record = {"step": step + 1, "source": source, "ipc": int(task.initial.shape[0] // task.num_classes),
+                      "classes": task.num_classes, **stats}
+            with open(out_dir / LOG_FILE, "a", encoding="utf-8") as log:
+                log.write(json.dumps(record) + "\n")
+        done = step + 1
+        if done % config.save_every == 0 or done == config.steps:
+            _checkpoint(accelerator, model, optimizer, done, rng, elapsed + time.perf_counter() - started,
+                        config, out_dir)
+    model.generator = accelerator.unwrap_model(generator)
+    return model
+
+
+def _checkpoint(accelerator, model: MetaGenerator, optimizer, step: int, rng, seconds: float,
+                config: MetaTrainConfig, out_dir: Path) -> None:
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    unwrapped = accelerator.unwrap_model(model.generator)
+    save_training_state(out_dir / STATE_FILE, unwrapped, optimizer, step, rng, {"seconds": seconds})
+    model.update_meta_info(meta_training={**asdict(config), "completed_steps": step, "seconds": round(seconds, 1)})
+    model.save_pretrained(out_dir / "model")
