@@ -106,7 +106,10 @@ class SyntheticSet:
 
     @property
     def ipc(self) -> int:
-        """Images per class (the largest class count)."""
+        """Images per class: as recorded by the method, else the largest class count."""
+        recorded = self.metadata.get("ipc")
+        if isinstance(recorded, int) and recorded * self.num_classes == len(self):
+            return recorded
         return int(torch.bincount(self.hard_labels, minlength=self.num_classes).max())
 
     # ------------------------------------------------------------------ conversion

@@ -1,0 +1,112 @@
+"""MetaGenerator: save/load (strict), bad checkpoints, adaptation and any-size generation."""
+
+import json
+
+import pytest
+import torch
+
+import mgdd
+from mgdd.generator.meta import MetaGenerator
+
+TINY = dict(width=16, code_dim=16, blocks=1, feature_width=32)
+
+
+@pytest.fixture(scope="module")
+def adapted(digits_train):
+    torch.manual_seed(0)
+    gen = MetaGenerator(**TINY)
+    return gen.adapt(digits_train, steps=6, ipc=2, lr=1e-3, progress=False)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    gen = MetaGenerator(**TINY)
+    with torch.no_grad():
+        gen.generator.out.weight.normal_()
+    gen.save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["width"] == 16 and config["feature_width"] == 32
+    assert (tmp_path / "m" / "README.md").read_text().startswith("---")
+    loaded = MetaGenerator.from_pretrained(tmp_path / "m")
+    assert not loaded.training
+    for (k, a), (_, b) in zip(gen.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_config_that_does_not_match_the_weights(tmp_path):
+    MetaGenerator(**TINY).save_pretrained(tmp_path / "m")
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["width"] = 24
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="do not match"):
+        MetaGenerator.from_pretrained(tmp_path / "m")
+
+
+def test_truncated_weight_file(tmp_path):
+    MetaGenerator(**TINY).save_pretrained(tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        MetaGenerator.from_pretrained(tmp_path / "m")
+
+
+def test_missing_weights_and_offline_hub_id(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        MetaGenerator.from_pretrained(tmp_path / "empty")
+    with pytest.raises(ConnectionError, match="mgdd-convnet-28"):
+        MetaGenerator.from_pretrained("someone/not-cached-model", cache_dir=str(tmp_path / "cache"))
+
+
+def test_adaptation_records_its_curve(adapted):
+    info = adapted.adapt_info
+    assert info["steps"] == 6 and len(info["losses"]) == 6 and info["dataset"] == "digits"
+    assert all(loss > 0 for loss in info["losses"])
+
+
+def test_generates_any_size_with_least_squares_labels(adapted, digits_train):
+    for ipc in (1, 3, 7):  # 3 and 7 never seen in adaptation (ipc=2)
+        syn = adapted.generate(ipc, seed=1)
+        assert len(syn) == 10 * ipc and syn.ipc == ipc
+        assert syn.labels.shape == (10 * ipc, 10) and syn.labels.dtype == torch.float32
+        assert syn.metadata["method"] == "mgdd" and syn.metadata["adaptation"]["steps"] == 6
+        # least-squares labels mostly agree with the class of the initial sample
+        classes = torch.arange(10).repeat_interleave(ipc)
+        assert (syn.labels.argmax(1) == classes).float().mean() > 0.6
+    hard = adapted.generate(2, labels="hard")
+    assert hard.labels.tolist() == torch.arange(10).repeat_interleave(2).tolist()
+    again = adapted.generate(3, seed=1)
+    assert torch.equal(again.images, adapted.generate(3, seed=1).images)
+    kcenter = adapted.generate(2, init="kcenter")
+    assert len(kcenter) == 20
+
+
+def test_generate_rejects_bad_input(adapted, digits_train):
+    with pytest.raises(ValueError, match="ipc"):
+        adapted.generate(0)
+    with pytest.raises(ValueError, match="larger than class"):
+        adapted.generate(10_000)
+    with pytest.raises(ValueError, match="init"):
+        adapted.generate(1, init="best")
+    with pytest.raises(RuntimeError, match="adapt"):
+        MetaGenerator(**TINY).generate(1)
+
+
+def test_channel_mismatch_is_an_error_unless_converted(digits_train):
+    colour = mgdd.from_tensors(digits_train.denormalize().repeat(1, 3, 1, 1), digits_train.labels, name="rgb")
+    gen = MetaGenerator(**TINY)
+    with pytest.raises(ValueError, match="1-channel"):
+        gen.adapt(colour, steps=1, progress=False)
+    gen.adapt(colour, steps=1, ipc=1, progress=False, convert_channels=True)
+    assert gen.generate(1).image_shape == (1, 8, 8)
+
+
+def test_empty_class_and_nan_data_are_rejected():
+    images = torch.rand(6, 1, 8, 8)
+    labels = torch.tensor([0, 0, 0, 2, 2, 2])  # class 1 is empty
+    data = mgdd.from_tensors(images, labels, num_classes=3)
+    with pytest.raises(ValueError, match="class 1"):
+        MetaGenerator(**TINY).adapt(data, steps=1, ipc=1, progress=False)
+    images[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        mgdd.from_tensors(images, labels, num_classes=3)
