@@ -62,7 +62,7 @@ def render(results: dict) -> str:
         "",
         "Test accuracy (%) of ConvNet-3 (128 ch, instance norm) trained from scratch on each set: SGD momentum 0.9,",
         "wd 5e-4, lr 0.01 (x0.1 at half), batch 256, DSA augmentation; mean ± std over the listed models.",
-        "Herding and k-center select in the features of a ConvNet trained for 1 epoch on the real data.",
+        "Herding and k-center (random first center) select in the features of a ConvNet trained for 1 epoch on the real data.",
         "",
         "| method | IPC | accuracy | published | models | epochs | distill s | total s | date | machine |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -23,6 +23,7 @@ from .data import (
 from .device import resolve_device
 from .distill import Distiller, available_methods, distill, get_method, register_method
 from .evaluate import EvalResult, evaluate
+from .generator import MetaGenerator
 from .io import CorruptFileError
 from .nets import available_networks, get_network
 from .synthetic import SyntheticSet, load_synthetic
@@ -33,5 +34,5 @@ __all__ = [
     "__version__", "DiffAugment", "DatasetNotAvailableError", "ImageDataset", "as_image_dataset",
     "available_datasets", "from_tensors", "from_torch_dataset", "load_dataset", "resolve_device", "Distiller",
     "available_methods", "distill", "get_method", "register_method", "EvalResult", "evaluate",
-    "CorruptFileError", "available_networks", "get_network", "SyntheticSet", "load_synthetic",
+    "CorruptFileError", "MetaGenerator", "available_networks", "get_network", "SyntheticSet", "load_synthetic",
 ]

@@ -53,12 +53,13 @@ class _FeatureCoreset(Distiller):
 
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
         features = self.features(train, seed, device)
-        picks = [idx[self.select(features[idx], ipc)] for idx in train.class_index]
+        generator = torch.Generator().manual_seed(seed)
+        picks = [idx[self.select(features[idx], ipc, generator)] for idx in train.class_index]
         syn = SyntheticSet.from_real(train, torch.cat(picks))
         syn.metadata["arch"] = self.feature_arch
         return syn
 
-    def select(self, features: Tensor, k: int) -> Tensor:  # pragma: no cover - abstract
+    def select(self, features: Tensor, k: int, generator: torch.Generator) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
     def features(self, train: ImageDataset, seed: int, device: torch.device) -> Tensor:
@@ -111,10 +112,10 @@ def herding_select(features: Tensor, k: int) -> Tensor:
     return torch.tensor(order, dtype=torch.long)
 
 
-def kcenter_select(features: Tensor, k: int) -> Tensor:
-    """Greedy k-center: start at the sample nearest the mean, then repeatedly add the farthest one."""
+def kcenter_select(features: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """Greedy k-center (Sener & Savarese): a random first center, then repeatedly the farthest sample."""
     features = features.double()
-    first = int((features - features.mean(0)).pow(2).sum(1).argmin())
+    first = int(torch.randint(len(features), (1,), generator=generator))
     order = [first]
     min_dist = (features - features[first]).pow(2).sum(1)
     for _ in range(k - 1):
@@ -130,7 +131,7 @@ class Herding(_FeatureCoreset):
 
     name = "herding"
 
-    def select(self, features: Tensor, k: int) -> Tensor:
+    def select(self, features: Tensor, k: int, generator: torch.Generator) -> Tensor:
         return herding_select(features, k)
 
 
@@ -140,5 +141,5 @@ class KCenter(_FeatureCoreset):
 
     name = "kcenter"
 
-    def select(self, features: Tensor, k: int) -> Tensor:
-        return kcenter_select(features, k)
+    def select(self, features: Tensor, k: int, generator: torch.Generator) -> Tensor:
+        return kcenter_select(features, k, generator)

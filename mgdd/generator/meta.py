@@ -80,6 +80,21 @@ class MetaGenerator(
         if isinstance(config, dict):
             config["meta_info"] = dict(self.meta_info)
 
+    def generate_model_card(self, *args: Any, **kwargs: Any):
+        """Model card rendered from ``mgdd/cards/meta_generator.md`` with this model's provenance."""
+        info = self.meta_info
+        training = info.get("meta_training")
+        if training and "training" not in kwargs:
+            kwargs["training"] = (
+                f"Meta-trained for {training.get('completed_steps')} steps ({training.get('seconds')} s) on "
+                f"{', '.join(training.get('sources', []))}; tasks of {training.get('min_classes')}-"
+                f"{training.get('max_classes')} classes at IPC {training.get('ipcs')}. None of these sources "
+                "overlaps Fashion-MNIST, the benchmark target."
+            )
+        if info.get("results") and "results" not in kwargs:
+            kwargs["results"] = info["results"]
+        return super().generate_model_card(*args, **kwargs)
+
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path = DEFAULT_MODEL, **kwargs: Any):
@@ -226,7 +241,7 @@ class MetaGenerator(
         picks = []
         for idx in data.class_index:
             features = embed(net, data.images[idx])
-            picks.append(idx[kcenter_select(features, ipc)])
+            picks.append(idx[kcenter_select(features, ipc, generator)])
         return torch.cat(picks)
 
     def _solve_labels(self, images: Tensor, data: ImageDataset, real_per_class: int, seed: int,

@@ -1,0 +1,11 @@
+"""MGDD: conditional generator, least-squares labels, meta-training and adaptation."""
+
+from .labels import ridge_predict, ridge_predictor, solve_labels
+from .meta import DEFAULT_MODEL, MetaGenerator
+from .network import ConditionalGenerator
+from .step import Task, distillation_loss, sample_task
+
+__all__ = [
+    "ridge_predict", "ridge_predictor", "solve_labels", "DEFAULT_MODEL", "MetaGenerator",
+    "ConditionalGenerator", "Task", "distillation_loss", "sample_task",
+]
