@@ -85,3 +85,21 @@ def test_training_steps_lower_the_loss_on_real_data(digits_train):
     end, _ = distillation_loss(gen, task, net)
     assert end.item() < 0.9 * start.item()
     assert generate_for_task(gen, task).shape == task.initial.shape
+
+
+def test_feature_pool_serves_cached_real_features(digits_train):
+    from mgdd.generator.step import FeaturePool
+
+    pool = FeaturePool(digits_train, size=2, per_class=20, width=16, seed=0)
+    assert len(pool) == 2 and len(pool.index) == 200
+    task = sample_task(digits_train, 2, torch.Generator().manual_seed(0), real_per_class=5, pool=pool)
+    assert task.real is None and task.real_features.shape == (50, pool.features[0].shape[1])
+    # the cached features are the network's features of the real samples the targets describe
+    net = pool.nets[task.pool_net]
+    pairs = (pool.features[task.pool_net][:, None, :] == task.real_features[None]).all(2).nonzero()
+    positions = pairs[pairs[:, 1].argsort(), 0]  # pool position of every task row, in task order
+    real_images = digits_train.images[pool.index[positions]]
+    assert torch.allclose(net.embed(real_images), task.real_features, atol=1e-5)
+    assert torch.equal(task.real_targets.argmax(1), digits_train.labels[pool.index[positions]])
+    loss, _ = distillation_loss(ConditionalGenerator(1, 16, 16, 1), task, net)
+    assert torch.isfinite(loss)

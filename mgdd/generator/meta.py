@@ -20,7 +20,7 @@ from ..device import resolve_device
 from ..synthetic import SyntheticSet
 from .labels import solve_labels
 from .network import ConditionalGenerator
-from .step import distillation_loss, generate_for_task, random_feature_net, sample_task
+from .step import FeaturePool, distillation_loss, generate_for_task, random_feature_net, sample_task
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_MODEL = "mgdd-convnet-28"
@@ -127,6 +127,8 @@ class MetaGenerator(
         real_per_class: int = 32,
         support_per_class: int = 16,
         augment: bool = False,
+        pool_size: int = 8,
+        pool_per_class: int = 256,
         seed: int = 0,
         device: str | torch.device | None = None,
         progress: bool = True,
@@ -136,6 +138,9 @@ class MetaGenerator(
 
         Each step draws fresh initial samples (``ipc`` per class), real batches and a random
         feature network, so the adapted generator serves any later ``generate(ipc=...)``.
+        With ``pool_size > 0`` the networks come from a pool of that many, whose features of
+        ``pool_per_class`` real samples per class are computed once (much faster steps);
+        ``pool_size=0`` draws a fresh network every step.
         Returns ``self``; the loss curve is in ``self.adapt_info``.
         """
         data = self._prepare_target(as_image_dataset(data), convert_channels)
@@ -147,12 +152,15 @@ class MetaGenerator(
         augmenter = DiffAugment() if augment else None
         losses, accuracies = [], []
         started = time.perf_counter()
+        pool = (FeaturePool(data, pool_size, pool_per_class, self.feature_arch, self.feature_width, seed, device)
+                if pool_size > 0 else None)
         bar = tqdm(range(steps), desc="adapt", disable=not progress)
         for _ in bar:
             task = sample_task(data, ipc, generator, real_per_class=real_per_class,
-                               support_per_class=support_per_class).to(device)
-            net = random_feature_net(data.channels, data.image_shape[1:], self.feature_arch, self.feature_width,
-                                     generator, device)
+                               support_per_class=support_per_class, pool=pool).to(device)
+            net = (pool.nets[task.pool_net] if pool is not None else
+                   random_feature_net(data.channels, data.image_shape[1:], self.feature_arch, self.feature_width,
+                                      generator, device))
             loss, stats = distillation_loss(self.generator, task, net, self.ridge, self.label_ridge, augmenter)
             if not math.isfinite(stats["loss"]):
                 raise FloatingPointError("adaptation loss is not finite; lower lr")
@@ -167,6 +175,7 @@ class MetaGenerator(
         self._label_cache = {}
         self.adapt_info = {
             "dataset": data.name, "steps": steps, "ipc": ipc, "lr": lr, "seed": seed, "augment": augment,
+            "pool_size": pool_size, "pool_per_class": pool_per_class, "real_per_class": real_per_class,
             "seconds": time.perf_counter() - started, "losses": losses, "ridge_accuracies": accuracies,
         }
         return self

@@ -29,11 +29,14 @@ class Task:
     initial_labels: Tensor  # (m,) in [0, k)
     support: Tensor  # real samples for the class / dataset codes
     support_labels: Tensor
-    real: Tensor  # real batch for the label solve
+    real: Tensor | None  # real batch for the label solve (images) ...
     real_targets: Tensor  # (n, k) one-hot
-    query: Tensor  # held-out real batch for the loss
+    query: Tensor | None  # held-out real batch for the loss (images) ...
     query_targets: Tensor
     num_classes: int
+    real_features: Tensor | None = None  # ... or their cached features (from a FeaturePool)
+    query_features: Tensor | None = None
+    pool_net: int | None = None  # index of the pool network those features come from
 
     def to(self, device: torch.device) -> "Task":
         moved = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in self.__dict__.items()}
@@ -47,6 +50,42 @@ def _per_class_draw(index: Tensor, count: int, generator: torch.Generator) -> Te
     return index[torch.randint(len(index), (count,), generator=generator)]
 
 
+class FeaturePool:
+    """Frozen random feature networks with the features of a fixed real subset computed once.
+
+    Embedding real batches dominates the cost of a step; with a pool, a step embeds only the
+    synthetic samples and looks the real features up (for one of ``size`` networks).
+    """
+
+    def __init__(
+        self,
+        data: ImageDataset,
+        size: int = 8,
+        per_class: int = 256,
+        arch: str = "ConvNet",
+        width: int = 128,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        picks = [_per_class_draw(idx, min(per_class, len(idx)), generator) for idx in data.class_index]
+        self.index = torch.cat(picks)
+        self.class_positions = list(torch.split(torch.arange(len(self.index)), [len(p) for p in picks]))
+        images = data.images[self.index]
+        self.nets = [
+            random_feature_net(data.channels, data.image_shape[1:], arch, width, generator, device)
+            for _ in range(size)
+        ]
+        with torch.no_grad():
+            self.features = [
+                torch.cat([net.embed(images[i : i + 500].to(device)) for i in range(0, len(images), 500)])
+                for net in self.nets
+            ]
+
+    def __len__(self) -> int:
+        return len(self.nets)
+
+
 def sample_task(
     data: ImageDataset,
     ipc: int,
@@ -55,11 +94,14 @@ def sample_task(
     real_per_class: int = 32,
     support_per_class: int = 16,
     initial_indices: Tensor | None = None,
+    pool: FeaturePool | None = None,
 ) -> Task:
     """Draw a task from ``data``: ``ipc`` initial samples per class plus real batches.
 
     ``classes`` restricts the task to a class subset (relabelled 0..k-1); ``initial_indices``
-    fixes the initial samples (adaptation keeps them, meta-training redraws them).
+    fixes the initial samples (adaptation keeps them, meta-training redraws them). With a
+    ``pool``, the real batches are drawn from its subset and come as cached features of one of
+    its networks (``task.pool_net``).
     """
     classes = torch.arange(data.num_classes) if classes is None else classes
     k = len(classes)
@@ -71,7 +113,8 @@ def sample_task(
         if initial_indices is None:
             init.append(_per_class_draw(idx, ipc, generator))
         support.append(_per_class_draw(idx, support_per_class, generator))
-        drawn = _per_class_draw(idx, 2 * real_per_class, generator)
+        source = pool.class_positions[c] if pool is not None else idx
+        drawn = _per_class_draw(source, 2 * real_per_class, generator)
         real.append(drawn[:real_per_class])
         query.append(drawn[real_per_class:])
     if initial_indices is None:
@@ -84,11 +127,21 @@ def sample_task(
         return data.images[flat], remap[data.labels[flat]]
 
     support_x, support_y = pick(support)
-    real_x, real_y = pick(real)
-    query_x, query_y = pick(query)
+    task_args = dict(initial=data.images[initial_indices], initial_labels=remap[data.labels[initial_indices]],
+                     support=support_x, support_labels=support_y, num_classes=k)
+    if pool is None:
+        real_x, real_y = pick(real)
+        query_x, query_y = pick(query)
+        return Task(real=real_x, real_targets=F.one_hot(real_y, k).float(), query=query_x,
+                    query_targets=F.one_hot(query_y, k).float(), **task_args)
+    net_index = int(torch.randint(len(pool), (1,), generator=generator))
+    real_pos, query_pos = torch.cat(real), torch.cat(query)
+    features = pool.features[net_index]
     return Task(
-        data.images[initial_indices], remap[data.labels[initial_indices]], support_x, support_y,
-        real_x, F.one_hot(real_y, k).float(), query_x, F.one_hot(query_y, k).float(), k,
+        real=None, real_targets=F.one_hot(remap[data.labels[pool.index[real_pos]]], k).float(),
+        query=None, query_targets=F.one_hot(remap[data.labels[pool.index[query_pos]]], k).float(),
+        real_features=features[real_pos.to(features.device)], query_features=features[query_pos.to(features.device)],
+        pool_net=net_index, **task_args,
     )
 
 
@@ -121,13 +174,13 @@ def distillation_loss(
 ) -> tuple[Tensor, dict[str, float]]:
     """Loss of one step (differentiable into ``gen``) and a few statistics for logging."""
     synthetic = generate_for_task(gen, task)
-    syn_in, real_in, query_in = synthetic, task.real, task.query
-    if augment is not None:
-        syn_in, real_in, query_in = (augment(x, generator=generator) for x in (synthetic, task.real, task.query))
-    syn_features = feature_net.embed(syn_in)
+    syn_features = feature_net.embed(augment(synthetic, generator=generator) if augment else synthetic)
+    real_features, query_features = task.real_features, task.query_features
     with torch.no_grad():
-        real_features = feature_net.embed(real_in)
-        query_features = feature_net.embed(query_in)
+        if real_features is None:
+            real_features = feature_net.embed(augment(task.real, generator=generator) if augment else task.real)
+        if query_features is None:
+            query_features = feature_net.embed(augment(task.query, generator=generator) if augment else task.query)
     labels = solve_labels(syn_features, real_features, task.real_targets, ridge, label_ridge)
     prediction = ridge_predict(syn_features, labels, query_features, ridge)
     loss = F.mse_loss(prediction, task.query_targets.double())
