@@ -28,6 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-classes", type=int, default=10)
     parser.add_argument("--real-per-class", type=int, default=32)
     parser.add_argument("--save-every", type=int, default=50)
+    parser.add_argument("--pool-size", type=int, default=4, help="random feature nets per source (0: fresh each step)")
+    parser.add_argument("--pool-per-class", type=int, default=64, help="cached real samples per class")
+    parser.add_argument("--pool-refresh", type=int, default=100, help="redraw the pools every N steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--code-dim", type=int, default=128)
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     config = MetaTrainConfig(
         steps=args.steps, lr=args.lr, ipcs=tuple(args.ipcs), min_classes=args.min_classes,
         max_classes=args.max_classes, real_per_class=args.real_per_class, save_every=args.save_every,
+        pool_size=args.pool_size, pool_per_class=args.pool_per_class, pool_refresh=args.pool_refresh,
         seed=args.seed, sources=list(args.sources),
     )
     meta_train(model, sources, args.out, config, resume=args.resume, cpu=args.cpu, progress=not args.no_progress)

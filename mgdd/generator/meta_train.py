@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import load_training_state, save_training_state
 from ..data import ImageDataset, from_tensors
 from .meta import MetaGenerator
-from .step import Task, distillation_loss, random_feature_net, sample_task
+from .step import FeaturePool, Task, distillation_loss, random_feature_net, sample_task
 
 STATE_FILE = "state.safetensors"
 LOG_FILE = "log.jsonl"
@@ -36,6 +36,9 @@ class MetaTrainConfig:
     real_per_class: int = 32
     support_per_class: int = 16
     save_every: int = 100
+    pool_size: int = 4
+    pool_per_class: int = 64
+    pool_refresh: int = 100
     seed: int = 0
     sources: list[str] = field(default_factory=list)
 
@@ -50,17 +53,29 @@ def resize_dataset(data: ImageDataset, size: int) -> ImageDataset:
                         name=data.name)
 
 
-def sample_meta_task(sources: list[ImageDataset], config: MetaTrainConfig, rng: torch.Generator) -> tuple[Task, str]:
-    """A random (dataset, class subset, ipc) task."""
-    data = sources[int(torch.randint(len(sources), (1,), generator=rng))]
+def sample_meta_task(
+    sources: list[ImageDataset], config: MetaTrainConfig, rng: torch.Generator, pools: list[FeaturePool] | None = None
+) -> tuple[Task, int]:
+    """A random (dataset, class subset, ipc) task and the index of its source."""
+    source = int(torch.randint(len(sources), (1,), generator=rng))
+    data = sources[source]
     low = min(config.min_classes, data.num_classes)
     high = min(config.max_classes, data.num_classes)
     k = int(torch.randint(low, high + 1, (1,), generator=rng))
     classes = torch.randperm(data.num_classes, generator=rng)[:k].sort().values
     ipc = config.ipcs[int(torch.randint(len(config.ipcs), (1,), generator=rng))]
     task = sample_task(data, ipc, rng, classes=classes, real_per_class=config.real_per_class,
-                       support_per_class=config.support_per_class)
-    return task, data.name
+                       support_per_class=config.support_per_class, pool=pools[source] if pools else None)
+    return task, source
+
+
+def make_pools(sources: list[ImageDataset], config: MetaTrainConfig, model: MetaGenerator, seed: int,
+               device: torch.device) -> list[FeaturePool] | None:
+    """Fresh random networks (and their cached real features) for every source; None without pools."""
+    if config.pool_size <= 0:
+        return None
+    return [FeaturePool(data, config.pool_size, config.pool_per_class, model.feature_arch, model.feature_width,
+                        seed + i, device) for i, data in enumerate(sources)]
 
 
 def meta_train(
@@ -91,11 +106,18 @@ def meta_train(
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="meta-train",
                disable=not (progress and accelerator.is_main_process))
     started = time.perf_counter()
+    pools = None
     for step in bar:
-        task, source = sample_meta_task(sources, config, rng)
+        if config.pool_size > 0 and (pools is None or step % config.pool_refresh == 0):
+            # seeded by the refresh boundary, so a resumed run rebuilds exactly the pools it had
+            boundary = step - step % config.pool_refresh
+            pools = make_pools(sources, config, model, config.seed + 1000 * (boundary + 1), device)
+        task, source_index = sample_meta_task(sources, config, rng, pools)
+        source = sources[source_index].name
         task = task.to(device)
-        net = random_feature_net(task.initial.shape[1], tuple(task.initial.shape[2:]), model.feature_arch,
-                                 model.feature_width, rng, device)
+        net = (pools[source_index].nets[task.pool_net] if pools else
+               random_feature_net(task.initial.shape[1], tuple(task.initial.shape[2:]), model.feature_arch,
+                                  model.feature_width, rng, device))
         loss, stats = distillation_loss(generator, task, net, model.ridge, model.label_ridge)
         if not math.isfinite(stats["loss"]):
             raise FloatingPointError(f"meta-training loss is not finite at step {step}; lower --lr")
