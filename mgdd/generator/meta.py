@@ -50,9 +50,9 @@ class MetaGenerator(
     def __init__(
         self,
         channels: int = 1,
-        width: int = 64,
-        code_dim: int = 128,
-        blocks: int = 4,
+        width: int = 32,
+        code_dim: int = 64,
+        blocks: int = 3,
         feature_arch: str = "ConvNet",
         feature_width: int = 128,
         ridge: float = 1e-3,
