@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mgdd.generator.network import ConditionalGenerator
-from mgdd.generator.step import distillation_loss, generate_for_task, random_feature_net, sample_task
+from mgdd.generator.step import distillation_loss, guidance, random_feature_net, sample_task, synthesize
 
 
 def test_fresh_generator_is_the_identity_at_any_resolution():
@@ -13,6 +13,7 @@ def test_fresh_generator_is_the_identity_at_any_resolution():
         x = torch.randn(5, 1, size, size)
         codes = torch.randn(5, 16)
         assert torch.equal(gen.transform(x, codes, torch.randn(16)), x)
+        assert torch.equal(gen.transform(x, codes, torch.randn(16), guide=torch.randn_like(x)), x)
         labels = torch.tensor([0, 1, 1, 0, 1])
         assert torch.equal(gen(x, labels, x, labels, 2), x)
 
@@ -84,7 +85,26 @@ def test_training_steps_lower_the_loss_on_real_data(digits_train):
         optimizer.step()
     end, _ = distillation_loss(gen, task, net)
     assert end.item() < 0.9 * start.item()
-    assert generate_for_task(gen, task).shape == task.initial.shape
+    real_features = net.embed(task.real)
+    assert synthesize(gen, task, net, real_features).shape == task.initial.shape
+
+
+def test_guidance_points_downhill_on_the_ridge_loss(digits_train):
+    from mgdd.generator.step import ridge_loss
+
+    task = sample_task(digits_train, 2, torch.Generator().manual_seed(0), real_per_class=10)
+    net = random_feature_net(1, (8, 8), width=32, generator=torch.Generator().manual_seed(0))
+    real = net.embed(task.real)
+
+    def loss_of(images):
+        return ridge_loss(net.embed(images), real, task.real_targets, real, task.real_targets, 1e-3, 1e-4)[0]
+
+    guide = guidance(task.initial, net, real, task.real_targets)
+    assert guide.pow(2).mean().item() == pytest.approx(1.0, rel=1e-5)
+    with torch.no_grad():
+        before = loss_of(task.initial)
+        after = loss_of(task.initial - 1e-3 * guide)
+    assert after < before
 
 
 def test_feature_pool_serves_cached_real_features(digits_train):

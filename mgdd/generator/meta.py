@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from ..device import resolve_device
 from ..synthetic import SyntheticSet
 from .labels import solve_labels
 from .network import ConditionalGenerator
-from .step import FeaturePool, distillation_loss, generate_for_task, random_feature_net, sample_task
+from .step import FeaturePool, distillation_loss, random_feature_net, sample_task, synthesize
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_MODEL = "mgdd-convnet-28"
@@ -58,6 +59,7 @@ class MetaGenerator(
         ridge: float = 1e-3,
         label_ridge: float = 1e-4,
         train_image_size: int = 28,
+        unroll: int = 1,
         meta_info: dict | None = None,
     ) -> None:
         super().__init__()
@@ -67,6 +69,7 @@ class MetaGenerator(
         self.ridge = ridge
         self.label_ridge = label_ridge
         self.train_image_size = train_image_size
+        self.unroll = unroll
         self.meta_info = dict(meta_info or {})
         self.generator = ConditionalGenerator(channels, width, code_dim, blocks)
         self._target: ImageDataset | None = None
@@ -161,7 +164,8 @@ class MetaGenerator(
             net = (pool.nets[task.pool_net] if pool is not None else
                    random_feature_net(data.channels, data.image_shape[1:], self.feature_arch, self.feature_width,
                                       generator, device))
-            loss, stats = distillation_loss(self.generator, task, net, self.ridge, self.label_ridge, augmenter)
+            loss, stats = distillation_loss(self.generator, task, net, self.ridge, self.label_ridge, augmenter,
+                                            unroll=self.unroll)
             if not math.isfinite(stats["loss"]):
                 raise FloatingPointError("adaptation loss is not finite; lower lr")
             optimizer.zero_grad(set_to_none=True)
@@ -226,10 +230,15 @@ class MetaGenerator(
         initial = self._initial_indices(data, ipc, init, generator, device)
         task = sample_task(data, ipc, generator, initial_indices=initial, real_per_class=1,
                            support_per_class=support_per_class).to(device)
-        images = generate_for_task(self.generator, task)
+        reference = self._reference(data, real_per_class, seed, device)
+        task = dataclasses.replace(task, real_targets=reference["targets"])
+        images = synthesize(self.generator, task, reference["net"], reference["features"], self.unroll,
+                            self.ridge, self.label_ridge)
         targets = task.initial_labels
         if labels == "least-squares":
-            targets = self._solve_labels(images, data, real_per_class, seed, device).float()
+            syn_features = embed(reference["net"], images).to(device)
+            targets = solve_labels(syn_features, reference["features"], reference["targets"], self.ridge,
+                                   self.label_ridge).float()
         syn = SyntheticSet(
             images.cpu(), targets.cpu(), data.num_classes, list(data.class_names), data.mean, data.std,
             metadata={
@@ -253,9 +262,9 @@ class MetaGenerator(
             picks.append(idx[kcenter_select(features, ipc, generator)])
         return torch.cat(picks)
 
-    def _solve_labels(self, images: Tensor, data: ImageDataset, real_per_class: int, seed: int,
-                      device: torch.device) -> Tensor:
-        """Least-squares labels against a fixed real subset; its features are computed once and cached."""
+    def _reference(self, data: ImageDataset, real_per_class: int, seed: int, device: torch.device) -> dict:
+        """A random feature network and its features of a fixed real subset (computed once, cached):
+        the guidance and the least-squares labels of :meth:`generate` use them."""
         key = f"{data.name}/{len(data)}/{real_per_class}/{seed}/{device}"
         if self._label_cache.get("key") != key:
             generator = torch.Generator().manual_seed(seed + 1)
@@ -268,9 +277,7 @@ class MetaGenerator(
                 "features": embed(net, data.images[real]).to(device),
                 "targets": nn.functional.one_hot(data.labels[real], data.num_classes).double().to(device),
             }
-        cache = self._label_cache
-        syn_features = embed(cache["net"], images).to(device)
-        return solve_labels(syn_features, cache["features"], cache["targets"], self.ridge, self.label_ridge)
+        return self._label_cache
 
 
 def convert_image_channels(data: ImageDataset, channels: int) -> ImageDataset:

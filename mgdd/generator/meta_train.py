@@ -118,7 +118,7 @@ def meta_train(
         net = (pools[source_index].nets[task.pool_net] if pools else
                random_feature_net(task.initial.shape[1], tuple(task.initial.shape[2:]), model.feature_arch,
                                   model.feature_width, rng, device))
-        loss, stats = distillation_loss(generator, task, net, model.ridge, model.label_ridge)
+        loss, stats = distillation_loss(generator, task, net, model.ridge, model.label_ridge, unroll=model.unroll)
         if not math.isfinite(stats["loss"]):
             raise FloatingPointError(f"meta-training loss is not finite at step {step}; lower --lr")
         optimizer.zero_grad(set_to_none=True)

@@ -71,7 +71,8 @@ class ConditionalGenerator(nn.Module):
             nn.Linear(3 * code_dim, code_dim), nn.SiLU(), nn.Linear(code_dim, code_dim)
         )
         # the FiLM blocks work at half resolution (4x cheaper); a full-resolution skip keeps detail
-        self.stem = nn.Conv2d(channels, width, 3, padding=1)
+        # input: the image and the guidance (normalised gradient of the ridge loss w.r.t. it)
+        self.stem = nn.Conv2d(2 * channels, width, 3, padding=1)
         self.down = nn.Conv2d(width, width, 3, stride=2, padding=1)
         self.blocks = nn.ModuleList(FiLMBlock(width, code_dim) for _ in range(blocks))
         self.out_norm = nn.GroupNorm(_groups(2 * width), 2 * width)
@@ -88,22 +89,32 @@ class ConditionalGenerator(nn.Module):
         return class_codes, class_codes.mean(0)
 
     def forward(
-        self, initial: Tensor, initial_labels: Tensor, support: Tensor, support_labels: Tensor, num_classes: int
+        self,
+        initial: Tensor,
+        initial_labels: Tensor,
+        support: Tensor,
+        support_labels: Tensor,
+        num_classes: int,
+        guide: Tensor | None = None,
     ) -> Tensor:
         """Codes from the real ``support`` samples, then the map of every initial sample.
 
         One call does all the work, so the step runs through a single (DDP-wrapped) forward.
         """
         class_codes, dataset_code = self.task_codes(support, support_labels, num_classes)
-        return self.transform(initial, class_codes[initial_labels], dataset_code)
+        return self.transform(initial, class_codes[initial_labels], dataset_code, guide)
 
-    def transform(self, initial: Tensor, class_codes: Tensor, dataset_code: Tensor) -> Tensor:
-        """``initial`` (N, C, H, W); ``class_codes`` (N, code_dim) per sample; ``dataset_code`` (code_dim,)."""
+    def transform(
+        self, initial: Tensor, class_codes: Tensor, dataset_code: Tensor, guide: Tensor | None = None
+    ) -> Tensor:
+        """``initial`` (N, C, H, W); ``class_codes`` (N, code_dim) per sample; ``dataset_code`` (code_dim,);
+        ``guide`` (N, C, H, W) or None (zeros)."""
         if initial.shape[1] != self.channels:
             raise ValueError(f"generator expects {self.channels}-channel images, got {initial.shape[1]}")
+        guide = torch.zeros_like(initial) if guide is None else guide
         own = self.encoder(initial)
         cond = self.condition(torch.cat([own, class_codes, dataset_code.expand_as(own)], dim=1))
-        skip = F.silu(self.stem(initial))
+        skip = F.silu(self.stem(torch.cat([initial, guide], dim=1)))
         h = self.down(skip)
         for block in self.blocks:
             h = block(h, cond)

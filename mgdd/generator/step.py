@@ -158,9 +158,53 @@ def random_feature_net(
     return net.to(device).eval().requires_grad_(False)
 
 
-def generate_for_task(gen: ConditionalGenerator | nn.Module, task: Task) -> Tensor:
-    """The synthetic samples of ``task`` (``gen`` may be wrapped, e.g. by DDP)."""
-    return gen(task.initial, task.initial_labels, task.support, task.support_labels, task.num_classes)
+def ridge_loss(
+    syn_features: Tensor, real_features: Tensor, real_targets: Tensor, query_features: Tensor,
+    query_targets: Tensor, ridge: float, label_ridge: float,
+) -> tuple[Tensor, Tensor]:
+    """MSE of the synthetic ridge head (labels solved on the real batch) on the query batch, and its predictions."""
+    labels = solve_labels(syn_features, real_features, real_targets, ridge, label_ridge)
+    prediction = ridge_predict(syn_features, labels, query_features, ridge)
+    return F.mse_loss(prediction, query_targets.double()), prediction
+
+
+def guidance(
+    images: Tensor, feature_net: nn.Module, real_features: Tensor, real_targets: Tensor,
+    ridge: float = 1e-3, label_ridge: float = 1e-4,
+) -> Tensor:
+    """Gradient of the ridge loss w.r.t. ``images``, scaled to unit RMS over the set (no graph kept).
+
+    This tells the generator, per sample, which way the distillation objective wants it to move;
+    meta-training teaches the generator to turn it into a good update (a learned optimiser step).
+    """
+    with torch.enable_grad():
+        x = images.detach().requires_grad_(True)
+        features = feature_net.embed(x)
+        loss, _ = ridge_loss(features, real_features, real_targets, real_features, real_targets, ridge, label_ridge)
+        (grad,) = torch.autograd.grad(loss, x)
+    return grad / grad.pow(2).mean().sqrt().clamp_min(1e-20)
+
+
+def synthesize(
+    gen: ConditionalGenerator | nn.Module,
+    task: Task,
+    feature_net: nn.Module | None,
+    real_features: Tensor | None = None,
+    unroll: int = 1,
+    ridge: float = 1e-3,
+    label_ridge: float = 1e-4,
+) -> Tensor:
+    """The synthetic samples of ``task``: ``unroll`` guided generator steps from the initial samples.
+
+    ``gen`` may be wrapped (e.g. by DDP). Without a feature network the generator runs once, unguided.
+    """
+    x = task.initial
+    for _ in range(max(unroll, 1)):
+        guide = None
+        if feature_net is not None and unroll > 0:
+            guide = guidance(x, feature_net, real_features, task.real_targets, ridge, label_ridge)
+        x = gen(x, task.initial_labels, task.support, task.support_labels, task.num_classes, guide)
+    return x
 
 
 def distillation_loss(
@@ -171,19 +215,19 @@ def distillation_loss(
     label_ridge: float = 1e-4,
     augment: DiffAugment | None = None,
     generator: torch.Generator | None = None,
+    unroll: int = 1,
 ) -> tuple[Tensor, dict[str, float]]:
     """Loss of one step (differentiable into ``gen``) and a few statistics for logging."""
-    synthetic = generate_for_task(gen, task)
-    syn_features = feature_net.embed(augment(synthetic, generator=generator) if augment else synthetic)
     real_features, query_features = task.real_features, task.query_features
     with torch.no_grad():
         if real_features is None:
             real_features = feature_net.embed(augment(task.real, generator=generator) if augment else task.real)
         if query_features is None:
             query_features = feature_net.embed(augment(task.query, generator=generator) if augment else task.query)
-    labels = solve_labels(syn_features, real_features, task.real_targets, ridge, label_ridge)
-    prediction = ridge_predict(syn_features, labels, query_features, ridge)
-    loss = F.mse_loss(prediction, task.query_targets.double())
+    synthetic = synthesize(gen, task, feature_net, real_features, unroll, ridge, label_ridge)
+    syn_features = feature_net.embed(augment(synthetic, generator=generator) if augment else synthetic)
+    loss, prediction = ridge_loss(syn_features, real_features, task.real_targets, query_features,
+                                  task.query_targets, ridge, label_ridge)
     with torch.no_grad():
         accuracy = (prediction.argmax(1) == task.query_targets.argmax(1)).double().mean().item()
     return loss.float(), {"loss": loss.item(), "ridge_acc": accuracy}
