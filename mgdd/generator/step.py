@@ -230,4 +230,7 @@ def distillation_loss(
                                   task.query_targets, ridge, label_ridge)
     with torch.no_grad():
         accuracy = (prediction.argmax(1) == task.query_targets.argmax(1)).double().mean().item()
-    return loss.float(), {"loss": loss.item(), "ridge_acc": accuracy}
+        # the same loss for the untouched initial samples: what the generator is improving on
+        initial_loss, _ = ridge_loss(feature_net.embed(task.initial), real_features, task.real_targets,
+                                     query_features, task.query_targets, ridge, label_ridge)
+    return loss.float(), {"loss": loss.item(), "initial_loss": initial_loss.item(), "ridge_acc": accuracy}
