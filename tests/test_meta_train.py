@@ -26,6 +26,8 @@ def test_meta_training_checkpoints_and_resumes(tmp_path, digits_train):
     for (k, a), (_, b) in zip(model.state_dict().items(), saved.state_dict().items()):
         assert torch.equal(a, b), k
 
+    with open(tmp_path / "log.jsonl", "a") as log:  # a record written after the last checkpoint
+        log.write(json.dumps({"step": 4, "loss": 1.0}) + "\n")
     config.steps = 5
     resumed = meta_train(MetaGenerator(**TINY), sources, tmp_path, config, resume=True, cpu=True, progress=False)
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_training_state, save_training_state
+from ..io import write_text_atomic
 from ..data import ImageDataset, from_tensors
 from .meta import MetaGenerator
 from .step import FeaturePool, Task, distillation_loss, random_feature_net, sample_task
@@ -100,6 +101,8 @@ def meta_train(
     if resume and state_path.exists():
         start, extra = load_training_state(state_path, model.generator, optimizer, rng)
         elapsed = float(extra.get("seconds", 0.0))
+        if accelerator.is_main_process:
+            _truncate_log(out_dir / LOG_FILE, start)
         accelerator.print(f"resumed at step {start} from {state_path}")
     generator, optimizer = accelerator.prepare(model.generator, optimizer)
     device = accelerator.device
@@ -136,6 +139,14 @@ def meta_train(
                         config, out_dir)
     model.generator = accelerator.unwrap_model(generator)
     return model
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log records past the checkpoint, which the resumed run will write again."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    write_text_atomic(path, "".join(f"{line}\n" for line in kept))
 
 
 def _checkpoint(accelerator, model: MetaGenerator, optimizer, step: int, rng, seconds: float,
