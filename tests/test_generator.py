@@ -114,6 +114,7 @@ def test_feature_pool_serves_cached_real_features(digits_train):
     assert len(pool) == 2 and len(pool.index) == 200
     task = sample_task(digits_train, 2, torch.Generator().manual_seed(0), real_per_class=5, pool=pool)
     assert task.real is None and task.real_features.shape == (50, pool.features[0].shape[1])
+    assert task.guide_net != task.pool_net and task.guide_features.shape == task.real_features.shape
     # the cached features are the network's features of the real samples the targets describe
     net = pool.nets[task.pool_net]
     pairs = (pool.features[task.pool_net][:, None, :] == task.real_features[None]).all(2).nonzero()

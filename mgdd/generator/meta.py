@@ -161,11 +161,10 @@ class MetaGenerator(
         for _ in bar:
             task = sample_task(data, ipc, generator, real_per_class=real_per_class,
                                support_per_class=support_per_class, pool=pool).to(device)
-            net = (pool.nets[task.pool_net] if pool is not None else
-                   random_feature_net(data.channels, data.image_shape[1:], self.feature_arch, self.feature_width,
-                                      generator, device))
+            net, guide = (pool.nets[task.pool_net], pool.nets[task.guide_net]) if pool is not None else (
+                self._random_net(data, generator, device), self._random_net(data, generator, device))
             loss, stats = distillation_loss(self.generator, task, net, self.ridge, self.label_ridge, augmenter,
-                                            unroll=self.unroll)
+                                            unroll=self.unroll, guide_net=guide)
             if not math.isfinite(stats["loss"]):
                 raise FloatingPointError("adaptation loss is not finite; lower lr")
             optimizer.zero_grad(set_to_none=True)
@@ -183,6 +182,10 @@ class MetaGenerator(
             "seconds": time.perf_counter() - started, "losses": losses, "ridge_accuracies": accuracies,
         }
         return self
+
+    def _random_net(self, data: ImageDataset, generator: torch.Generator, device: torch.device) -> nn.Module:
+        return random_feature_net(data.channels, data.image_shape[1:], self.feature_arch, self.feature_width,
+                                  generator, device)
 
     def _prepare_target(self, data: ImageDataset, convert_channels: bool) -> ImageDataset:
         if data.channels == self.channels:
@@ -230,12 +233,13 @@ class MetaGenerator(
         initial = self._initial_indices(data, ipc, init, generator, device)
         task = sample_task(data, ipc, generator, initial_indices=initial, real_per_class=1,
                            support_per_class=support_per_class).to(device)
-        reference = self._reference(data, real_per_class, seed, device)
-        task = dataclasses.replace(task, real_targets=reference["targets"])
-        images = synthesize(self.generator, task, reference["net"], reference["features"], self.unroll,
+        guide = self._reference(data, real_per_class, seed + 2, device)
+        task = dataclasses.replace(task, real_targets=guide["targets"])
+        images = synthesize(self.generator, task, guide["net"], guide["features"], self.unroll,
                             self.ridge, self.label_ridge)
         targets = task.initial_labels
-        if labels == "least-squares":
+        if labels == "least-squares":  # from another network than the guidance's
+            reference = self._reference(data, real_per_class, seed + 1, device)
             syn_features = embed(reference["net"], images).to(device)
             targets = solve_labels(syn_features, reference["features"], reference["targets"], self.ridge,
                                    self.label_ridge).float()
@@ -254,8 +258,7 @@ class MetaGenerator(
                          device: torch.device) -> Tensor:
         if init == "random":
             return data.balanced_indices(ipc, seed=int(torch.randint(2**31 - 1, (1,), generator=generator)))
-        net = random_feature_net(data.channels, data.image_shape[1:], self.feature_arch, self.feature_width,
-                                 generator, device)
+        net = self._random_net(data, generator, device)
         picks = []
         for idx in data.class_index:
             features = embed(net, data.images[idx])
@@ -263,21 +266,20 @@ class MetaGenerator(
         return torch.cat(picks)
 
     def _reference(self, data: ImageDataset, real_per_class: int, seed: int, device: torch.device) -> dict:
-        """A random feature network and its features of a fixed real subset (computed once, cached):
-        the guidance and the least-squares labels of :meth:`generate` use them."""
+        """A random feature network (seeded) and its features of a fixed real subset, computed once and
+        cached: the guidance and the least-squares labels of :meth:`generate` use two of them."""
         key = f"{data.name}/{len(data)}/{real_per_class}/{seed}/{device}"
-        if self._label_cache.get("key") != key:
-            generator = torch.Generator().manual_seed(seed + 1)
-            net = random_feature_net(data.channels, data.image_shape[1:], self.feature_arch, self.feature_width,
-                                     generator, device)
+        if key not in self._label_cache:
+            generator = torch.Generator().manual_seed(seed)
+            net = self._random_net(data, generator, device)
             count = min(real_per_class, min(data.class_counts()))
-            real = data.balanced_indices(count, seed=seed + 1)
-            self._label_cache = {
-                "key": key, "net": net,
+            real = data.balanced_indices(count, seed=seed)
+            self._label_cache[key] = {
+                "net": net,
                 "features": embed(net, data.images[real]).to(device),
                 "targets": nn.functional.one_hot(data.labels[real], data.num_classes).double().to(device),
             }
-        return self._label_cache
+        return self._label_cache[key]
 
 
 def convert_image_channels(data: ImageDataset, channels: int) -> ImageDataset:

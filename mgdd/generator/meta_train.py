@@ -118,10 +118,14 @@ def meta_train(
         task, source_index = sample_meta_task(sources, config, rng, pools)
         source = sources[source_index].name
         task = task.to(device)
-        net = (pools[source_index].nets[task.pool_net] if pools else
-               random_feature_net(task.initial.shape[1], tuple(task.initial.shape[2:]), model.feature_arch,
-                                  model.feature_width, rng, device))
-        loss, stats = distillation_loss(generator, task, net, model.ridge, model.label_ridge, unroll=model.unroll)
+        if pools:
+            net, guide = pools[source_index].nets[task.pool_net], pools[source_index].nets[task.guide_net]
+        else:
+            shape = (task.initial.shape[1], tuple(task.initial.shape[2:]))
+            net, guide = (random_feature_net(*shape, model.feature_arch, model.feature_width, rng, device)
+                          for _ in range(2))
+        loss, stats = distillation_loss(generator, task, net, model.ridge, model.label_ridge, unroll=model.unroll,
+                                        guide_net=guide)
         if not math.isfinite(stats["loss"]):
             raise FloatingPointError(f"meta-training loss is not finite at step {step}; lower --lr")
         optimizer.zero_grad(set_to_none=True)

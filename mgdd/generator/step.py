@@ -37,6 +37,8 @@ class Task:
     real_features: Tensor | None = None  # ... or their cached features (from a FeaturePool)
     query_features: Tensor | None = None
     pool_net: int | None = None  # index of the pool network those features come from
+    guide_net: int | None = None  # a different pool network, for the guidance
+    guide_features: Tensor | None = None  # its features of the real batch
 
     def to(self, device: torch.device) -> "Task":
         moved = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in self.__dict__.items()}
@@ -134,15 +136,22 @@ def sample_task(
         query_x, query_y = pick(query)
         return Task(real=real_x, real_targets=F.one_hot(real_y, k).float(), query=query_x,
                     query_targets=F.one_hot(query_y, k).float(), **task_args)
-    net_index = int(torch.randint(len(pool), (1,), generator=generator))
+    net_index, guide_index = _two_indices(len(pool), generator)
     real_pos, query_pos = torch.cat(real), torch.cat(query)
     features = pool.features[net_index]
+    guide_features = pool.features[guide_index][real_pos.to(features.device)]
     return Task(
         real=None, real_targets=F.one_hot(remap[data.labels[pool.index[real_pos]]], k).float(),
         query=None, query_targets=F.one_hot(remap[data.labels[pool.index[query_pos]]], k).float(),
         real_features=features[real_pos.to(features.device)], query_features=features[query_pos.to(features.device)],
-        pool_net=net_index, **task_args,
+        pool_net=net_index, guide_net=guide_index, guide_features=guide_features, **task_args,
     )
+
+
+def _two_indices(n: int, generator: torch.Generator) -> tuple[int, int]:
+    """Two different indices in [0, n) (the same one when n == 1)."""
+    order = torch.randperm(n, generator=generator)
+    return int(order[0]), int(order[1 % n])
 
 
 def random_feature_net(
@@ -216,15 +225,25 @@ def distillation_loss(
     augment: DiffAugment | None = None,
     generator: torch.Generator | None = None,
     unroll: int = 1,
+    guide_net: nn.Module | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
-    """Loss of one step (differentiable into ``gen``) and a few statistics for logging."""
+    """Loss of one step (differentiable into ``gen``) and a few statistics for logging.
+
+    The guidance comes from ``guide_net`` (default: ``feature_net``); a network other than the
+    one that scores the result keeps the generator from exploiting one network's quirks.
+    """
     real_features, query_features = task.real_features, task.query_features
     with torch.no_grad():
         if real_features is None:
             real_features = feature_net.embed(augment(task.real, generator=generator) if augment else task.real)
         if query_features is None:
             query_features = feature_net.embed(augment(task.query, generator=generator) if augment else task.query)
-    synthetic = synthesize(gen, task, feature_net, real_features, unroll, ridge, label_ridge)
+    guide_net = feature_net if guide_net is None else guide_net
+    guide_features = task.guide_features
+    if guide_features is None:
+        with torch.no_grad():
+            guide_features = real_features if guide_net is feature_net else guide_net.embed(task.real)
+    synthetic = synthesize(gen, task, guide_net, guide_features, unroll, ridge, label_ridge)
     syn_features = feature_net.embed(augment(synthetic, generator=generator) if augment else synthetic)
     loss, prediction = ridge_loss(syn_features, real_features, task.real_targets, query_features,
                                   task.query_targets, ridge, label_ridge)
