@@ -3,6 +3,7 @@
     python train_meta.py --sources glyphs shapes digits --steps 2000 --out runs/meta
     accelerate launch train_meta.py ...            # CPU, one GPU or several
     python train_meta.py ... --resume               # continue from runs/meta/state.safetensors
+    python train_meta.py --out runs/meta --bundle mgdd-convnet-28   # ship OUT/model inside the package
 
 The trained model is written to OUT/model (safetensors + config.json + model card).
 """
@@ -10,9 +11,11 @@ The trained model is written to OUT/model (safetensors + config.json + model car
 from __future__ import annotations
 
 import argparse
+import shutil
+from pathlib import Path
 
 from mgdd.data import load_dataset
-from mgdd.generator.meta import MetaGenerator
+from mgdd.generator.meta import BUNDLED_DIR, MetaGenerator
 from mgdd.generator.meta_train import MetaTrainConfig, meta_train, resize_dataset
 
 
@@ -39,11 +42,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--cpu", action="store_true", help="force the CPU even if a GPU is present")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--bundle", metavar="NAME", default=None,
+                        help="only copy OUT/model into the package as the bundled model NAME (and its card "
+                             "into model_cards/NAME.md); no training")
     return parser.parse_args(argv)
+
+
+def bundle(model_dir: Path, name: str) -> None:
+    """Ship a trained model with the package: mgdd/pretrained/NAME and model_cards/NAME.md."""
+    model = MetaGenerator.from_pretrained(model_dir)
+    target = BUNDLED_DIR / name
+    model.save_pretrained(target, model_card_kwargs={"repo_id": name})
+    shutil.copyfile(target / "README.md", Path(__file__).resolve().parent / "model_cards" / f"{name}.md")
+    print(f"bundled {model_dir} as {target}")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.bundle:
+        bundle(Path(args.out) / "model", args.bundle)
+        return
     sources = [resize_dataset(load_dataset(name, "train"), args.size) for name in args.sources]
     channels = {s.channels for s in sources}
     if len(channels) != 1:

@@ -54,6 +54,8 @@ def test_missing_weights_and_offline_hub_id(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         MetaGenerator.from_pretrained(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="not a bundled model"):
+        MetaGenerator.from_pretrained("no-such-model")
     with pytest.raises(ConnectionError, match="mgdd-convnet-28"):
         MetaGenerator.from_pretrained("someone/not-cached-model", cache_dir=str(tmp_path / "cache"))
 

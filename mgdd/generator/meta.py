@@ -111,6 +111,11 @@ class MetaGenerator(
         local = Path(source)
         if local.exists() and not (local / "model.safetensors").is_file():
             raise FileNotFoundError(f"{local} holds no model.safetensors")
+        if not local.exists() and name.count("/") != 1:
+            raise FileNotFoundError(
+                f"{name!r} is not a bundled model ({', '.join(bundled_models()) or 'none'}), "
+                "an existing directory, or a Hub id of the form 'org/name'"
+            )
         kwargs.setdefault("strict", True)
         try:
             model = super().from_pretrained(source, **kwargs)
@@ -280,6 +285,13 @@ class MetaGenerator(
                 "targets": nn.functional.one_hot(data.labels[real], data.num_classes).double().to(device),
             }
         return self._label_cache[key]
+
+
+def bundled_models() -> list[str]:
+    """Names of the models shipped inside the package."""
+    if not BUNDLED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "model.safetensors").is_file())
 
 
 def convert_image_channels(data: ImageDataset, channels: int) -> ImageDataset:
