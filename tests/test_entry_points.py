@@ -1,0 +1,33 @@
+"""adapt.py and train_meta.py run end to end on tiny settings."""
+
+import json
+import sys
+from pathlib import Path
+
+import mgdd
+from mgdd.generator.meta import MetaGenerator
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import adapt  # noqa: E402
+import train_meta  # noqa: E402
+
+
+def test_train_meta_then_adapt(tmp_path):
+    out = tmp_path / "meta"
+    train_meta.main(["--sources", "digits", "--steps", "2", "--out", str(out), "--width", "16", "--code-dim", "16",
+                     "--blocks", "1", "--feature-width", "16", "--real-per-class", "4", "--pool-per-class", "8",
+                     "--no-progress", "--cpu"])
+    assert (out / "model" / "model.safetensors").exists()
+    assert MetaGenerator.from_pretrained(out / "model").meta_info["meta_training"]["completed_steps"] == 2
+
+    results = adapt.main(["--model", str(out / "model"), "--dataset", "digits", "--steps", "2", "--adapt-ipc", "2",
+                          "--ipc", "1", "3", "--epochs", "2", "--models", "1", "--out", str(tmp_path / "adapt")])
+    saved = json.loads((tmp_path / "adapt" / "results.json").read_text())
+    assert saved == json.loads(json.dumps(results))
+    assert set(saved["sets"]) == {"ipc1", "ipc3"}
+    assert 0 <= saved["sets"]["ipc3"]["mean"] <= 100
+    syn = mgdd.SyntheticSet.load(tmp_path / "adapt" / "ipc3")
+    assert len(syn) == 30 and syn.metadata["method"] == "mgdd"
+    assert (tmp_path / "adapt" / "ipc3" / "grid.png").exists()
