@@ -112,3 +112,13 @@ def test_empty_class_and_nan_data_are_rejected():
     images[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         mgdd.from_tensors(images, labels, num_classes=3)
+
+
+def test_bundled_default_loads_offline_and_never_saw_fashion_mnist():
+    gen = MetaGenerator.from_pretrained()  # the bundled "mgdd-convnet-28"
+    assert not gen.training and gen.channels == 1
+    sources = gen.meta_info["meta_training"]["sources"]
+    assert sources and "fashion-mnist" not in sources
+    assert gen.meta_info["meta_training"]["completed_steps"] >= 1000
+    # meta-training moved it away from the identity it starts as
+    assert gen.generator.out.weight.abs().sum() > 0
