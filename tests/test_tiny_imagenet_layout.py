@@ -1,7 +1,6 @@
 """tiny-imagenet reads the cs231n folder layout (checked on a hand-built miniature)."""
 
 import pytest
-import torch
 from PIL import Image
 
 import mgdd
