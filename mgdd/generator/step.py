@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..augment import DiffAugment
+from ..baselines.coreset import embed
 from ..data import ImageDataset
 from ..nets import get_network
 from .labels import ridge_predict, solve_labels
@@ -78,11 +79,7 @@ class FeaturePool:
             random_feature_net(data.channels, data.image_shape[1:], arch, width, generator, device)
             for _ in range(size)
         ]
-        with torch.no_grad():
-            self.features = [
-                torch.cat([net.embed(images[i : i + 500].to(device)) for i in range(0, len(images), 500)])
-                for net in self.nets
-            ]
+        self.features = [embed(net, images).to(device) for net in self.nets]
 
     def __len__(self) -> int:
         return len(self.nets)
