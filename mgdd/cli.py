@@ -3,6 +3,8 @@
     mgdd distill --method herding --dataset fashion-mnist --ipc 10 --out runs/herding-ipc10
     mgdd evaluate runs/herding-ipc10 --dataset fashion-mnist --epochs 300 --models 3
     mgdd show runs/herding-ipc10 --png grid.png
+    mgdd experts --dataset fashion-mnist --experts 5 --epochs 6 --out runs/experts-fmnist
+    mgdd distill --method mtt --dataset fashion-mnist --ipc 10 --out runs/mtt --option experts=runs/experts-fmnist
 """
 
 from __future__ import annotations
@@ -58,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     _add_eval_arguments(p)
 
+    p = sub.add_parser("experts", help="train expert trajectories for MTT (resumable)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", default=None)
+    p.add_argument("--out", required=True, help="buffer folder (an existing one is resumed)")
+    p.add_argument("--experts", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--arch", default="ConvNet")
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--per-class", type=int, default=None, help="train on this many images per class")
+    p.add_argument("--no-augment", action="store_true", help="train without DSA augmentation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+
     p = sub.add_parser("show", help="describe a synthetic set and optionally write its image grid")
     p.add_argument("path")
     p.add_argument("--png", default=None, help="write a grid image (one row per class) here")
@@ -110,6 +125,19 @@ def cmd_evaluate(args) -> None:
     _run_evaluation(load_synthetic(args.path), args)
 
 
+def cmd_experts(args) -> None:
+    from .baselines import train_experts
+    from .data import load_dataset
+
+    train = load_dataset(args.dataset, "train", root=args.root)
+    test = load_dataset(args.dataset, "test", root=args.root)
+    buffer = train_experts(train, args.out, args.experts, args.epochs, args.arch, args.lr, dsa=not args.no_augment,
+                           per_class=args.per_class, seed=args.seed, test=test, device=args.device)
+    for record in sorted(buffer.manifest["experts"], key=lambda e: e["index"]):
+        print(f"expert {record['index']}: {record['seconds']} s, test accuracy {record.get('test_accuracy')}")
+    print(f"{len(buffer)} experts of {buffer.epochs} epochs in {args.out}")
+
+
 def cmd_show(args) -> None:
     from .synthetic import load_synthetic
 
@@ -126,10 +154,11 @@ def cmd_show(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"distill": cmd_distill, "evaluate": cmd_evaluate, "show": cmd_show}
+    handlers = {"distill": cmd_distill, "evaluate": cmd_evaluate, "experts": cmd_experts, "show": cmd_show}
     try:
         handlers[args.command](args)
-    except (KeyError, ValueError, FileNotFoundError, ConnectionError, TypeError) as error:
+    except (KeyError, ValueError, FileNotFoundError, ConnectionError, TypeError, MemoryError,
+            FloatingPointError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -32,8 +32,19 @@ class Distiller(ABC):
 
     @classmethod
     def _keyword_parameters(cls) -> list[inspect.Parameter]:
-        params = inspect.signature(cls.__init__).parameters.values()
-        return [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        """Keyword-only ``__init__`` parameters along the class hierarchy (a subclass's default wins).
+
+        A subclass may take shared options through ``**options`` and pass them up; they are
+        still validated and recorded.
+        """
+        found: dict[str, inspect.Parameter] = {}
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass) or klass is object:
+                continue
+            for p in inspect.signature(vars(klass)["__init__"]).parameters.values():
+                if p.kind is inspect.Parameter.KEYWORD_ONLY:
+                    found.setdefault(p.name, p)
+        return list(found.values())
 
     @classmethod
     def option_names(cls) -> list[str]:

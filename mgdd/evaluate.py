@@ -172,11 +172,12 @@ def train_network(
     loss: str = "ce",
     generator: torch.Generator | None = None,
     on_epoch=None,
+    lr_decay: bool = True,
 ) -> nn.Module:
-    """Train ``net`` with the protocol's schedule (lr x0.1 at half of training)."""
+    """Train ``net`` with the protocol's schedule (lr x0.1 at half of training; ``lr_decay=False``: constant)."""
     net.train()
     n = images.shape[0]
-    decay_epoch = epochs // 2
+    decay_epoch = epochs // 2 if lr_decay else -1
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     for epoch in range(epochs):
         if epoch == decay_epoch and epoch > 0:

@@ -45,3 +45,20 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
 
 def test_parse_options():
     assert parse_options(["lr=0.1", "arch=ConvNet", "steps=[1, 2]"]) == {"lr": 0.1, "arch": "ConvNet", "steps": [1, 2]}
+
+
+def test_experts_then_mtt_from_the_command_line(tmp_path, capsys):
+    buffer = tmp_path / "experts"
+    assert main(["experts", "--dataset", "digits", "--experts", "1", "--epochs", "3", "--per-class", "20",
+                 "--out", str(buffer)]) == 0
+    assert "1 experts of 3 epochs" in capsys.readouterr().out
+    out = tmp_path / "mtt"
+    assert main(["distill", "--method", "mtt", "--dataset", "digits", "--ipc", "1", "--out", str(out),
+                 "--option", f"experts={buffer}", "--option", "iterations=2", "--option", "max_start_epoch=1",
+                 "--option", "progress=false"]) == 0
+    syn = mgdd.SyntheticSet.load(out)
+    assert syn.metadata["method"] == "mtt" and syn.learned_lr > 0 and syn.metadata["iteration"] == 2
+    # a buffer that cannot serve the options is reported, not raised
+    assert main(["distill", "--method", "mtt", "--dataset", "digits", "--ipc", "1", "--out", str(out),
+                 "--option", f"experts={buffer}", "--option", "max_start_epoch=5"]) == 2
+    assert "exceeds the 3 epochs" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..augment import DiffAugment
 from ..baselines.coreset import embed
 from ..data import ImageDataset
-from ..nets import get_network
+from ..nets import seeded_network
 from .labels import ridge_predict, solve_labels
 from .network import ConditionalGenerator
 
@@ -157,11 +157,8 @@ def random_feature_net(
 ) -> nn.Module:
     """A freshly initialised, frozen feature network (seeded through ``generator``)."""
     seed = int(torch.randint(2**31 - 1, (1,), generator=generator)) if generator is not None else None
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
-        net = get_network(arch, channels, 2, image_size, width=width)
-    return net.to(device).eval().requires_grad_(False)
+    net = seeded_network(arch, channels, 2, image_size, seed, device, width=width)
+    return net.eval().requires_grad_(False)
 
 
 def ridge_loss(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from .convnet import ConvNet
@@ -130,3 +131,20 @@ def get_network(
         )
     kwargs.update(opts)
     return cls(channels, num_classes, image_size, **kwargs)
+
+
+def seeded_network(
+    name: str, channels: int, num_classes: int, image_size: int | tuple[int, int], seed: int | None,
+    device: torch.device | str = "cpu", **opts: Any,
+) -> nn.Module:
+    """:func:`get_network` initialised from ``seed`` without touching the global RNG, on ``device``.
+
+    Iterative methods draw one fresh network per iteration; seeding each from (run seed,
+    iteration) makes a resumed run draw exactly the networks an uninterrupted one would.
+    """
+    if seed is None:
+        return get_network(name, channels, num_classes, image_size, **opts).to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = get_network(name, channels, num_classes, image_size, **opts)
+    return net.to(device)

@@ -1,0 +1,285 @@
+"""The loop shared by the optimisation-based baselines (DC, DSA, DM, MTT).
+
+Learnable synthetic images (class-major, hard labels), initialised from real samples or noise,
+are optimised for a budget of iterations and/or wall-clock seconds. With a ``snapshot_dir`` the
+run writes, every ``snapshot_every`` iterations and at the end,
+
+* ``state.safetensors``: images, extra learnables (MTT's lr), optimiser momentum, iteration and
+  elapsed seconds: an interrupted run started again with the same arguments continues exactly
+  where it stopped (every random draw is seeded by (seed, iteration), so nothing else is needed);
+* ``iter_XXXXXX/``: the synthetic set at that iteration (a :class:`SyntheticSet` folder whose
+  metadata records the iteration and the distillation seconds), for time-to-accuracy curves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..augment import DiffAugment
+from ..checkpoint import load_training_state, save_training_state
+from ..data import ImageDataset
+from ..distill import Distiller
+from ..evaluate import DEFAULT_DSA_STRATEGY
+from ..io import CorruptFileError, load_tensors
+from ..nets import seeded_network
+from ..synthetic import SyntheticSet
+
+STATE_FILE = "state.safetensors"
+_SNAPSHOT = re.compile(r"^iter_(\d{6,})$")
+
+
+class Learnables(nn.Module):
+    """What a method optimises: the images plus method-specific tensors (e.g. MTT's lr)."""
+
+    def __init__(self, images: Tensor, extras: dict[str, Tensor] | None = None) -> None:
+        super().__init__()
+        self.images = nn.Parameter(images)
+        for name, value in (extras or {}).items():
+            self.register_parameter(name, nn.Parameter(value))
+
+
+@dataclass
+class RunState:
+    """Everything one iteration needs: data on the device, learnables, optimiser, draws."""
+
+    train: ImageDataset  # on the run's device
+    ipc: int
+    seed: int
+    device: torch.device
+    learnables: Learnables
+    optimizer: torch.optim.Optimizer
+    augment: DiffAugment | None
+    iteration: int = 0
+    elapsed: float = 0.0
+    last_loss: float = math.nan
+    cpu_rng: torch.Generator = field(default_factory=torch.Generator)
+    device_rng: torch.Generator | None = None
+
+    @property
+    def images(self) -> Tensor:
+        return self.learnables.images
+
+    @property
+    def num_classes(self) -> int:
+        return self.train.num_classes
+
+    @property
+    def labels(self) -> Tensor:
+        """Hard labels of the synthetic set, class-major."""
+        return torch.arange(self.num_classes, device=self.device).repeat_interleave(self.ipc)
+
+    def synthetic(self, c: int) -> Tensor:
+        """The learnable images of class ``c`` (a view: gradients flow into the set)."""
+        return self.images[c * self.ipc : (c + 1) * self.ipc]
+
+    def real_batch(self, c: int, n: int) -> Tensor:
+        """``n`` random real images of class ``c`` (all of them if the class is smaller)."""
+        index = self.train.class_index[c]
+        pick = torch.randperm(len(index), generator=self.cpu_rng)[:n]
+        return self.train.images[index[pick.to(index.device)]]
+
+    def begin_iteration(self) -> None:
+        """Reseed the draws from (seed, iteration): resumed runs repeat them exactly."""
+        self.cpu_rng.manual_seed(iteration_seed(self.seed, self.iteration))
+        self.device_rng = torch.Generator(device=self.device).manual_seed(iteration_seed(self.seed, self.iteration) + 1)
+
+    def fresh_network(self, arch: str, **opts: Any) -> nn.Module:
+        """A randomly initialised network, seeded by (seed, iteration)."""
+        return seeded_network(arch, self.train.channels, self.num_classes, self.train.image_shape[1:],
+                              iteration_seed(self.seed, self.iteration) + 2, self.device, **opts)
+
+    def update(self, loss: Tensor, method: str) -> float:
+        """One optimiser step on ``loss``; a non-finite loss stops the run with advice."""
+        value = float(loss.item())
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"{method}: loss is {value} at iteration {self.iteration}; lower lr_img (the last "
+                "snapshot, if any, is intact)"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return value
+
+
+def iteration_seed(seed: int, iteration: int) -> int:
+    return (seed * 1_000_003 + iteration * 7919) % (2**62)
+
+
+class IterativeDistiller(Distiller):
+    """Base of the optimisation-based methods. Subclasses implement :meth:`iterate`.
+
+    Shared options:
+        iterations: iteration budget.
+        time_budget: wall-clock budget in seconds (None: none); the run stops at whichever
+            budget runs out first.
+        lr_img, momentum: SGD on the images (all reference implementations use momentum 0.5).
+        init: ``"real"`` (random real samples of each class) or ``"noise"`` (standard normal).
+        batch_real: real images per class per matching step.
+        arch: network the method matches through.
+        dsa, dsa_strategy: differentiable Siamese augmentation during distillation.
+        snapshot_dir, snapshot_every, resume: see the module docstring.
+        progress: tqdm bar.
+    """
+
+    def __init__(
+        self,
+        *,
+        iterations: int = 1000,
+        time_budget: float | None = None,
+        lr_img: float = 0.1,
+        momentum: float = 0.5,
+        init: str = "real",
+        batch_real: int = 256,
+        arch: str = "ConvNet",
+        dsa: bool = True,
+        dsa_strategy: str = DEFAULT_DSA_STRATEGY,
+        snapshot_dir: str | None = None,
+        snapshot_every: int = 100,
+        resume: bool = True,
+        progress: bool = True,
+    ) -> None:
+        if iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {iterations}")
+        if time_budget is not None and time_budget <= 0:
+            raise ValueError(f"time_budget must be positive seconds, got {time_budget}")
+        if init not in ("real", "noise"):
+            raise ValueError(f"init must be 'real' or 'noise', got {init!r}")
+        if lr_img <= 0 or batch_real < 1 or snapshot_every < 1:
+            raise ValueError("lr_img must be > 0, batch_real and snapshot_every >= 1")
+        self.iterations = iterations
+        self.time_budget = time_budget
+        self.lr_img = lr_img
+        self.momentum = momentum
+        self.init = init
+        self.batch_real = batch_real
+        self.arch = arch
+        self.augment = DiffAugment(dsa_strategy) if dsa else None
+        self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
+        self.snapshot_every = snapshot_every
+        self.resume = resume
+        self.progress = progress
+
+    # ------------------------------------------------------------------ method hooks
+    def iterate(self, state: RunState) -> float:  # pragma: no cover - abstract
+        """One iteration (may take several optimiser steps); returns its mean loss."""
+        raise NotImplementedError
+
+    def prepare(self, train: ImageDataset, ipc: int, device: torch.device) -> None:
+        """Once per run before the loop (e.g. load expert trajectories). Counted in the elapsed time."""
+
+    def extra_learnables(self, train: ImageDataset, ipc: int) -> dict[str, tuple[Tensor, float]]:
+        """Learnable tensors besides the images, each with its SGD learning rate."""
+        return {}
+
+    def after_step(self, state: RunState) -> None:
+        """Called after every iteration (e.g. to keep a learned lr positive)."""
+
+    def learned_lr(self, state: RunState) -> float | None:
+        return None
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
+        started = time.perf_counter()
+        state = self._start(train, ipc, seed, device)
+        self.prepare(state.train, ipc, device)
+        state.elapsed += time.perf_counter() - started
+        bar = tqdm(total=self.iterations, initial=state.iteration, desc=f"{self.name} ipc{ipc}",
+                   disable=not self.progress, leave=False)
+        while state.iteration < self.iterations and not self._out_of_time(state):
+            tick = time.perf_counter()
+            state.begin_iteration()
+            state.last_loss = self.iterate(state)
+            self.after_step(state)
+            state.iteration += 1
+            state.elapsed += time.perf_counter() - tick
+            bar.update(1)
+            bar.set_postfix(loss=f"{state.last_loss:.4f}", s=f"{state.elapsed:.0f}")
+            if self.snapshot_dir is not None and state.iteration % self.snapshot_every == 0:
+                self._snapshot(state)
+        bar.close()
+        if self.snapshot_dir is not None and not (self.snapshot_dir / _snapshot_name(state.iteration)).exists():
+            self._snapshot(state)
+        return self._synthetic_set(state)
+
+    def _out_of_time(self, state: RunState) -> bool:
+        return self.time_budget is not None and state.elapsed >= self.time_budget
+
+    def _start(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> RunState:
+        data = train.to(device)
+        generator = torch.Generator().manual_seed(seed)
+        if self.init == "real":
+            images = train.images[train.balanced_indices(ipc, seed)].clone()
+        else:
+            images = torch.randn((ipc * train.num_classes, *train.image_shape), generator=generator)
+        extras = self.extra_learnables(train, ipc)
+        learnables = Learnables(images.to(device), {k: v.to(device) for k, (v, _) in extras.items()})
+        groups = [{"params": [learnables.images], "lr": self.lr_img}]
+        groups += [{"params": [getattr(learnables, k)], "lr": lr} for k, (_, lr) in extras.items()]
+        optimizer = torch.optim.SGD(groups, lr=self.lr_img, momentum=self.momentum)
+        state = RunState(data, ipc, seed, device, learnables, optimizer, self.augment)
+        path = self.snapshot_dir / STATE_FILE if self.snapshot_dir is not None else None
+        if path is not None and path.exists() and self.resume:
+            self._restore(state, path, train)
+        return state
+
+    def _identity(self, state: RunState) -> dict[str, Any]:
+        return {"method": self.name, "dataset": state.train.name, "ipc": state.ipc, "seed": state.seed,
+                "image_shape": list(state.train.image_shape), "num_classes": state.num_classes}
+
+    def _restore(self, state: RunState, path: Path, train: ImageDataset) -> None:
+        expected = self._identity(state)
+        saved = {k: _saved_header(path)["extra"].get(k) for k in expected}
+        if saved != expected:
+            raise ValueError(
+                f"{path} belongs to another run ({saved}); this run is {expected}. Use another "
+                "snapshot_dir or resume=False to start over there"
+            )
+        iteration, extra = load_training_state(path, state.learnables, state.optimizer, torch.Generator())
+        state.iteration, state.elapsed = iteration, float(extra["elapsed"])
+        state.last_loss = float(extra.get("loss", math.nan))
+
+    def _snapshot(self, state: RunState) -> None:
+        assert self.snapshot_dir is not None
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        self._synthetic_set(state).save(self.snapshot_dir / _snapshot_name(state.iteration))
+        extra = {**self._identity(state), "elapsed": state.elapsed, "loss": state.last_loss}
+        save_training_state(self.snapshot_dir / STATE_FILE, state.learnables, state.optimizer, state.iteration,
+                            torch.Generator(), extra)
+
+    def _synthetic_set(self, state: RunState) -> SyntheticSet:
+        train = state.train
+        lr = self.learned_lr(state)
+        metadata = {"method": self.name, "dataset": train.name, "ipc": state.ipc, "seed": state.seed,
+                    "arch": self.arch, "iteration": state.iteration, "distill_seconds": round(state.elapsed, 3),
+                    "loss": state.last_loss}
+        return SyntheticSet(state.images.detach().cpu().clone(), state.labels.cpu(), train.num_classes,
+                            list(train.class_names), train.mean, train.std, lr, metadata)
+
+
+def _saved_header(path: Path) -> dict[str, Any]:
+    _, metadata = load_tensors(path)
+    if "mgdd_training_state" not in metadata:
+        raise CorruptFileError(f"{path} is not an mgdd training state")
+    return json.loads(metadata["mgdd_training_state"])
+
+
+def _snapshot_name(iteration: int) -> str:
+    return f"iter_{iteration:06d}"
+
+
+def list_snapshots(folder: str | Path) -> list[tuple[int, Path]]:
+    """(iteration, path) of every snapshot set in ``folder``, in order."""
+    folder = Path(folder)
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := _SNAPSHOT.match(p.name))]
+    return sorted(found)

@@ -1,0 +1,264 @@
+"""DC, DSA, DM, MTT: losses against hand computations, objectives improve, resume is exact, guards."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import mgdd
+from mgdd import distill, from_tensors, get_method
+from mgdd.baselines import (
+    class_means,
+    default_loops,
+    gradient_distance,
+    list_snapshots,
+    load_experts,
+    mean_embedding_loss,
+    parameter_matching_loss,
+    train_experts,
+    unroll_student,
+)
+from mgdd.baselines import experts as experts_module
+from mgdd.baselines.iterative import iteration_seed
+from mgdd.nets import seeded_network
+
+
+# ---------------------------------------------------------------- losses by hand
+def test_gradient_distance_matches_hand_computation():
+    conv_real = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).reshape(2, 1, 1, 2)
+    conv_syn = torch.tensor([[2.0, 0.0], [1.0, 1.0]]).reshape(2, 1, 1, 2)
+    linear_real = torch.tensor([[1.0, 2.0, 2.0]])
+    linear_syn = torch.tensor([[-1.0, -2.0, -2.0]])
+    bias = torch.tensor([5.0, -3.0])
+    got = gradient_distance([conv_syn, linear_syn, bias], [conv_real, linear_real, -bias])
+    # conv rows: cos 1 -> 0, cos 1/sqrt(2) -> 1 - 0.7071; linear: cos -1 -> 2; biases skipped
+    expected = (1 - 1 / math.sqrt(2)) + 2.0
+    assert got.item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_mean_embedding_loss_matches_hand_computation():
+    real = torch.tensor([[1.0, 0.0], [3.0, 2.0], [0.0, 4.0]])
+    real_labels = torch.tensor([0, 0, 1])
+    syn = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
+    syn_labels = torch.tensor([0, 1])
+    # class 0: real mean (2, 1) vs (1, 1) -> 1; class 1: (0, 4) vs (1, 1) -> 1 + 9
+    assert mean_embedding_loss(real, real_labels, syn, syn_labels, 2).item() == pytest.approx(11.0)
+    assert class_means(syn, syn_labels, 3)[2].abs().sum() == 0  # an empty class has a zero mean
+
+
+def test_parameter_matching_loss_matches_hand_computation():
+    start = {"w": torch.tensor([0.0, 0.0]), "b": torch.tensor([1.0])}
+    target = {"w": torch.tensor([3.0, 4.0]), "b": torch.tensor([1.0])}
+    student = {"w": torch.tensor([3.0, 2.0]), "b": torch.tensor([2.0])}
+    # ||student - target||^2 = 4 + 1 = 5; ||start - target||^2 = 25
+    assert parameter_matching_loss(student, start, target).item() == pytest.approx(0.2)
+
+
+def test_unrolled_student_equals_plain_sgd_steps():
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    images, labels = torch.randn(4, 3), torch.tensor([0, 1, 1, 0])
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in net.named_parameters()}
+    generator = torch.Generator().manual_seed(0)
+    final = unroll_student(net, params, images, labels, torch.tensor(0.5), 2, 4, generator)
+    reference = nn.Linear(3, 2)
+    reference.load_state_dict(net.state_dict())
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.5)
+    for _ in range(2):  # full batch: the shuffle does not matter
+        optimizer.zero_grad()
+        F.cross_entropy(reference(images), labels).backward()
+        optimizer.step()
+    for name, value in reference.named_parameters():
+        torch.testing.assert_close(final[name].detach(), value.detach())
+    # and the result is differentiable in the lr
+    assert final["weight"].requires_grad
+
+
+def test_default_loops_follow_the_reference():
+    assert default_loops(1) == (1, 1) and default_loops(10) == (10, 50) and default_loops(50) == (50, 10)
+    assert default_loops(5) == (5, 100)
+
+
+# ---------------------------------------------------------------- objectives improve
+@pytest.fixture(scope="module")
+def small_digits(digits_train):
+    return digits_train.balanced_subset(40, seed=0)
+
+
+def _dm_objective(images, data, seeds):
+    labels = torch.arange(data.num_classes).repeat_interleave(len(images) // data.num_classes)
+    total = 0.0
+    for seed in seeds:
+        net = seeded_network("ConvNet", 1, data.num_classes, 8, seed).requires_grad_(False)
+        total += mean_embedding_loss(net.embed(data.images), data.labels, net.embed(images), labels,
+                                     data.num_classes).item()
+    return total
+
+
+def test_dm_lowers_its_objective_on_held_out_networks(small_digits):
+    initial = distill("dm", small_digits, ipc=1, iterations=0, progress=False)
+    final = distill("dm", small_digits, ipc=1, iterations=40, dsa=False, progress=False)
+    seeds = range(1000, 1005)  # networks the run never saw
+    before, after = _dm_objective(initial.images, small_digits, seeds), _dm_objective(final.images, small_digits, seeds)
+    assert after < 0.7 * before
+    assert final.metadata["iteration"] == 40 and final.labels.tolist() == list(range(10))
+
+
+def _dc_objective(images, data, seeds):
+    total = 0.0
+    for seed in seeds:
+        net = seeded_network("ConvNet", 1, data.num_classes, 8, seed)
+        params = list(net.parameters())
+        for c in range(data.num_classes):
+            real = data.images[data.labels == c]
+            g_real = torch.autograd.grad(F.cross_entropy(net(real), torch.full((len(real),), c)), params)
+            g_syn = torch.autograd.grad(F.cross_entropy(net(images[c : c + 1]), torch.tensor([c])), params)
+            total += gradient_distance(g_syn, g_real).item()
+    return total
+
+
+@pytest.mark.parametrize("method", ["dc", "dsa"])
+def test_gradient_matching_lowers_its_objective(small_digits, method):
+    initial = distill(method, small_digits, ipc=1, iterations=0, progress=False)
+    final = distill(method, small_digits, ipc=1, iterations=25, progress=False)
+    seeds = range(2000, 2003)
+    assert _dc_objective(final.images, small_digits, seeds) < 0.9 * _dc_objective(initial.images, small_digits, seeds)
+    assert final.metadata["options"]["outer_loop"] is None and final.metadata["method"] == method
+
+
+@pytest.fixture(scope="module")
+def digit_experts(small_digits, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("experts")
+    return folder, train_experts(small_digits, folder, experts=2, epochs=4, progress=False)
+
+
+def test_mtt_lowers_its_objective_and_learns_a_positive_lr(small_digits, digit_experts):
+    folder, buffer = digit_experts
+    options = dict(experts=str(folder), max_start_epoch=2, syn_steps=4, progress=False)
+    initial = distill("mtt", small_digits, ipc=1, iterations=0, **options)
+    final = distill("mtt", small_digits, ipc=1, iterations=30, **options)
+    net = seeded_network("ConvNet", 1, 10, 8, 0)
+
+    def objective(syn):
+        total = 0.0
+        for expert in range(len(buffer)):
+            for start_epoch in range(2):
+                start, target = buffer.parameters_at(expert, start_epoch), buffer.parameters_at(expert, start_epoch + 2)
+                params = {k: v.clone().requires_grad_(True) for k, v in start.items()}
+                out = unroll_student(net, params, syn.images, syn.labels, torch.tensor(syn.learned_lr), 4, 10,
+                                     torch.Generator().manual_seed(0))
+                total += parameter_matching_loss(out, start, target).item()
+        return total
+
+    assert objective(final) < objective(initial)
+    assert final.learned_lr > 0 and final.learned_lr != pytest.approx(0.01, rel=1e-6)
+
+
+# ---------------------------------------------------------------- snapshots and resume
+def test_resumed_run_continues_exactly(small_digits, tmp_path):
+    straight = distill("dm", small_digits, ipc=1, iterations=6, progress=False)
+    folder = tmp_path / "run"
+    distill("dm", small_digits, ipc=1, iterations=3, snapshot_dir=str(folder), snapshot_every=2, progress=False)
+    assert [i for i, _ in list_snapshots(folder)] == [2, 3]
+    resumed = distill("dm", small_digits, ipc=1, iterations=6, snapshot_dir=str(folder), snapshot_every=2,
+                      progress=False)
+    torch.testing.assert_close(resumed.images, straight.images, rtol=0, atol=0)
+    assert [i for i, _ in list_snapshots(folder)] == [2, 3, 4, 6]
+    snap = mgdd.SyntheticSet.load(folder / "iter_000004")
+    assert snap.metadata["iteration"] == 4 and snap.metadata["distill_seconds"] > 0 and snap.ipc == 1
+
+
+def test_resume_refuses_another_runs_state(small_digits, tmp_path):
+    distill("dm", small_digits, ipc=1, iterations=2, snapshot_dir=str(tmp_path), progress=False)
+    with pytest.raises(ValueError, match="another run"):
+        distill("dm", small_digits, ipc=2, iterations=2, snapshot_dir=str(tmp_path), progress=False)
+
+
+def test_time_budget_stops_the_run(small_digits):
+    syn = distill("dm", small_digits, ipc=1, iterations=10_000, time_budget=0.5, progress=False)
+    assert 1 <= syn.metadata["iteration"] < 10_000
+
+
+def test_iteration_seeds_differ():
+    assert len({iteration_seed(s, i) for s in range(3) for i in range(100)}) == 300
+
+
+# ---------------------------------------------------------------- guards and options
+def test_diverging_images_stop_with_advice(small_digits):
+    with pytest.raises(FloatingPointError, match="lower lr_img"):
+        distill("dm", small_digits, ipc=1, iterations=50, lr_img=1e38, dsa=False, progress=False)
+
+
+def test_mtt_guards(small_digits, digit_experts, tmp_path):
+    folder, _ = digit_experts
+    with pytest.raises(MemoryError, match="syn_steps"):
+        distill("mtt", small_digits, ipc=1, iterations=1, experts=str(folder), max_start_epoch=2,
+                max_memory_gb=1e-9, progress=False)
+    with pytest.raises(ValueError, match="exceeds the 4 epochs"):
+        distill("mtt", small_digits, ipc=1, iterations=1, experts=str(folder), max_start_epoch=3, progress=False)
+    with pytest.raises(ValueError, match="experts=FOLDER"):
+        distill("mtt", small_digits, ipc=1)
+    with pytest.raises(FileNotFoundError, match="mgdd experts"):
+        distill("mtt", small_digits, ipc=1, experts=str(tmp_path / "none"), progress=False)
+    method = get_method("mtt").create(experts=str(folder))
+    state = type("S", (), {})()
+    state.learnables = nn.Module()
+    state.learnables.lr = nn.Parameter(torch.tensor(-0.5))
+    method.after_step(state)  # a learned lr pushed below zero is projected back
+    assert state.learnables.lr.item() > 0
+
+
+def test_inherited_options_are_validated_and_recorded(small_digits):
+    assert {"iterations", "lr_img", "lr_net", "outer_loop", "snapshot_dir"} <= set(get_method("dc").option_names())
+    assert get_method("dm").defaults()["lr_img"] == 1.0 and get_method("dsa").defaults()["dsa"] is True
+    with pytest.raises(ValueError, match="unknown option"):
+        distill("dm", small_digits, ipc=1, lr_imgs=1.0)
+    syn = distill("dm", small_digits, ipc=1, iterations=1, progress=False)
+    assert syn.metadata["options"]["lr_img"] == 1.0 and syn.metadata["options"]["iterations"] == 1
+
+
+# ---------------------------------------------------------------- expert buffers
+def test_expert_buffer_resumes_exactly_after_an_interruption(small_digits, tmp_path, monkeypatch):
+    straight = train_experts(small_digits, tmp_path / "a", experts=1, epochs=3, progress=False)
+    calls = {"n": 0}
+    original = experts_module.train_network
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(experts_module, "train_network", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_experts(small_digits, tmp_path / "b", experts=1, epochs=3, progress=False)
+    assert (tmp_path / "b" / "expert_000.partial.safetensors").exists()
+    monkeypatch.setattr(experts_module, "train_network", original)
+    resumed = train_experts(small_digits, tmp_path / "b", experts=1, epochs=3, progress=False)
+    for name, stack in straight.trajectories[0].items():
+        assert stack.shape[0] == 4
+        torch.testing.assert_close(resumed.trajectories[0][name], stack, rtol=0, atol=0)
+
+
+def test_expert_buffer_refuses_other_options(small_digits, digit_experts, tmp_path):
+    folder, buffer = digit_experts
+    assert len(buffer) == 2 and buffer.epochs == 4
+    first = buffer.trajectories[0]
+    moved = [(first[k][-1] - first[k][0]).abs().sum().item() for k in first]
+    assert sum(moved) > 0  # the experts actually trained
+    with pytest.raises(ValueError, match="other options"):
+        train_experts(small_digits, folder, experts=2, epochs=5, progress=False)
+    with pytest.raises(FileNotFoundError, match="mgdd experts"):
+        load_experts(tmp_path)
+
+
+def test_iterative_methods_run_on_custom_tensors():
+    generator = torch.Generator().manual_seed(0)
+    data = from_tensors(torch.rand(40, 1, 8, 8, generator=generator), torch.arange(4).repeat(10))
+    syn = distill("dc", data, ipc=2, iterations=1, outer_loop=2, inner_loop=1, progress=False)
+    assert syn.images.shape == (8, 1, 8, 8) and syn.labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert not torch.equal(syn.images, data.images[data.balanced_indices(2, 0)])
