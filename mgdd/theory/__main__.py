@@ -1,0 +1,30 @@
+"""``python -m mgdd.theory [--quick] [--out DIR] [--seed N]``: run the multi-index distillation study."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .study import StudyConfig, run_study
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mgdd.theory", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a reduced study (under a minute)")
+    parser.add_argument("--out", default=None, help="output folder (default: runs/theory or runs/theory-quick)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=None, help="distillation steps per set")
+    args = parser.parse_args(argv)
+    config = StudyConfig.quick() if args.quick else StudyConfig()
+    config.seed = args.seed
+    if args.steps:
+        config.steps = args.steps
+    out = args.out or ("runs/theory-quick" if args.quick else "runs/theory")
+    results = run_study(config, out)
+    print((__import__("pathlib").Path(out) / "results.md").read_text())
+    print(f"written to {out} in {results['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

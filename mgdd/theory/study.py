@@ -1,0 +1,269 @@
+"""The numerical study: memory of distilled data against d, r and L, subspace energy, alignment.
+
+``run_study(StudyConfig(...), out)`` writes ``results.json``, ``results.md`` and PNG plots into
+``out``; ``python -m mgdd.theory [--quick]`` runs it with the default (or a reduced) grid.
+Everything is seeded: the same config reproduces every number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..io import write_json_atomic, write_text_atomic
+from .distill import DistilledData, distill_stage1, distill_stage2
+from .model import MultiIndexTeacher, StudentConfig, mean_squared_error, train_student
+
+
+@dataclass
+class StudyConfig:
+    """Sizes and budgets of the study (defaults: minutes on a 2-core CPU)."""
+
+    base: tuple[int, int, int] = (64, 2, 512)  # (d, r, L) varied one at a time
+    d_values: tuple[int, ...] = (32, 64, 128)
+    r_values: tuple[int, ...] = (1, 2, 3, 4)
+    width_values: tuple[int, ...] = (256, 512, 1024)
+    stage1_per_dim: int = 256  # real stage-1 samples = stage1_per_dim * d
+    stage2_samples: int = 8192
+    test_samples: int = 10000
+    stage1_ladder: tuple[int, ...] = (4, 8, 16, 32, 64, 128)
+    stage2_ladder: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
+    memory_curve_sizes: tuple[tuple[int, int], ...] = ((2, 32), (4, 64), (8, 128), (16, 256), (32, 512))
+    tolerance: float = 1.2  # each distilled stage within this x its real-data reference (see minimal_memory)
+    steps: int = 300
+    students: int = 3  # student seeds averaged per evaluation
+    noise: float = 0.0
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> "StudyConfig":
+        return cls(base=(32, 2, 256), d_values=(16, 32), r_values=(1, 2), width_values=(128, 256),
+                   stage1_per_dim=128, stage2_samples=2048, test_samples=2000, stage1_ladder=(4, 8, 16, 32, 64),
+                   stage2_ladder=(64, 128, 256, 512), memory_curve_sizes=((4, 64), (8, 128), (16, 256)),
+                   steps=100, students=2)
+
+
+@dataclass
+class Problem:
+    """A teacher with its real data (stage 1, stage 2, test) and the full-data student's MSE."""
+
+    d: int
+    r: int
+    width: int
+    teacher: MultiIndexTeacher
+    stage1: tuple[torch.Tensor, torch.Tensor]
+    stage2: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    student: StudentConfig
+    students: int
+    seed: int
+    full_mse: float = field(default=math.nan)
+
+    @classmethod
+    def create(cls, d: int, r: int, width: int, config: StudyConfig) -> "Problem":
+        teacher = MultiIndexTeacher.create(d, r, config.noise, seed=config.seed + 1000 * d + 10 * r)
+        generator = torch.Generator().manual_seed(config.seed + 1)
+        problem = cls(d, r, width, teacher, teacher.sample(config.stage1_per_dim * d, generator),
+                      teacher.sample(config.stage2_samples, generator), teacher.sample(config.test_samples, generator),
+                      StudentConfig(width=width), config.students, config.seed)
+        problem.full_mse = problem.mse(problem.stage1, problem.stage2)
+        return problem
+
+    def mse(self, stage1, stage2) -> float:
+        """Test MSE of the student trained on (stage1, stage2), averaged over student seeds."""
+        values = [mean_squared_error(train_student(stage1, stage2, self.student, torch.Generator().manual_seed(self.seed + 77 + i)),
+                           *self.test) for i in range(self.students)]
+        return sum(values) / len(values)
+
+    def random_subset(self, memory: int) -> tuple[tuple, tuple]:
+        """Real points of equal memory, half of it per stage (d + 1 floats per point)."""
+        per_stage = max(1, memory // (2 * (self.d + 1)))
+        x1, y1 = self.stage1
+        x2, y2 = self.stage2
+        return (x1[:per_stage], y1[:per_stage]), (x2[:per_stage], y2[:per_stage])
+
+
+def stage2_dim(problem: Problem, m1: int) -> int:
+    """Coordinates per stage-B point: 4r principal directions of the stage-A points (capped by M1 and d)."""
+    return min(4 * problem.r, m1, problem.d)
+
+
+def distill(problem: Problem, m1: int, m2: int, steps: int) -> DistilledData:
+    x, y = distill_stage1(problem.stage1, m1, problem.student, steps=steps, seed=problem.seed)
+    return distill_stage2((x, y), problem.stage2, m2, problem.student, stage2_dim(problem, m1), steps=steps,
+                          seed=problem.seed)
+
+
+def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
+    """Smallest memory per stage, each within ``tolerance`` of its real-data reference.
+
+    Stage A: smallest M1 whose distilled points, followed by the real stage-2 data, reach
+    tolerance x the full-data MSE. Stage B: with those stage-A points, the smallest M2 whose
+    distilled points reach tolerance x the MSE of the same stage A followed by the real stage-2 data.
+    Memory = M1 (d + 1) + M2 (k + 1); ``mse`` is the MSE of the fully distilled pipeline.
+    """
+    found: dict[str, Any] = {"d": problem.d, "r": problem.r, "width": problem.width, "full_mse": problem.full_mse,
+                             "m1": None, "m2": None, "memory_a": None, "memory": None, "mse_a": None, "mse": None}
+    for m1 in config.stage1_ladder:
+        x, y = distill_stage1(problem.stage1, m1, problem.student, steps=config.steps, seed=problem.seed)
+        mse_a = problem.mse((x, y), problem.stage2)
+        if mse_a <= config.tolerance * problem.full_mse:
+            found.update(m1=m1, mse_a=mse_a, memory_a=m1 * (problem.d + 1),
+                         subspace_energy=float(problem.teacher.subspace_energy(x).mean()))
+            break
+    if found["m1"] is None:
+        return found
+    for m2 in config.stage2_ladder:
+        data = distill_stage2((x, y), problem.stage2, m2, problem.student, stage2_dim(problem, found["m1"]),
+                              steps=config.steps, seed=problem.seed)
+        mse = problem.mse((data.stage1_x, data.stage1_y), (data.stage2_x, data.stage2_y))
+        if mse <= config.tolerance * found["mse_a"]:
+            found.update(m2=m2, memory=data.memory, mse=mse)
+            break
+    return found
+
+
+def memory_curve(problem: Problem, config: StudyConfig) -> list[dict[str, Any]]:
+    """Test MSE against stored floats: distilled data vs a random real subset of equal memory."""
+    rows = []
+    for m1, m2 in config.memory_curve_sizes:
+        data = distill(problem, m1, m2, config.steps)
+        distilled = problem.mse((data.stage1_x, data.stage1_y), (data.stage2_x, data.stage2_y))
+        random_mse = problem.mse(*problem.random_subset(data.memory))
+        rows.append({"m1": m1, "m2": m2, "memory": data.memory, "distilled_mse": distilled,
+                     "random_mse": random_mse, "full_mse": problem.full_mse,
+                     "subspace_energy": float(problem.teacher.subspace_energy(data.stage1_x).mean())})
+    return rows
+
+
+def alignment(problem: Problem, data: DistilledData) -> dict[str, float]:
+    """Energy of the distilled inputs in span(U), and of the first-layer weights trained on real vs distilled data."""
+    generator = torch.Generator().manual_seed(problem.seed + 5)
+    real_student = train_student(problem.stage1, problem.stage2, problem.student, generator)
+    generator = torch.Generator().manual_seed(problem.seed + 5)
+    syn_student = train_student((data.stage1_x, data.stage1_y), (data.stage2_x, data.stage2_y), problem.student,
+                                generator)
+    energy = problem.teacher.subspace_energy
+    return {"random_direction": problem.r / problem.d,
+            "distilled_inputs": float(energy(data.stage1_x).mean()),
+            "real_inputs": float(energy(problem.stage1[0]).mean()),
+            "weights_real_trained": float(energy(real_student.W).mean()),
+            "weights_distilled_trained": float(energy(syn_student.W).mean())}
+
+
+def fit_slope(xs: list[float], ys: list[float], log: bool = True) -> float | None:
+    """Least-squares slope of y on x (log-log by default); None with fewer than two points."""
+    points = [(x, y) for x, y in zip(xs, ys) if y is not None]
+    if len(points) < 2:
+        return None
+    x = torch.tensor([math.log(p[0]) if log else p[0] for p in points], dtype=torch.float64)
+    y = torch.tensor([math.log(p[1]) if log else p[1] for p in points], dtype=torch.float64)
+    x = x - x.mean()
+    return float((x * (y - y.mean())).sum() / x.pow(2).sum())
+
+
+def run_study(config: StudyConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Run every measurement, write results.json / results.md / plots into ``out``, return the results."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    d0, r0, w0 = config.base
+    sweeps = {"d": [(d, r0, w0) for d in config.d_values], "r": [(d0, r, w0) for r in config.r_values],
+              "width": [(d0, r0, w) for w in config.width_values]}
+    cache: dict[tuple[int, int, int], dict] = {}
+    todo = sorted({c for cells in sweeps.values() for c in cells})
+    for cell in tqdm(todo, desc="scaling", disable=not progress):
+        cache[cell] = minimal_memory(Problem.create(*cell, config), config)
+    base = Problem.create(*config.base, config)
+    curve = memory_curve(base, config)
+    m1, m2 = config.memory_curve_sizes[-1]
+    results = {
+        "config": asdict(config),
+        "scaling": {name: [cache[c] for c in cells] for name, cells in sweeps.items()},
+        "memory_curve": curve,
+        "alignment": alignment(base, distill(base, m1, m2, config.steps)),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    results["slopes"] = {
+        "stage-A memory vs d (log-log)": fit_slope(config.d_values, [c["memory_a"] for c in results["scaling"]["d"]]),
+        "stage-A memory vs r (log-log)": fit_slope(config.r_values, [c["memory_a"] for c in results["scaling"]["r"]]),
+        "total memory vs d (log-log)": fit_slope(config.d_values, [c["memory"] for c in results["scaling"]["d"]]),
+        "total memory vs r (log-log)": fit_slope(config.r_values, [c["memory"] for c in results["scaling"]["r"]]),
+        "memory_vs_L (linear, floats per unit of L)": fit_slope(
+            config.width_values, [c["memory"] for c in results["scaling"]["width"]], log=False),
+    }
+    write_json_atomic(out / "results.json", results)
+    write_text_atomic(out / "results.md", render(results))
+    plot(results, out)
+    return results
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = ["# Dataset distillation on multi-index models: results", "",
+             f"Config: `{json.dumps(results['config'])}`", f"Wall time: {results['seconds']} s", "",
+             "## Test MSE against memory (floats stored)", "",
+             "| M1 | M2 | memory | distilled MSE | random real (equal memory) MSE | full-data MSE | energy in span(U) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for row in results["memory_curve"]:
+        lines.append(f"| {row['m1']} | {row['m2']} | {row['memory']} | {row['distilled_mse']:.4f} | "
+                     f"{row['random_mse']:.4f} | {row['full_mse']:.4f} | {row['subspace_energy']:.3f} |")
+    tolerance = results["config"]["tolerance"]
+    lines += ["", f"## Smallest memory: each stage within {tolerance}x its real-data reference", "",
+              "Stage A: distilled stage-1 points + real stage-2 data vs full data. Stage B: the same stage A +",
+              "distilled stage-2 points vs + real stage-2 data. `MSE` is the fully distilled pipeline's.", "",
+              "| sweep | d | r | L | full MSE | M1 | stage-A memory | stage-A MSE | M2 | total memory | MSE |",
+              "| --- " * 11 + "|"]
+
+    def number(value, digits=4):
+        return "not reached" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+
+    for name, cells in results["scaling"].items():
+        for c in cells:
+            lines.append(f"| {name} | {c['d']} | {c['r']} | {c['width']} | {c['full_mse']:.4f} | {number(c['m1'])} | "
+                         f"{number(c['memory_a'])} | {number(c['mse_a'])} | {number(c['m2'])} | {number(c['memory'])} | "
+                         f"{number(c['mse'])} |")
+    lines += ["", "Fitted slopes (paper: ~1 in d, ~2 in r, additive in L):", ""]
+    lines += [f"- {k}: {v:.2f}" if v is not None else f"- {k}: not enough points" for k, v in results["slopes"].items()]
+    lines += ["", "## Subspace energy and alignment (fraction of squared norm in span(U))", ""]
+    lines += [f"- {k}: {v:.3f}" for k, v in results["alignment"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = results["memory_curve"]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    memory = [r["memory"] for r in curve]
+    ax.plot(memory, [r["distilled_mse"] for r in curve], "o-", label="distilled")
+    ax.plot(memory, [r["random_mse"] for r in curve], "s-", label="random real, equal memory")
+    ax.axhline(curve[0]["full_mse"], color="gray", linestyle="--", label="full data")
+    ax.set(xscale="log", yscale="log", xlabel="memory (floats)", ylabel="test MSE", title="MSE vs memory")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "mse_vs_memory.png", dpi=120)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
+    for ax, (name, key) in zip(axes, [("d", "d"), ("r", "r"), ("width", "width")]):
+        for field_name, label in (("memory_a", "stage A"), ("memory", "total")):
+            cells = [c for c in results["scaling"][name] if c[field_name] is not None]
+            ax.plot([c[key] for c in cells], [c[field_name] for c in cells], "o-", label=label)
+        ax.legend()
+        cells = [c for c in results["scaling"][name] if c["memory_a"] is not None]
+        ax.set(xlabel="L" if key == "width" else key, ylabel="memory (floats)",
+               title=f"smallest memory vs {'L' if key == 'width' else key}")
+        if key != "width" and cells:
+            ax.set(xscale="log", yscale="log")
+    fig.tight_layout()
+    fig.savefig(out / "memory_scaling.png", dpi=120)
+    plt.close(fig)

@@ -1,0 +1,135 @@
+"""The multi-index distillation study: teacher, student algorithm, distillation, study output."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from mgdd.theory import (
+    MultiIndexTeacher,
+    StudentConfig,
+    distill_stage1,
+    distill_stage2,
+    first_layer_direction,
+    initial_weights,
+    ridge_second_layer,
+    run_study,
+    mean_squared_error,
+    train_student,
+)
+from mgdd.theory.study import Problem, StudyConfig, fit_slope, stage2_dim
+
+
+def test_teacher_is_normalised_with_zero_mean_gradient_and_rank_r_hessian():
+    teacher = MultiIndexTeacher.create(d=6, r=2, seed=3, dtype=torch.float64)
+    torch.testing.assert_close(teacher.U.T @ teacher.U, torch.eye(2, dtype=torch.float64))
+    x, y = teacher.sample(400_000, torch.Generator().manual_seed(0))
+    assert y.pow(2).mean().item() == pytest.approx(1.0, abs=0.02)
+    # Stein: E[y x] = E[grad f] = 0 and E[y (x x^T - I)] = E[Hessian]
+    assert (y[:, None] * x).mean(0).abs().max().item() < 0.02
+    hessian = (y[:, None, None] * (x[:, :, None] * x[:, None, :] - torch.eye(6, dtype=x.dtype))).mean(0)
+    eigenvalues = torch.linalg.eigvalsh(hessian).abs().sort(descending=True).values
+    assert eigenvalues[1] > 0.3 and eigenvalues[2] < 0.05
+    # the top eigenvectors span U
+    values, vectors = torch.linalg.eigh(hessian)
+    vectors = vectors[:, values.abs().argsort(descending=True)[:2]]
+    assert teacher.subspace_energy(vectors.T).min().item() > 0.95
+
+
+def test_symmetric_initialisation_outputs_zero():
+    W, signs = initial_weights(5, 8, torch.Generator().manual_seed(0))
+    x = torch.randn(20, 5)
+    torch.testing.assert_close(torch.relu(x @ W.T) @ signs, torch.zeros(20), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="even"):
+        initial_weights(5, 7, torch.Generator())
+
+
+def test_first_step_is_the_gradient_step_with_decay_cancelling_the_init():
+    generator = torch.Generator().manual_seed(1)
+    W0, signs = initial_weights(4, 6, generator, torch.float64)
+    x, y = torch.randn(30, 4, generator=generator, dtype=torch.float64), torch.randn(30, generator=generator,
+                                                                                    dtype=torch.float64)
+    W = W0.clone().requires_grad_(True)
+    loss = 0.5 * (torch.relu(x @ W.T) @ signs - y).pow(2).mean()
+    (grad,) = torch.autograd.grad(loss, W)
+    eta = 3.7
+    W1 = W0 - eta * (grad + W0 / eta)  # weight decay 1/eta
+    expected = W1 / W1.norm(dim=1, keepdim=True)
+    torch.testing.assert_close(first_layer_direction(W0, signs, x, y), expected)
+
+
+def test_ridge_forms_agree_with_the_normal_equations():
+    generator = torch.Generator().manual_seed(2)
+    for n, width in ((5, 9), (12, 4)):
+        H = torch.randn(n, width, generator=generator, dtype=torch.float64)
+        y = torch.randn(n, generator=generator, dtype=torch.float64)
+        lam = 0.1 * H.pow(2).sum(1).mean()
+        expected = torch.linalg.solve(H.T @ H + lam * torch.eye(width, dtype=H.dtype), H.T @ y)
+        torch.testing.assert_close(ridge_second_layer(H, y, 0.1), expected)
+
+
+def test_full_data_student_learns_the_task_and_aligns_with_the_subspace():
+    teacher = MultiIndexTeacher.create(16, 2, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    stage1, stage2, test = teacher.sample(8000, generator), teacher.sample(4000, generator), teacher.sample(2000, generator)
+    student = train_student(stage1, stage2, StudentConfig(width=256), torch.Generator().manual_seed(1))
+    assert mean_squared_error(student, *test) < 0.2  # the zero predictor scores ~1
+    assert teacher.subspace_energy(student.W).mean().item() > 4 * 2 / 16
+
+
+@pytest.fixture(scope="module")
+def tiny_problem():
+    config = StudyConfig(stage1_per_dim=256, stage2_samples=4096, test_samples=2000, students=2, seed=0)
+    return Problem.create(32, 2, 128, config)
+
+
+def test_distilled_data_beats_random_real_data_of_equal_memory(tiny_problem):
+    p = tiny_problem
+    x, y = distill_stage1(p.stage1, 16, p.student, steps=150, seed=0)
+    data = distill_stage2((x, y), p.stage2, 64, p.student, stage2_dim(p, 16), steps=150, seed=0)
+    distilled = p.mse((data.stage1_x, data.stage1_y), (data.stage2_x, data.stage2_y))
+    random_real = p.mse(*p.random_subset(data.memory))
+    assert data.memory == 16 * 33 + 64 * (8 + 1)
+    assert distilled < 0.5 * random_real
+    # the distilled inputs concentrate in span(U), far above a random direction's r/d
+    energy = p.teacher.subspace_energy(x).mean().item()
+    assert energy > 3 * p.r / p.d
+    assert p.teacher.subspace_energy(p.stage1[0][:16]).mean().item() < 2 * p.r / p.d
+
+
+def test_performance_matching_variant_improves_on_its_initialisation(tiny_problem):
+    p = tiny_problem
+    start = (p.stage1[0][:8].clone(), p.stage1[1][:8].clone())
+    x, y = distill_stage1(p.stage1, 8, p.student, steps=40, objective="performance", stage2_real=p.stage2,
+                          real_batch=2048, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    pick = torch.randperm(len(p.stage1[0]), generator=generator)[:8]  # the same real initialisation
+    before = p.mse((p.stage1[0][pick], p.stage1[1][pick]), p.stage2)
+    assert p.mse((x, y), p.stage2) < before
+    with pytest.raises(ValueError, match="stage2_real"):
+        distill_stage1(p.stage1, 8, p.student, objective="performance")
+    assert start[0].shape == (8, 32)
+
+
+def test_fit_slope():
+    assert fit_slope([1, 2, 4], [3, 6, 12]) == pytest.approx(1.0)
+    assert fit_slope([1, 2, 4], [1, 4, 16]) == pytest.approx(2.0)
+    assert fit_slope([1, 2, 3], [5, 7, 9], log=False) == pytest.approx(2.0)
+    assert fit_slope([1, 2], [None, 3]) is None
+
+
+def test_study_writes_its_outputs_and_is_reproducible(tmp_path):
+    config = StudyConfig(base=(8, 1, 32), d_values=(8,), r_values=(1,), width_values=(32,), stage1_per_dim=64,
+                         stage2_samples=512, test_samples=500, stage1_ladder=(4, 8), stage2_ladder=(16,),
+                         memory_curve_sizes=((4, 16),), steps=10, students=1)
+    first = run_study(config, tmp_path / "a", progress=False)
+    second = run_study(config, tmp_path / "b", progress=False)
+    for name in ("results.json", "results.md", "mse_vs_memory.png", "memory_scaling.png"):
+        assert (tmp_path / "a" / name).exists()
+    saved = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert saved["memory_curve"] == second["memory_curve"] == first["memory_curve"]
+    row = saved["memory_curve"][0]
+    assert row["memory"] == 4 * 9 + 16 * (min(4, 4) + 1) and math.isfinite(row["distilled_mse"])
