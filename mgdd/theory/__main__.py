@@ -14,9 +14,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="output folder (default: runs/theory or runs/theory-quick)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=None, help="distillation steps per set")
+    parser.add_argument("--stage2-full-space", action="store_true",
+                        help="store stage-B points as full inputs instead of principal coordinates")
     args = parser.parse_args(argv)
     config = StudyConfig.quick() if args.quick else StudyConfig()
     config.seed = args.seed
+    config.stage2_full_space = args.stage2_full_space
     if args.steps:
         config.steps = args.steps
     out = args.out or ("runs/theory-quick" if args.quick else "runs/theory")

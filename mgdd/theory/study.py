@@ -40,6 +40,7 @@ class StudyConfig:
     steps: int = 300
     students: int = 3  # student seeds averaged per evaluation
     noise: float = 0.0
+    stage2_full_space: bool = False  # store stage-B points as full inputs (d + 1 floats) instead of coordinates
     seed: int = 0
 
     @classmethod
@@ -90,15 +91,16 @@ class Problem:
         return (x1[:per_stage], y1[:per_stage]), (x2[:per_stage], y2[:per_stage])
 
 
-def stage2_dim(problem: Problem, m1: int) -> int:
-    """Coordinates per stage-B point: 4r principal directions of the stage-A points (capped by M1 and d)."""
-    return min(4 * problem.r, m1, problem.d)
+def stage2_dim(problem: Problem, m1: int, full_space: bool = False) -> int | None:
+    """Coordinates per stage-B point: 4r principal directions of the stage-A points (capped by M1 and d),
+    or None for full inputs."""
+    return None if full_space else min(4 * problem.r, m1, problem.d)
 
 
-def distill(problem: Problem, m1: int, m2: int, steps: int) -> DistilledData:
+def distill(problem: Problem, m1: int, m2: int, steps: int, full_space: bool = False) -> DistilledData:
     x, y = distill_stage1(problem.stage1, m1, problem.student, steps=steps, seed=problem.seed)
-    return distill_stage2((x, y), problem.stage2, m2, problem.student, stage2_dim(problem, m1), steps=steps,
-                          seed=problem.seed)
+    return distill_stage2((x, y), problem.stage2, m2, problem.student, stage2_dim(problem, m1, full_space),
+                          steps=steps, seed=problem.seed)
 
 
 def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
@@ -121,8 +123,9 @@ def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
     if found["m1"] is None:
         return found
     for m2 in config.stage2_ladder:
-        data = distill_stage2((x, y), problem.stage2, m2, problem.student, stage2_dim(problem, found["m1"]),
-                              steps=config.steps, seed=problem.seed)
+        data = distill_stage2((x, y), problem.stage2, m2, problem.student,
+                              stage2_dim(problem, found["m1"], config.stage2_full_space), steps=config.steps,
+                              seed=problem.seed)
         mse = problem.mse((data.stage1_x, data.stage1_y), (data.stage2_x, data.stage2_y))
         if mse <= config.tolerance * found["mse_a"]:
             found.update(m2=m2, memory=data.memory, mse=mse)
@@ -134,7 +137,7 @@ def memory_curve(problem: Problem, config: StudyConfig) -> list[dict[str, Any]]:
     """Test MSE against stored floats: distilled data vs a random real subset of equal memory."""
     rows = []
     for m1, m2 in config.memory_curve_sizes:
-        data = distill(problem, m1, m2, config.steps)
+        data = distill(problem, m1, m2, config.steps, config.stage2_full_space)
         distilled = problem.mse((data.stage1_x, data.stage1_y), (data.stage2_x, data.stage2_y))
         random_mse = problem.mse(*problem.random_subset(data.memory))
         rows.append({"m1": m1, "m2": m2, "memory": data.memory, "distilled_mse": distilled,
@@ -188,7 +191,7 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True) -> di
         "config": asdict(config),
         "scaling": {name: [cache[c] for c in cells] for name, cells in sweeps.items()},
         "memory_curve": curve,
-        "alignment": alignment(base, distill(base, m1, m2, config.steps)),
+        "alignment": alignment(base, distill(base, m1, m2, config.steps, config.stage2_full_space)),
         "seconds": round(time.perf_counter() - started, 1),
     }
     results["slopes"] = {
