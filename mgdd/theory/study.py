@@ -244,6 +244,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     curve = results["memory_curve"]
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -252,6 +253,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
     ax.plot(memory, [r["random_mse"] for r in curve], "s-", label="random real, equal memory")
     ax.axhline(curve[0]["full_mse"], color="gray", linestyle="--", label="full data")
     ax.set(xscale="log", yscale="log", xlabel="memory (floats)", ylabel="test MSE", title="MSE vs memory")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "mse_vs_memory.png", dpi=120)
