@@ -79,7 +79,7 @@ def run_curve(args, results, train, test, device) -> None:
     config = {k: v for k, v in pretrained._hub_mixin_config.items() if k != "meta_info"}
     for start in ("meta", "scratch"):
         for steps in args.curve_steps:
-            key = f"curve/{start}/steps{steps}"
+            key = f"curve/{start}/steps{steps}" + (f"/ipc{args.curve_ipc}" if args.curve_ipc != 10 else "")
             if key in results:
                 continue
             torch.manual_seed(args.seed)
@@ -112,11 +112,11 @@ def render(results: dict) -> str:
     if curve:
         lines += ["", "## Meta-trained start vs from scratch (equal adaptation steps)", "",
                   "| steps | meta-trained | from scratch | IPC |", "| --- | --- | --- | --- |"]
-        by = {(r["start"], r["steps"]): r for r in curve}
-        for steps in sorted({r["steps"] for r in curve}):
-            cells = [f"{by[(s, steps)]['mean']:.2f} ± {by[(s, steps)]['std']:.2f}" if (s, steps) in by else "—"
-                     for s in ("meta", "scratch")]
-            lines.append(f"| {steps} | {cells[0]} | {cells[1]} | {curve[0]['ipc']} |")
+        by = {(r["start"], r["steps"], r["ipc"]): r for r in curve}
+        for ipc, steps in sorted({(r["ipc"], r["steps"]) for r in curve}):
+            cells = [f"{by[(s, steps, ipc)]['mean']:.2f} ± {by[(s, steps, ipc)]['std']:.2f}"
+                     if (s, steps, ipc) in by else "—" for s in ("meta", "scratch")]
+            lines.append(f"| {steps} | {cells[0]} | {cells[1]} | {ipc} |")
     baselines = RESULTS_DIR / "coreset_fashion_mnist.json"
     if baselines.exists():
         rows = sorted(json.loads(baselines.read_text()).values(), key=lambda r: (r["ipc"], r["method"]))
