@@ -177,6 +177,9 @@ def render(results: dict) -> str:
         "Seconds: MGDD adaptation + generation from the bundled pretrained generator (meta-training not counted);",
         "baselines' distillation at each wall-clock budget (MTT also counts training its experts, `upfront s`).",
         "Accuracy: ConvNet-3 trained on the set with the standard protocol (SGD, DSA), mean ± std over `models`.",
+        "Each budget is a rung of one resumed run, so a method's first rung is the earliest time it is measured at:",
+        "ratios are upper bounds at that granularity. Jobs ran with one thread each on the 2-core machine, while",
+        "other jobs used the other core, so absolute seconds are those of a loaded machine (the same for all methods).",
         "",
     ]
     for ipc in sorted({e["ipc"] for e in results.values()}):
