@@ -194,7 +194,9 @@ class IterativeDistiller(Distiller):
         state = self._start(train, ipc, seed, device)
         self.prepare(state.train, ipc, device)
         state.elapsed += time.perf_counter() - started
-        bar = tqdm(total=self.iterations, initial=state.iteration, desc=f"{self.name} ipc{ipc}",
+        # a run bounded by seconds has no meaningful iteration total to show
+        total = None if self.time_budget is not None and self.iterations >= 10**6 else self.iterations
+        bar = tqdm(total=total, initial=state.iteration, desc=f"{self.name} ipc{ipc}",
                    disable=not self.progress, leave=False)
         while state.iteration < self.iterations and not self._out_of_time(state):
             tick = time.perf_counter()
