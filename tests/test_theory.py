@@ -133,3 +133,16 @@ def test_study_writes_its_outputs_and_is_reproducible(tmp_path):
     assert saved["memory_curve"] == second["memory_curve"] == first["memory_curve"]
     row = saved["memory_curve"][0]
     assert row["memory"] == 4 * 9 + 16 * (min(4, 4) + 1) and math.isfinite(row["distilled_mse"])
+
+
+def test_scaling_cells_average_over_teachers():
+    from mgdd.theory.study import average_over_teachers
+
+    base = {"d": 8, "r": 1, "width": 32}
+    found = [{**base, "full_mse": 0.1, "mse_a": 0.1, "mse": 0.12, "m1": 4, "m2": 16, "memory_a": 36, "memory": 100},
+             {**base, "full_mse": 0.3, "mse_a": 0.3, "mse": None, "m1": 16, "m2": None, "memory_a": 144, "memory": None}]
+    cell = average_over_teachers(found)
+    assert cell["memory_a"] == 72 and cell["m1"] == 8  # geometric means
+    assert cell["memory"] == 100 and cell["teachers_reached"] == 1
+    assert cell["full_mse"] == pytest.approx(0.2) and cell["mse"] == pytest.approx(0.12)
+    assert average_over_teachers(found[:1])["memory"] == 100

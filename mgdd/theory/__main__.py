@@ -16,10 +16,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="distillation steps per set")
     parser.add_argument("--stage2-full-space", action="store_true",
                         help="store stage-B points as full inputs instead of principal coordinates")
+    parser.add_argument("--teachers", type=int, default=None, help="teachers per size in the scaling sweeps")
     args = parser.parse_args(argv)
     config = StudyConfig.quick() if args.quick else StudyConfig()
     config.seed = args.seed
     config.stage2_full_space = args.stage2_full_space
+    if args.teachers:
+        config.teachers = args.teachers
     if args.steps:
         config.steps = args.steps
     out = args.out or ("runs/theory-quick" if args.quick else "runs/theory")
