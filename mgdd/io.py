@@ -62,6 +62,18 @@ def save_tensors_atomic(
         save_file(cpu, str(tmp), metadata=metadata)
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The header metadata of a safetensors file, without reading its tensors (errors as :func:`load_tensors`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise CorruptFileError(f"{path} is truncated or not a valid safetensors file ({error})") from error
+
+
 def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read every tensor and the header metadata of a safetensors file.
 

@@ -30,7 +30,7 @@ from ..checkpoint import load_training_state, save_training_state
 from ..data import ImageDataset
 from ..distill import Distiller
 from ..evaluate import DEFAULT_DSA_STRATEGY
-from ..io import CorruptFileError, load_tensors
+from ..io import CorruptFileError, read_metadata
 from ..nets import seeded_network
 from ..synthetic import SyntheticSet
 
@@ -270,7 +270,7 @@ class IterativeDistiller(Distiller):
 
 
 def _saved_header(path: Path) -> dict[str, Any]:
-    _, metadata = load_tensors(path)
+    metadata = read_metadata(path)
     if "mgdd_training_state" not in metadata:
         raise CorruptFileError(f"{path} is not an mgdd training state")
     return json.loads(metadata["mgdd_training_state"])

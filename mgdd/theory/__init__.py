@@ -6,12 +6,20 @@ distillation of the data of each stage; a study of how much memory the distilled
 Run it with ``python -m mgdd.theory`` (``--quick`` for a reduced version). See docs/theory.md.
 """
 
-from .distill import DistilledData, distill_stage1, distill_stage2, principal_basis, row_cosine_distance
+from .distill import (
+    DistilledData,
+    distill_stage1,
+    distill_stage2,
+    principal_basis,
+    row_cosine_distance,
+    stage2_basis,
+)
 from .model import (
     MultiIndexTeacher,
     StudentConfig,
     TrainedStudent,
     first_layer_direction,
+    first_layer_gradient,
     initial_weights,
     ridge_second_layer,
     mean_squared_error,
@@ -20,7 +28,7 @@ from .model import (
 from .study import StudyConfig, run_study
 
 __all__ = [
-    "DistilledData", "distill_stage1", "distill_stage2", "principal_basis", "row_cosine_distance",
-    "MultiIndexTeacher", "StudentConfig", "TrainedStudent", "first_layer_direction", "initial_weights",
+    "DistilledData", "distill_stage1", "distill_stage2", "principal_basis", "row_cosine_distance", "stage2_basis",
+    "MultiIndexTeacher", "StudentConfig", "TrainedStudent", "first_layer_direction", "first_layer_gradient", "initial_weights",
     "ridge_second_layer", "mean_squared_error", "train_student", "StudyConfig", "run_study",
 ]

@@ -24,7 +24,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .model import StudentConfig, features, first_layer_direction, initial_weights, ridge_second_layer
+from .model import (
+    StudentConfig,
+    features,
+    first_layer_direction,
+    first_layer_gradient,
+    initial_weights,
+    ridge_second_layer,
+)
 
 
 @dataclass
@@ -38,10 +45,8 @@ class DistilledData:
 
     @property
     def basis(self) -> Tensor:
-        """(d, k) basis of the stage-B coordinates: principal directions of the stage-A inputs, or the identity."""
-        d = self.stage1_x.shape[1]
-        k = self.stage2_z.shape[1] if self.stage2_z is not None else d
-        return torch.eye(d, dtype=self.stage1_x.dtype) if k == d else principal_basis(self.stage1_x, k)
+        """(d, k) basis of the stage-B coordinates (see :func:`stage2_basis`)."""
+        return stage2_basis(self.stage1_x, self.stage2_z.shape[1] if self.stage2_z is not None else None)
 
     @property
     def stage2_x(self) -> Tensor:
@@ -64,15 +69,16 @@ def principal_basis(x: Tensor, k: int) -> Tensor:
     return vh[:k].T
 
 
+def stage2_basis(stage1_x: Tensor, dim: int | None) -> Tensor:
+    """(d, k) basis of stage-B points: top-``dim`` principal directions of the stage-A inputs, or the
+    identity for full inputs (``dim`` None or d)."""
+    d = stage1_x.shape[1]
+    return torch.eye(d, dtype=stage1_x.dtype) if dim in (None, d) else principal_basis(stage1_x, dim)
+
+
 def row_cosine_distance(a: Tensor, b: Tensor) -> Tensor:
     """Mean over rows of 1 - cos(a_j, b_j)."""
     return (1 - F.cosine_similarity(a, b, dim=1, eps=1e-12)).mean()
-
-
-def _unnormalised_step(W0: Tensor, x: Tensor, y: Tensor) -> Tensor:
-    """First-layer gradient rows at W0 (the sign of a_j only flips rows; it cancels in the cosine)."""
-    active = (x @ W0.T > 0).to(x.dtype)
-    return (active * (y / len(y))[:, None]).T @ x
 
 
 def distill_stage1(
@@ -97,8 +103,9 @@ def distill_stage1(
             W0, signs = initial_weights(x.shape[1], config.width, generator, x.dtype)
             batch = torch.randint(len(x_real), (min(real_batch, len(x_real)),), generator=generator)
             if objective == "gradient":
-                target = _unnormalised_step(W0, x_real[batch], y_real[batch])
-                loss = loss + row_cosine_distance(_unnormalised_step(W0, x, y), target)
+                # the sign of a_j only flips a row, which the per-row cosine ignores
+                target = first_layer_gradient(W0, x_real[batch], y_real[batch])
+                loss = loss + row_cosine_distance(first_layer_gradient(W0, x, y), target)
             else:
                 loss = loss + _performance_loss(W0, signs, x, y, stage2_real, config, generator, real_batch)
         optimizer.zero_grad()
@@ -124,7 +131,7 @@ def distill_stage2(
 ) -> DistilledData:
     """Learn ``size`` stage-2 points by KIP-style ridge matching: full inputs, or ``dim`` coordinates in the stage-A principal basis."""
     x1, y1 = stage1
-    basis = DistilledData(x1, y1, torch.zeros(1, dim or x1.shape[1])).basis
+    basis = stage2_basis(x1, dim)
     x_real, y_real = real
     generator = torch.Generator().manual_seed(seed + 1)
     pick = torch.randperm(len(x_real), generator=generator)[:size]

@@ -93,15 +93,21 @@ def initial_weights(d: int, width: int, generator: torch.Generator, dtype=torch.
     return torch.cat([half, half]), signs
 
 
-def first_layer_direction(W0: Tensor, signs: Tensor, x: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:
-    """Stage 1: W1 = -eta * grad_W of the squared loss at the symmetric init (f = 0), up to the scale eta.
+def first_layer_gradient(W0: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """(L, d) rows mean_i y_i 1[w_j . x_i > 0] x_i: minus the first-layer gradient at f = 0, up to a_j.
 
-    grad_{w_j} = -a_j mean_i y_i 1[w_j . x_i > 0] x_i; rows are returned normalised. ``weights``
-    (summing to 1) replace the uniform mean, e.g. for weighted synthetic points. Differentiable in x and y.
+    Differentiable in x and y (the indicator's derivative is zero almost everywhere).
     """
-    active = (x @ W0.T > 0).to(x.dtype)  # (n, L); its derivative is zero almost everywhere
-    w = torch.full_like(y, 1.0 / len(y)) if weights is None else weights
-    gradient_step = signs[:, None] * ((active * (w * y)[:, None]).T @ x)  # (L, d) = -grad
+    active = (x @ W0.T > 0).to(x.dtype)
+    return (active * (y / len(y))[:, None]).T @ x
+
+
+def first_layer_direction(W0: Tensor, signs: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """Stage 1: W1 = -eta * grad_W of the squared loss at the symmetric init (f = 0), rows normalised.
+
+    grad_{w_j} = -a_j mean_i y_i 1[w_j . x_i > 0] x_i, so the scale eta drops out.
+    """
+    gradient_step = signs[:, None] * first_layer_gradient(W0, x, y)
     return gradient_step / gradient_step.norm(dim=1, keepdim=True).clamp_min(1e-30)
 
 
