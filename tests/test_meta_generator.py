@@ -1,6 +1,7 @@
 """MetaGenerator: save/load (strict), bad checkpoints, adaptation and any-size generation."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,3 +123,11 @@ def test_bundled_default_loads_offline_and_never_saw_fashion_mnist():
     assert gen.meta_info["meta_training"]["completed_steps"] >= 1000
     # meta-training moved it away from the identity it starts as
     assert gen.generator.out.weight.abs().sum() > 0
+
+
+def test_shipped_model_card_is_the_bundled_models_rendered_card():
+    gen = MetaGenerator.from_pretrained()
+    card = str(gen.generate_model_card())
+    repo = Path(__file__).resolve().parents[1]
+    assert (repo / "model_cards" / "mgdd-convnet-28.md").read_text() == card
+    assert "Measured results" in card and gen.meta_info["results"] in card

@@ -1,0 +1,93 @@
+"""Write the measured figures of the bundled generator into its config and model card.
+
+    python benchmarks/model_card_results.py
+
+Reads results/mgdd_fashion_mnist.json, results/time_to_accuracy.json and
+results/coreset_fashion_mnist.json, composes the "Measured results" section from them (no figure
+is typed by hand), stores it in the bundled checkpoint's ``config.json`` (``meta_info.results``,
+so ``save_pretrained``/``push_to_hub`` carry it) and renders the card to the checkpoint's README.md
+and to ``model_cards/<name>.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from common import RESULTS_DIR, load_results
+from time_to_accuracy import headline
+from mgdd.generator.meta import BUNDLED_DIR, DEFAULT_MODEL, MetaGenerator
+from mgdd.io import write_json_atomic, write_text_atomic
+
+REPO = Path(__file__).resolve().parent.parent
+TARGETS = {1: 72, 10: 85, 50: 88}
+
+
+def cell(entry: dict | None) -> str:
+    return "—" if entry is None else f"{entry['mean']:.2f} ± {entry['std']:.2f}"
+
+
+def results_text(mgdd: dict, tta: dict, coreset: dict) -> str:
+    adapt = {r["ipc"]: r for k, r in mgdd.items() if k.startswith("adapt/")}
+    ipcs = sorted(set(adapt) | {1, 10})
+    curve = {(r["start"], r["steps"], r["ipc"]): r for k, r in mgdd.items() if k.startswith("curve/")}
+    any_adapt = next(iter(adapt.values()), None)
+    header = "| setting | " + " | ".join(f"IPC {i}" for i in ipcs) + " |"
+    lines = [
+        "Fashion-MNIST, ConvNet-3 trained 300 epochs on the generated set (least-squares soft labels), mean ± std",
+        "over 3 models, 2-core Intel Xeon CPU; composed by `benchmarks/model_card_results.py` from",
+        "`benchmarks/results/mgdd_fashion_mnist.md` and `benchmarks/results/time_to_accuracy.md` of the mgdd repository.",
+        "", header, "| --- |" + " --- |" * len(ipcs),
+    ]
+    if any_adapt is not None:
+        lines.append(f"| adapted {any_adapt['adapt_steps']} steps at IPC {any_adapt['adapt_ipc']} "
+                     f"({any_adapt['adapt_seconds']:.0f} s), then generate | "
+                     + " | ".join(cell(adapt.get(i)) + (" (size unseen)" if adapt.get(i, {}).get("unseen_in_adaptation")
+                                                         else "") for i in ipcs) + " |")
+    for start, name in (("meta", "meta-trained start"), ("scratch", "untrained generator, same labels")):
+        steps = sorted({s for (st, s, i) in curve if st == start})
+        for s in steps:
+            lines.append(f"| {name}, {s} steps at that IPC | "
+                         + " | ".join(cell(curve.get((start, s, i))) for i in ipcs) + " |")
+    random = {r["ipc"]: r for r in coreset.values() if r["method"] == "random"}
+    lines.append("| random real images (one-hot labels) | " + " | ".join(cell(random.get(i)) for i in ipcs) + " |")
+    lines.append("| target of the project | " + " | ".join(f">= {TARGETS[i]}" if i in TARGETS else "—"
+                                                          for i in ipcs) + " |")
+    timing = ", ".join(f"{r['generate_seconds']:.2f} s (IPC {i})" for i, r in sorted(adapt.items()))
+    if timing:
+        lines += ["", f"`generate` after adaptation takes {timing}."]
+    missed = [f"IPC {i} ({adapt[i]['mean']:.2f} < {TARGETS[i]})" for i in sorted(adapt)
+              if i in TARGETS and adapt[i]["mean"] < TARGETS[i]]
+    pairs = [(s, i) for (st, s, i) in curve if st == "meta" and ("scratch", s, i) in curve]
+    behind = [(s, i) for s, i in pairs if curve[("meta", s, i)]["mean"] <= curve[("scratch", s, i)]["mean"]]
+    verdicts = []
+    if missed:
+        verdicts.append("Accuracy targets missed: " + ", ".join(missed) + ".")
+    if pairs:
+        verdicts.append(f"The meta-trained start beats the untrained generator in {len(pairs) - len(behind)} of "
+                        f"{len(pairs)} (steps, IPC) pairs.")
+    if verdicts:
+        lines += ["", " ".join(verdicts) + " Why: `docs/mgdd.md` of the repository."]
+    lines.append("")
+    for ipc in sorted({r["ipc"] for r in tta.values()}):
+        lines.append(f"- time to accuracy, IPC {ipc}, against DC/DSA/DM/MTT on the same machine: {headline(tta, ipc)}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    mgdd = load_results(RESULTS_DIR / "mgdd_fashion_mnist.json")
+    tta = load_results(RESULTS_DIR / "time_to_accuracy.json")
+    coreset = load_results(RESULTS_DIR / "coreset_fashion_mnist.json")
+    checkpoint = BUNDLED_DIR / DEFAULT_MODEL
+    config_path = checkpoint / "config.json"
+    config = json.loads(config_path.read_text())
+    config["meta_info"]["results"] = results_text(mgdd, tta, coreset)
+    write_json_atomic(config_path, config)
+    card = str(MetaGenerator.from_pretrained(DEFAULT_MODEL).generate_model_card())
+    write_text_atomic(checkpoint / "README.md", card)
+    write_text_atomic(REPO / "model_cards" / f"{DEFAULT_MODEL}.md", card)
+    print(config["meta_info"]["results"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The MGDD results table's target verdicts and the model card composed from results JSON, on hand-made entries."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from mgdd_fashion_mnist import targets_section  # noqa: E402
+from model_card_results import results_text  # noqa: E402
+
+
+def adapt_entry(ipc, mean, generate_seconds=0.5):
+    return {"ipc": ipc, "mean": mean, "std": 0.2, "adapt_steps": 200, "adapt_ipc": 10, "adapt_seconds": 500.0,
+            "generate_seconds": generate_seconds, "unseen_in_adaptation": ipc != 10}
+
+
+def curve_entry(start, steps, ipc, mean):
+    return {"start": start, "steps": steps, "ipc": ipc, "mean": mean, "std": 0.3}
+
+
+def test_targets_section_gives_each_verdict():
+    adapt = [adapt_entry(1, 73.0), adapt_entry(10, 80.0), adapt_entry(50, 88.5, generate_seconds=2.5)]
+    curve = [curve_entry("meta", 0, 10, 78.0), curve_entry("scratch", 0, 10, 77.0),
+             curve_entry("meta", 50, 10, 78.0), curve_entry("scratch", 50, 10, 79.0),
+             curve_entry("meta", 200, 10, 80.0)]  # no scratch partner: not counted
+    text = "\n".join(targets_section(adapt, curve))
+    assert "| IPC 1 >= 72 % | 73.00 % | met |" in text
+    assert "| IPC 10 >= 85 % | 80.00 % | **missed** |" in text
+    assert "| IPC 50 >= 88 % | 88.50 % | met |" in text
+    assert "| generate(ipc=50) < 2 s | 2.50 s | **missed** |" in text
+    assert "1 of 2 (IPC, steps) pairs | **missed** |" in text
+
+
+def test_card_text_comes_from_the_entries():
+    mgdd = {"adapt/ipc1": adapt_entry(1, 61.5), "adapt/ipc10": adapt_entry(10, 86.0),
+            "curve/meta/steps0": curve_entry("meta", 0, 10, 77.0),
+            "curve/scratch/steps0": curve_entry("scratch", 0, 10, 79.0)}
+    coreset = {"r1": {"method": "random", "ipc": 1, "mean": 52.0, "std": 1.0},
+               "h1": {"method": "herding", "ipc": 1, "mean": 69.0, "std": 1.0}}
+    text = results_text(mgdd, {}, coreset)
+    assert "| adapted 200 steps at IPC 10 (500 s), then generate | 61.50 ± 0.20 (size unseen) | 86.00 ± 0.20 |" in text
+    assert "| untrained generator, same labels, 0 steps at that IPC | — | 79.00 ± 0.30 |" in text
+    assert "| random real images (one-hot labels) | 52.00 ± 1.00 | — |" in text
+    assert "Accuracy targets missed: IPC 1 (61.50 < 72)." in text  # IPC 10 met: not listed
+    assert "beats the untrained generator in 0 of 1" in text
