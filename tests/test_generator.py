@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from mgdd.generator.network import ConditionalGenerator
-from mgdd.generator.step import distillation_loss, guidance, random_feature_net, sample_task, synthesize
+from mgdd.generator.step import (
+    distillation_loss, guidance, random_feature_net, relative_mean_mismatch, sample_task, synthesize,
+)
 
 
 def test_fresh_generator_is_the_identity_at_any_resolution():
@@ -124,3 +126,33 @@ def test_feature_pool_serves_cached_real_features(digits_train):
     assert torch.equal(task.real_targets.argmax(1), digits_train.labels[pool.index[positions]])
     loss, _ = distillation_loss(ConditionalGenerator(1, 16, 16, 1), task, net)
     assert torch.isfinite(loss)
+
+
+def test_relative_mean_mismatch_matches_a_hand_computation():
+    real = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]])
+    targets = torch.nn.functional.one_hot(torch.tensor([0, 0, 1]), 2).float()
+    syn = torch.tensor([[2.0, 1.0], [0.0, 0.0]])
+    # real means (2, 0), (0, 2); synthetic (2, 1), (0, 0): (1 + 4) / (4 + 4)
+    value = relative_mean_mismatch(syn, torch.tensor([0, 1]), real, targets, 2)
+    assert value.item() == pytest.approx(5 / 8)
+    assert relative_mean_mismatch(torch.tensor([[2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 1]), real, targets,
+                                  2).item() == 0
+
+
+def test_mean_term_is_added_and_trained_down(digits_train):
+    torch.manual_seed(0)
+    gen = ConditionalGenerator(channels=1, width=16, code_dim=16, blocks=2)
+    optimizer = torch.optim.Adam(gen.parameters(), lr=3e-3)
+    net = random_feature_net(1, (8, 8), width=32, generator=torch.Generator().manual_seed(0))
+    task = sample_task(digits_train, 2, torch.Generator().manual_seed(0), real_per_class=20)
+    plain, plain_stats = distillation_loss(gen, task, net)
+    loss, stats = distillation_loss(gen, task, net, mean_weight=2.0)
+    assert "mean_mismatch" not in plain_stats and stats["mean_mismatch"] > 0
+    assert loss.item() == pytest.approx(plain.item() + 2.0 * stats["mean_mismatch"], rel=1e-5)
+    start = stats["mean_mismatch"]
+    for _ in range(30):
+        loss, stats = distillation_loss(gen, task, net, mean_weight=2.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert stats["mean_mismatch"] < 0.7 * start

@@ -141,6 +141,7 @@ class MetaGenerator(
         device: str | torch.device | None = None,
         progress: bool = True,
         convert_channels: bool = False,
+        mean_weight: float = 0.0,
     ) -> "MetaGenerator":
         """Fine-tune the generator on ``data`` for ``steps`` steps of the distillation loss.
 
@@ -148,7 +149,8 @@ class MetaGenerator(
         feature network, so the adapted generator serves any later ``generate(ipc=...)``.
         With ``pool_size > 0`` the networks come from a pool of that many, whose features of
         ``pool_per_class`` real samples per class are computed once (much faster steps);
-        ``pool_size=0`` draws a fresh network every step.
+        ``pool_size=0`` draws a fresh network every step. ``mean_weight > 0`` adds DM's class-mean
+        embedding term to the loss (see ``distillation_loss``).
         Returns ``self``; the loss curve is in ``self.adapt_info``.
         """
         data = self._prepare_target(as_image_dataset(data), convert_channels)
@@ -169,8 +171,8 @@ class MetaGenerator(
             net, guide = (pool.nets[task.pool_net], pool.nets[task.guide_net]) if pool is not None else (
                 self._random_net(data, generator, device), self._random_net(data, generator, device))
             loss, stats = distillation_loss(self.generator, task, net, self.ridge, self.label_ridge, augmenter,
-                                            unroll=self.unroll, guide_net=guide)
-            if not math.isfinite(stats["loss"]):
+                                            unroll=self.unroll, guide_net=guide, mean_weight=mean_weight)
+            if not math.isfinite(loss.item()):
                 raise FloatingPointError("adaptation loss is not finite; lower lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -182,7 +184,7 @@ class MetaGenerator(
         self._target = data
         self._label_cache = {}
         self.adapt_info = {
-            "dataset": data.name, "steps": steps, "ipc": ipc, "lr": lr, "seed": seed, "augment": augment,
+            "dataset": data.name, "steps": steps, "ipc": ipc, "lr": lr, "seed": seed, "augment": augment, "mean_weight": mean_weight,
             "pool_size": pool_size, "pool_per_class": pool_per_class, "real_per_class": real_per_class,
             "seconds": time.perf_counter() - started, "losses": losses, "ridge_accuracies": accuracies,
         }

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ..augment import DiffAugment
 from ..baselines.coreset import embed
+from ..baselines.distribution_matching import class_means
 from ..data import ImageDataset
 from ..nets import seeded_network
 from .labels import ridge_predict, solve_labels
@@ -171,6 +172,20 @@ def ridge_loss(
     return F.mse_loss(prediction, query_targets.double()), prediction
 
 
+def relative_mean_mismatch(
+    syn_features: Tensor, syn_labels: Tensor, real_features: Tensor, real_targets: Tensor, num_classes: int,
+) -> Tensor:
+    """DM's class-mean embedding loss, relative to the real class means' squared norm (scale-free).
+
+    ``sum_c ||mean_real_c - mean_syn_c||^2 / sum_c ||mean_real_c||^2``: 0 when every class's
+    synthetic mean equals its real mean, 1 when the synthetic means are all zero.
+    """
+    real_labels = real_targets.argmax(1)
+    real_means = class_means(real_features.double(), real_labels, num_classes)
+    syn_means = class_means(syn_features.double(), syn_labels, num_classes)
+    return (real_means - syn_means).pow(2).sum() / real_means.pow(2).sum().clamp_min(1e-20)
+
+
 def guidance(
     images: Tensor, feature_net: nn.Module, real_features: Tensor, real_targets: Tensor,
     ridge: float = 1e-3, label_ridge: float = 1e-4,
@@ -220,11 +235,14 @@ def distillation_loss(
     generator: torch.Generator | None = None,
     unroll: int = 1,
     guide_net: nn.Module | None = None,
+    mean_weight: float = 0.0,
 ) -> tuple[Tensor, dict[str, float]]:
     """Loss of one step (differentiable into ``gen``) and a few statistics for logging.
 
     The guidance comes from ``guide_net`` (default: ``feature_net``); a network other than the
     one that scores the result keeps the generator from exploiting one network's quirks.
+    ``mean_weight > 0`` adds DM's class-mean embedding term (``relative_mean_mismatch`` against
+    the real and query batches) to the ridge loss.
     """
     real_features, query_features = task.real_features, task.query_features
     with torch.no_grad():
@@ -241,9 +259,15 @@ def distillation_loss(
     syn_features = feature_net.embed(augment(synthetic, generator=generator) if augment else synthetic)
     loss, prediction = ridge_loss(syn_features, real_features, task.real_targets, query_features,
                                   task.query_targets, ridge, label_ridge)
+    stats = {"loss": loss.item()}
+    if mean_weight > 0:
+        mismatch = relative_mean_mismatch(syn_features, task.initial_labels, torch.cat([real_features, query_features]),
+                                          torch.cat([task.real_targets, task.query_targets]), task.num_classes)
+        loss = loss + mean_weight * mismatch
+        stats["mean_mismatch"] = mismatch.item()
     with torch.no_grad():
         accuracy = (prediction.argmax(1) == task.query_targets.argmax(1)).double().mean().item()
         # the same loss for the untouched initial samples: what the generator is improving on
         initial_loss, _ = ridge_loss(feature_net.embed(task.initial), real_features, task.real_targets,
                                      query_features, task.query_targets, ridge, label_ridge)
-    return loss.float(), {"loss": loss.item(), "initial_loss": initial_loss.item(), "ridge_acc": accuracy}
+    return loss.float(), {**stats, "initial_loss": initial_loss.item(), "ridge_acc": accuracy}
