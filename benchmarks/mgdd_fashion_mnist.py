@@ -6,6 +6,9 @@ Parts (each resumable: finished cells are kept in results/mgdd_fashion_mnist.jso
   adapt  adapt the pretrained generator (--steps, at --adapt-ipc), generate every --ipc
          (sizes other than --adapt-ipc were never seen in adaptation), evaluate; time adapt and generate
   curve  meta-trained start vs the same generator from scratch, at each of --curve-steps, IPC --curve-ipc
+  labels the untrained (identity) generator, i.e. random real images, with least-squares labels solved
+         on --label-real-per-class real samples per class (and "hard": one-hot), at --label-ipc:
+         what the labels alone contribute, and how many real samples the solve needs
 The markdown table (results/mgdd_fashion_mnist.md) also lists random real and the coreset baselines
 from results/coreset_fashion_mnist.json when present.
 """
@@ -29,7 +32,7 @@ GENERATE_SECONDS_TARGET = 2.0  # generate(ipc=50) after adaptation, on this CPU
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="*", default=["adapt", "curve"], choices=["adapt", "curve"],
+    parser.add_argument("--parts", nargs="*", default=["adapt", "curve"], choices=["adapt", "curve", "labels"],
                         help="none: only re-render the markdown from the JSON")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--steps", type=int, default=200)
@@ -39,6 +42,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--curve-steps", type=int, nargs="+", default=[0, 50, 100, 200])
     parser.add_argument("--curve-ipc", type=int, default=10)
     parser.add_argument("--curve-lr", type=float, default=None, help="lr for both curve runs (default --lr)")
+    parser.add_argument("--label-ipc", type=int, default=50)
+    parser.add_argument("--label-real-per-class", nargs="+", default=["100", "500"],
+                        help="real samples per class for the label solve; 'hard' for one-hot labels")
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
@@ -99,6 +105,24 @@ def run_curve(args, results, train, test, device) -> None:
             }, device)
 
 
+def run_labels(args, results, train, test, device) -> None:
+    config = {k: v for k, v in MetaGenerator.from_pretrained(args.model)._hub_mixin_config.items() if k != "meta_info"}
+    identity = MetaGenerator(**config)  # zero-initialised output: generate() returns the initial real images
+    for variant in args.label_real_per_class:
+        key = f"labels/ipc{args.label_ipc}/{variant}"
+        if key in results:
+            continue
+        hard = variant == "hard"
+        syn = identity.generate(args.label_ipc, data=train, labels="hard" if hard else "least-squares",
+                                real_per_class=100 if hard else int(variant), seed=args.seed, device=device)
+        result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
+        record(results, key, {
+            "ipc": args.label_ipc, "labels": "one-hot" if hard else f"least-squares, {variant} real per class",
+            "mean": result.mean, "std": result.std, "accuracies": result.accuracies, "epochs": args.epochs,
+            "models": args.models,
+        }, device)
+
+
 def render(results: dict) -> str:
     lines = ["# MGDD on Fashion-MNIST (ConvNet-3, standard protocol)", "",
              "Accuracy (%) of ConvNet-3 trained from scratch on the generated set (least-squares soft labels, MSE",
@@ -121,6 +145,11 @@ def render(results: dict) -> str:
             cells = [f"{by[(s, steps, ipc)]['mean']:.2f} ± {by[(s, steps, ipc)]['std']:.2f}"
                      if (s, steps, ipc) in by else "—" for s in ("meta", "scratch")]
             lines.append(f"| {steps} | {cells[0]} | {cells[1]} | {ipc} |")
+    labels = sorted((v for k, v in results.items() if k.startswith("labels/")), key=lambda r: (r["ipc"], r["labels"]))
+    if labels:
+        lines += ["", "## Labels alone: random real images (untrained generator) with each labelling", "",
+                  "| IPC | labels | accuracy | models |", "| --- | --- | --- | --- |"]
+        lines += [f"| {r['ipc']} | {r['labels']} | {r['mean']:.2f} ± {r['std']:.2f} | {r['models']} |" for r in labels]
     baselines = RESULTS_DIR / "coreset_fashion_mnist.json"
     if baselines.exists():
         rows = sorted(json.loads(baselines.read_text()).values(), key=lambda r: (r["ipc"], r["method"]))
@@ -168,6 +197,8 @@ def main() -> None:
         run_adapt(args, results, train, test, device)
     if "curve" in args.parts:
         run_curve(args, results, train, test, device)
+    if "labels" in args.parts:
+        run_labels(args, results, train, test, device)
     write_markdown(RESULTS_DIR / f"{NAME}.md", render(results))
 
 
