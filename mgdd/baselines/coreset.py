@@ -85,12 +85,26 @@ class _FeatureCoreset(Distiller):
         return net.eval()
 
 
-@torch.no_grad()
-def embed(net: torch.nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
-    """Features ``net.embed(x)`` of all ``images``, in batches, on the network's device; returned on CPU."""
+# Inference chunk on CPU: activations of a few images stay in L2 cache. For a width-128 ConvNet on
+# 28x28 images, 8 at a time embeds 500 images 1.8x faster than one batch of 500 on this 2-core
+# Xeon (bit-identical output: every layer acts per sample). GPUs want large batches.
+CPU_INFERENCE_CHUNK = 8
+GPU_INFERENCE_CHUNK = 1000
+
+
+def inference_chunk(device: torch.device | str) -> int:
+    """How many images to push through a network at once for inference on ``device``."""
+    return CPU_INFERENCE_CHUNK if torch.device(device).type == "cpu" else GPU_INFERENCE_CHUNK
+
+
+def embed(net: torch.nn.Module, images: Tensor, batch_size: int | None = None) -> Tensor:
+    """Features ``net.embed(x)`` of all ``images``, in chunks (default :func:`inference_chunk`), on the
+    network's device; returned on CPU."""
     device = next(net.parameters()).device
+    batch_size = batch_size or inference_chunk(device)
     net.eval()
-    chunks = [net.embed(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+    with torch.no_grad():
+        chunks = [net.embed(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
     return torch.cat(chunks)
 
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..augment import DiffAugment
-from ..baselines.coreset import embed
+from ..baselines.coreset import embed, inference_chunk
 from ..baselines.distribution_matching import class_means
 from ..data import ImageDataset
 from ..nets import seeded_network
@@ -195,11 +195,25 @@ def guidance(
     This tells the generator, per sample, which way the distillation objective wants it to move;
     meta-training teaches the generator to turn it into a good update (a learned optimiser step).
     """
+    chunk = inference_chunk(images.device)
     with torch.enable_grad():
-        x = images.detach().requires_grad_(True)
-        features = feature_net.embed(x)
-        loss, _ = ridge_loss(features, real_features, real_targets, real_features, real_targets, ridge, label_ridge)
-        (grad,) = torch.autograd.grad(loss, x)
+        if len(images) <= chunk:
+            x = images.detach().requires_grad_(True)
+            loss, _ = ridge_loss(feature_net.embed(x), real_features, real_targets, real_features, real_targets,
+                                 ridge, label_ridge)
+            (grad,) = torch.autograd.grad(loss, x)
+        else:  # chunked: features without a graph, then one vector-Jacobian product per chunk (cache-sized)
+            with torch.no_grad():
+                features = torch.cat([feature_net.embed(c) for c in images.split(chunk)])
+            features.requires_grad_(True)
+            loss, _ = ridge_loss(features, real_features, real_targets, real_features, real_targets, ridge,
+                                 label_ridge)
+            (feature_grad,) = torch.autograd.grad(loss, features)
+            grads = []
+            for x, g in zip(images.split(chunk), feature_grad.split(chunk)):
+                x = x.detach().requires_grad_(True)
+                grads.append(torch.autograd.grad(feature_net.embed(x), x, g)[0])
+            grad = torch.cat(grads)
     return grad / grad.pow(2).mean().sqrt().clamp_min(1e-20)
 
 
@@ -221,8 +235,21 @@ def synthesize(
         guide = None
         if feature_net is not None and unroll > 0:
             guide = guidance(x, feature_net, real_features, task.real_targets, ridge, label_ridge)
-        x = gen(x, task.initial_labels, task.support, task.support_labels, task.num_classes, guide)
+        if torch.is_grad_enabled() or not isinstance(gen, ConditionalGenerator):
+            x = gen(x, task.initial_labels, task.support, task.support_labels, task.num_classes, guide)
+        else:
+            x = _transform_in_chunks(gen, x, task, guide)
     return x
+
+
+def _transform_in_chunks(gen: ConditionalGenerator, x: Tensor, task: Task, guide: Tensor | None) -> Tensor:
+    """``gen(x, ...)`` for inference: task codes once, then the per-sample map in cache-sized chunks."""
+    class_codes, dataset_code = gen.task_codes(task.support, task.support_labels, task.num_classes)
+    codes = class_codes[task.initial_labels]
+    chunk = inference_chunk(x.device)
+    guides = guide.split(chunk) if guide is not None else [None] * len(x.split(chunk))
+    return torch.cat([gen.transform(xc, cc, dataset_code, gc)
+                      for xc, cc, gc in zip(x.split(chunk), codes.split(chunk), guides)])
 
 
 def distillation_loss(

@@ -1,0 +1,110 @@
+"""Wall time of MetaGenerator.generate(ipc) on Fashion-MNIST, with the share of each part.
+
+    python benchmarks/generate_speed.py --ipc 1 10 50 --repeats 5
+
+Timing does not depend on the weights, so the bundled generator is used without adaptation
+(``generate(data=...)``). The first call per IPC is a warm-up (it embeds the fixed real subsets
+of the guidance and label networks, a one-off per dataset, reported as ``first call s``); the
+figure is the median of ``--repeats`` later calls. The parts (guidance, generator forward,
+label features, label solve) are timed separately with the same inputs.
+Output: results/generate_speed.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import mgdd
+from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
+from mgdd.baselines.coreset import embed
+from mgdd.generator.labels import solve_labels
+from mgdd.generator.meta import DEFAULT_MODEL, MetaGenerator
+from mgdd.generator.step import guidance, sample_task
+
+NAME = "generate_speed"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ipc", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--label", default="", help="a name for this configuration (e.g. before/after a change)")
+    parser.add_argument("--device", default=None)
+    return parser.parse_args()
+
+
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def part_seconds(gen: MetaGenerator, data, ipc: int, repeats: int, device) -> dict[str, float]:
+    """Seconds of each part of one generate call, same inputs as generate uses."""
+    guide = gen._reference(data, 100, 2, device)
+    reference = gen._reference(data, 100, 1, device)
+    task = sample_task(data, ipc, torch.Generator().manual_seed(0), real_per_class=1).to(device)
+    direction = guidance(task.initial, guide["net"], guide["features"], guide["targets"], gen.ridge, gen.label_ridge)
+    images = gen.generator(task.initial, task.initial_labels, task.support, task.support_labels, task.num_classes,
+                           direction)
+    features = embed(reference["net"], images).to(device)
+    return {
+        "guidance": median_seconds(lambda: guidance(task.initial, guide["net"], guide["features"], guide["targets"],
+                                                    gen.ridge, gen.label_ridge), repeats),
+        "generator": median_seconds(lambda: gen.generator(task.initial, task.initial_labels, task.support,
+                                                          task.support_labels, task.num_classes, direction), repeats),
+        "label features": median_seconds(lambda: embed(reference["net"], images), repeats),
+        "label solve": median_seconds(lambda: solve_labels(features, reference["features"], reference["targets"],
+                                                           gen.ridge, gen.label_ridge), repeats),
+    }
+
+
+def render(results: dict) -> str:
+    lines = ["# generate() wall time on Fashion-MNIST", "",
+             "Median of repeated calls after a warm-up; parts timed separately with the same inputs.", "",
+             "| configuration | IPC | generate s | first call s | guidance s | generator s | label features s |"
+             " label solve s | threads | date | machine |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in sorted(results.values(), key=lambda r: (r["label"], r["ipc"])):
+        p = r["parts"]
+        lines.append(f"| {r['label'] or '—'} | {r['ipc']} | {r['seconds']:.2f} | {r['first_call_seconds']:.2f}"
+                     f" | {p['guidance']:.2f} | {p['generator']:.2f} | {p['label features']:.2f}"
+                     f" | {p['label solve']:.3f} | {r['threads']} | {r['date']} | {r['machine']} |")
+    lines += ["", "Commands:", ""] + [f"    {c}" for c in sorted({r["command"] for r in results.values()})]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    args = parse_args()
+    device = mgdd.resolve_device(args.device)
+    path = RESULTS_DIR / f"{NAME}.json"
+    results = load_results(path)
+    train = mgdd.load_dataset("fashion-mnist", "train")
+    for ipc in args.ipc:
+        gen = MetaGenerator.from_pretrained(DEFAULT_MODEL)
+        started = time.perf_counter()
+        gen.generate(ipc, data=train, device=device)
+        first_call = time.perf_counter() - started
+        seconds = median_seconds(lambda: gen.generate(ipc, data=train, device=device), args.repeats)
+        results[f"{args.label}/ipc{ipc}"] = {
+            "label": args.label, "ipc": ipc, "seconds": seconds, "first_call_seconds": first_call,
+            "parts": part_seconds(gen, train, ipc, args.repeats, device), "threads": torch.get_num_threads(),
+            "repeats": args.repeats, "date": today(), "machine": machine_description(device),
+            "command": command_line(),
+        }
+        print(ipc, round(seconds, 3), {k: round(v, 3) for k, v in results[f"{args.label}/ipc{ipc}"]["parts"].items()},
+              flush=True)
+        save_results(path, results)
+    write_markdown(RESULTS_DIR / f"{NAME}.md", render(results))
+
+
+if __name__ == "__main__":
+    main()
