@@ -84,6 +84,18 @@ def test_generates_any_size_with_least_squares_labels(adapted, digits_train):
     assert len(kcenter) == 20
 
 
+def test_label_solve_uses_more_real_samples_for_larger_sets(adapted):
+    from mgdd.generator.meta import default_label_samples
+
+    assert [default_label_samples(ipc) for ipc in (1, 10, 50)] == [100, 100, 500]
+    assert adapted.generate(12).metadata["label_real_per_class"] == 120
+    few = adapted.generate(12, real_per_class=20)
+    assert few.metadata["label_real_per_class"] == 20
+    # the same images, labels solved from fewer real points: different labels
+    assert torch.equal(few.images, adapted.generate(12).images)
+    assert not torch.allclose(few.labels, adapted.generate(12).labels)
+
+
 def test_generate_rejects_bad_input(adapted, digits_train):
     with pytest.raises(ValueError, match="ipc"):
         adapted.generate(0)

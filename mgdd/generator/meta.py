@@ -213,7 +213,8 @@ class MetaGenerator(
         init: str = "random",
         labels: str = "least-squares",
         seed: int = 0,
-        real_per_class: int = 100,
+        real_per_class: int | None = None,
+        guide_per_class: int = 100,
         support_per_class: int = 32,
         device: str | torch.device | None = None,
     ) -> SyntheticSet:
@@ -223,6 +224,10 @@ class MetaGenerator(
             data: target data (default: the data of the last :meth:`adapt`).
             init: initial real samples per class, ``"random"`` or ``"kcenter"`` (in random-ConvNet features).
             labels: ``"least-squares"`` (soft labels solved in feature space) or ``"hard"``.
+            real_per_class: real samples per class in the label solve; default ``max(100, 10 * ipc)``
+                (at IPC 50, 100 per class made the labels worse than one-hot: the solve needs many
+                more real points than synthetic ones).
+            guide_per_class: real samples per class behind the guidance (the generator's input).
         """
         if init not in INIT_METHODS:
             raise ValueError(f"init must be one of {INIT_METHODS}, got {init!r}")
@@ -240,13 +245,14 @@ class MetaGenerator(
         initial = self._initial_indices(data, ipc, init, generator, device)
         task = sample_task(data, ipc, generator, initial_indices=initial, real_per_class=1,
                            support_per_class=support_per_class).to(device)
-        guide = self._reference(data, real_per_class, seed + 2, device)
+        guide = self._reference(data, guide_per_class, seed + 2, device)
         task = dataclasses.replace(task, real_targets=guide["targets"])
         images = synthesize(self.generator, task, guide["net"], guide["features"], self.unroll,
                             self.ridge, self.label_ridge)
         targets = task.initial_labels
+        label_count = real_per_class if real_per_class is not None else default_label_samples(ipc)
         if labels == "least-squares":  # from another network than the guidance's
-            reference = self._reference(data, real_per_class, seed + 1, device)
+            reference = self._reference(data, label_count, seed + 1, device)
             syn_features = embed(reference["net"], images).to(device)
             targets = solve_labels(syn_features, reference["features"], reference["targets"], self.ridge,
                                    self.label_ridge).float()
@@ -254,7 +260,8 @@ class MetaGenerator(
             images.cpu(), targets.cpu(), data.num_classes, list(data.class_names), data.mean, data.std,
             metadata={
                 "method": "mgdd", "dataset": data.name, "ipc": ipc, "seed": seed, "arch": self.feature_arch,
-                "init": init, "labels": labels, "adaptation": {k: v for k, v in self.adapt_info.items()
+                "init": init, "labels": labels,
+                "label_real_per_class": label_count if labels == "least-squares" else None, "adaptation": {k: v for k, v in self.adapt_info.items()
                                                              if k not in ("losses", "ridge_accuracies")},
             },
         )
@@ -287,6 +294,11 @@ class MetaGenerator(
                 "targets": nn.functional.one_hot(data.labels[real], data.num_classes).double().to(device),
             }
         return self._label_cache[key]
+
+
+def default_label_samples(ipc: int) -> int:
+    """Real samples per class for the least-squares labels of a set with ``ipc`` per class."""
+    return max(100, 10 * ipc)
 
 
 def bundled_models() -> list[str]:
