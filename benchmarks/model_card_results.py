@@ -16,7 +16,7 @@ from pathlib import Path
 
 from common import RESULTS_DIR, load_results
 from time_to_accuracy import headline
-from mgdd.generator.meta import BUNDLED_DIR, DEFAULT_MODEL, MetaGenerator
+from mgdd.generator.meta import BUNDLED_DIR, DEFAULT_MODEL, MetaGenerator, default_label_samples
 from mgdd.io import write_json_atomic, write_text_atomic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,7 +28,8 @@ def cell(entry: dict | None) -> str:
 
 
 def results_text(mgdd: dict, tta: dict, coreset: dict) -> str:
-    adapt = {r["ipc"]: r for k, r in mgdd.items() if k.startswith("adapt/")}
+    adapt = {r["ipc"]: r for k, r in mgdd.items() if k.startswith("adapt/")  # the package's default label solve
+             and r.get("label_real_per_class", default_label_samples(r["ipc"])) == default_label_samples(r["ipc"])}
     ipcs = sorted(set(adapt) | {1, 10})
     curve = {(r["start"], r["steps"], r["ipc"]): r for k, r in mgdd.items() if k.startswith("curve/")}
     any_adapt = next(iter(adapt.values()), None)

@@ -32,7 +32,8 @@ def test_targets_section_gives_each_verdict():
 
 
 def test_card_text_comes_from_the_entries():
-    mgdd = {"adapt/ipc1": adapt_entry(1, 61.5), "adapt/ipc10": adapt_entry(10, 86.0),
+    superseded = {**adapt_entry(10, 70.0), "label_real_per_class": 7}  # not the default solve: left out
+    mgdd = {"adapt/ipc1": adapt_entry(1, 61.5), "adapt/ipc10": adapt_entry(10, 86.0), "adapt/ipc10/x": superseded,
             "curve/meta/steps0": curve_entry("meta", 0, 10, 77.0),
             "curve/scratch/steps0": curve_entry("scratch", 0, 10, 79.0)}
     coreset = {"r1": {"method": "random", "ipc": 1, "mean": 52.0, "std": 1.0},
