@@ -48,6 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--experts", type=int, default=3)
     parser.add_argument("--expert-epochs", type=int, default=6)
     parser.add_argument("--expert-per-class", type=int, default=1000, help="expert training images per class")
+    parser.add_argument("--mtt-memory-gb", type=float, default=8.0,
+                        help="MTT's guard on the unrolled student's activations (IPC 10 needs about 12.3 GB)")
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
@@ -112,7 +114,7 @@ class Bench:
         upfront = 0.0
         if method == "mtt":
             upfront = self.expert_seconds()
-            options["experts"] = str(self.runs.parent / "experts")
+            options.update(experts=str(self.runs.parent / "experts"), max_memory_gb=self.args.mtt_memory_gb)
         for budget in self.args.ladder:
             if self.key(method, budget) in self.results:
                 continue
