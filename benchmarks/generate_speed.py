@@ -22,7 +22,7 @@ import mgdd
 from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
 from mgdd.baselines.coreset import embed
 from mgdd.generator.labels import solve_labels
-from mgdd.generator.meta import DEFAULT_MODEL, MetaGenerator
+from mgdd.generator.meta import DEFAULT_MODEL, MetaGenerator, default_label_samples
 from mgdd.generator.step import guidance, sample_task
 
 NAME = "generate_speed"
@@ -50,7 +50,7 @@ def median_seconds(fn, repeats: int) -> float:
 def part_seconds(gen: MetaGenerator, data, ipc: int, repeats: int, device) -> dict[str, float]:
     """Seconds of each part of one generate call, same inputs as generate uses."""
     guide = gen._reference(data, 100, 2, device)
-    reference = gen._reference(data, 100, 1, device)
+    reference = gen._reference(data, default_label_samples(ipc), 1, device)
     task = sample_task(data, ipc, torch.Generator().manual_seed(0), real_per_class=1).to(device)
     direction = guidance(task.initial, guide["net"], guide["features"], guide["targets"], gen.ridge, gen.label_ridge)
     images = gen.generator(task.initial, task.initial_labels, task.support, task.support_labels, task.num_classes,

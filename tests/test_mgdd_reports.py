@@ -27,7 +27,7 @@ def test_targets_section_gives_each_verdict():
     assert "| IPC 1 >= 72 % | 73.00 % | met |" in text
     assert "| IPC 10 >= 85 % | 80.00 % | **missed** |" in text
     assert "| IPC 50 >= 88 % | 88.50 % | met |" in text
-    assert "| generate(ipc=50) < 2 s | 2.50 s | **missed** |" in text
+    assert "| generate(ipc=50) < 2 s | 2.50 s (" in text and "generate_speed.md) | **missed** |" in text
     assert "1 of 2 (IPC, steps) pairs | **missed** |" in text
 
 
