@@ -83,17 +83,35 @@ def run_adapt(args, results, train, test, device) -> None:
         }, device)
 
 
+def untrained(model: str) -> MetaGenerator:
+    """A freshly initialised generator with ``model``'s architecture (the "from scratch" start)."""
+    config = {k: v for k, v in MetaGenerator.from_pretrained(model)._hub_mixin_config.items() if k != "meta_info"}
+    return MetaGenerator(**config)
+
+
+def default_adapt_rows(results: dict) -> list[dict]:
+    """Adaptation entries made with the package's default label solve, one per IPC, by IPC."""
+    rows = [r for k, r in results.items() if k.startswith("adapt/")
+            and r.get("label_real_per_class", default_label_samples(r["ipc"])) == default_label_samples(r["ipc"])]
+    return sorted(rows, key=lambda r: r["ipc"])
+
+
+def meta_vs_scratch(curve: list[dict]) -> tuple[int, int]:
+    """(wins, pairs): in how many of the (IPC, steps) pairs measured from both starts the meta-trained one is ahead."""
+    by = {(r["start"], r["steps"], r["ipc"]): r["mean"] for r in curve}
+    pairs = [(steps, ipc) for (start, steps, ipc) in by if start == "meta" and ("scratch", steps, ipc) in by]
+    return sum(by[("meta", s, i)] > by[("scratch", s, i)] for s, i in pairs), len(pairs)
+
+
 def run_curve(args, results, train, test, device) -> None:
     lr = args.curve_lr if args.curve_lr is not None else args.lr
-    pretrained = MetaGenerator.from_pretrained(args.model)
-    config = {k: v for k, v in pretrained._hub_mixin_config.items() if k != "meta_info"}
     for start in ("meta", "scratch"):
         for steps in args.curve_steps:
             key = f"curve/{start}/steps{steps}" + (f"/ipc{args.curve_ipc}" if args.curve_ipc != 10 else "")
             if key in results:
                 continue
             torch.manual_seed(args.seed)
-            gen = MetaGenerator.from_pretrained(args.model) if start == "meta" else MetaGenerator(**config)
+            gen = MetaGenerator.from_pretrained(args.model) if start == "meta" else untrained(args.model)
             gen.adapt(train, steps=steps, ipc=args.curve_ipc, lr=lr, seed=args.seed, device=device)
             syn = gen.generate(args.curve_ipc, seed=args.seed, device=device)
             result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
@@ -107,8 +125,7 @@ def run_curve(args, results, train, test, device) -> None:
 
 
 def run_labels(args, results, train, test, device) -> None:
-    config = {k: v for k, v in MetaGenerator.from_pretrained(args.model)._hub_mixin_config.items() if k != "meta_info"}
-    identity = MetaGenerator(**config)  # zero-initialised output: generate() returns the initial real images
+    identity = untrained(args.model)  # zero-initialised output: generate() returns the initial real images
     for variant in args.label_real_per_class:
         key = f"labels/ipc{args.label_ipc}/{variant}"
         if key in results:
@@ -137,12 +154,10 @@ def render(results: dict) -> str:
                         key=lambda r: (r["ipc"], r["label_real_per_class"]))
     for r in everything:
         lines.append(f"| {r['ipc']} | {r['mean']:.2f} ± {r['std']:.2f} | {'yes' if r['unseen_in_adaptation'] else 'no'}"
-                     f" | {r['label_real_per_class']} | {r['adapt_steps']} | {r['adapt_seconds']:.1f} | {r['generate_seconds']:.2f} | {r['models']}"
-                     f" | {r['epochs']} | {r['date']} |")
+                     f" | {r['label_real_per_class']} | {r['adapt_steps']} | {r['adapt_seconds']:.1f}"
+                     f" | {r['generate_seconds']:.2f} | {r['models']} | {r['epochs']} | {r['date']} |")
     curve = [v for k, v in results.items() if k.startswith("curve/")]
-    # the targets judge the package's defaults: one row per IPC, the default label solve
-    adapt = [r for r in everything if r["label_real_per_class"] == default_label_samples(r["ipc"])]
-    lines += targets_section(adapt, curve)
+    lines += targets_section(default_adapt_rows(results), curve)  # the targets judge the package's defaults
     if curve:
         lines += ["", "## Meta-trained start vs from scratch (equal adaptation steps)", "",
                   "| steps | meta-trained | from scratch | IPC |", "| --- | --- | --- | --- |"]
@@ -185,12 +200,10 @@ def targets_section(adapt: list[dict], curve: list[dict]) -> list[str]:
             lines.append(f"| generate(ipc=50) < {GENERATE_SECONDS_TARGET:.0f} s | {seconds:.2f} s (as timed here;"
                          " idle-machine figures: generate_speed.md)"
                          f" | {verdict(seconds < GENERATE_SECONDS_TARGET)} |")
-    by = {(r["start"], r["steps"], r["ipc"]): r["mean"] for r in curve}
-    pairs = sorted((ipc, steps) for (start, steps, ipc) in by if start == "meta" and ("scratch", steps, ipc) in by)
+    wins, pairs = meta_vs_scratch(curve)
     if pairs:
-        wins = sum(by[("meta", s, i)] > by[("scratch", s, i)] for i, s in pairs)
-        lines.append(f"| meta-trained start beats scratch at equal steps | {wins} of {len(pairs)} (IPC, steps) pairs"
-                     f" | {verdict(wins == len(pairs))} |")
+        lines.append(f"| meta-trained start beats scratch at equal steps | {wins} of {pairs} (IPC, steps) pairs"
+                     f" | {verdict(wins == pairs)} |")
     return lines
 
 

@@ -15,12 +15,12 @@ import json
 from pathlib import Path
 
 from common import RESULTS_DIR, load_results
+from mgdd_fashion_mnist import TARGETS, default_adapt_rows, meta_vs_scratch
 from time_to_accuracy import headline
-from mgdd.generator.meta import BUNDLED_DIR, DEFAULT_MODEL, MetaGenerator, default_label_samples
+from mgdd.generator.meta import BUNDLED_DIR, DEFAULT_MODEL, MetaGenerator
 from mgdd.io import write_json_atomic, write_text_atomic
 
 REPO = Path(__file__).resolve().parent.parent
-TARGETS = {1: 72, 10: 85, 50: 88}
 
 
 def cell(entry: dict | None) -> str:
@@ -28,8 +28,7 @@ def cell(entry: dict | None) -> str:
 
 
 def results_text(mgdd: dict, tta: dict, coreset: dict) -> str:
-    adapt = {r["ipc"]: r for k, r in mgdd.items() if k.startswith("adapt/")  # the package's default label solve
-             and r.get("label_real_per_class", default_label_samples(r["ipc"])) == default_label_samples(r["ipc"])}
+    adapt = {r["ipc"]: r for r in default_adapt_rows(mgdd)}
     ipcs = sorted(set(adapt) | {1, 10})
     curve = {(r["start"], r["steps"], r["ipc"]): r for k, r in mgdd.items() if k.startswith("curve/")}
     any_adapt = next(iter(adapt.values()), None)
@@ -52,21 +51,19 @@ def results_text(mgdd: dict, tta: dict, coreset: dict) -> str:
                          + " | ".join(cell(curve.get((start, s, i))) for i in ipcs) + " |")
     random = {r["ipc"]: r for r in coreset.values() if r["method"] == "random"}
     lines.append("| random real images (one-hot labels) | " + " | ".join(cell(random.get(i)) for i in ipcs) + " |")
-    lines.append("| target of the project | " + " | ".join(f">= {TARGETS[i]}" if i in TARGETS else "—"
+    lines.append("| target of the project | " + " | ".join(f">= {TARGETS[i]:.0f}" if i in TARGETS else "—"
                                                           for i in ipcs) + " |")
     timing = ", ".join(f"{r['generate_seconds']:.2f} s (IPC {i})" for i, r in sorted(adapt.items()))
     if timing:
         lines += ["", f"`generate` after adaptation takes {timing}."]
-    missed = [f"IPC {i} ({adapt[i]['mean']:.2f} < {TARGETS[i]})" for i in sorted(adapt)
+    missed = [f"IPC {i} ({adapt[i]['mean']:.2f} < {TARGETS[i]:.0f})" for i in sorted(adapt)
               if i in TARGETS and adapt[i]["mean"] < TARGETS[i]]
-    pairs = [(s, i) for (st, s, i) in curve if st == "meta" and ("scratch", s, i) in curve]
-    behind = [(s, i) for s, i in pairs if curve[("meta", s, i)]["mean"] <= curve[("scratch", s, i)]["mean"]]
+    wins, pairs = meta_vs_scratch(list(curve.values()))
     verdicts = []
     if missed:
         verdicts.append("Accuracy targets missed: " + ", ".join(missed) + ".")
     if pairs:
-        verdicts.append(f"The meta-trained start beats the untrained generator in {len(pairs) - len(behind)} of "
-                        f"{len(pairs)} (steps, IPC) pairs.")
+        verdicts.append(f"The meta-trained start beats the untrained generator in {wins} of {pairs} (steps, IPC) pairs.")
     if verdicts:
         lines += ["", " ".join(verdicts) + " Why: `docs/mgdd.md` of the repository."]
     lines.append("")

@@ -184,7 +184,8 @@ class MetaGenerator(
         self._target = data
         self._label_cache = {}
         self.adapt_info = {
-            "dataset": data.name, "steps": steps, "ipc": ipc, "lr": lr, "seed": seed, "augment": augment, "mean_weight": mean_weight,
+            "dataset": data.name, "steps": steps, "ipc": ipc, "lr": lr, "seed": seed, "augment": augment,
+            "mean_weight": mean_weight,
             "pool_size": pool_size, "pool_per_class": pool_per_class, "real_per_class": real_per_class,
             "seconds": time.perf_counter() - started, "losses": losses, "ridge_accuracies": accuracies,
         }
@@ -261,8 +262,8 @@ class MetaGenerator(
             metadata={
                 "method": "mgdd", "dataset": data.name, "ipc": ipc, "seed": seed, "arch": self.feature_arch,
                 "init": init, "labels": labels,
-                "label_real_per_class": label_count if labels == "least-squares" else None, "adaptation": {k: v for k, v in self.adapt_info.items()
-                                                             if k not in ("losses", "ridge_accuracies")},
+                "label_real_per_class": label_count if labels == "least-squares" else None,
+                "adaptation": {k: v for k, v in self.adapt_info.items() if k not in ("losses", "ridge_accuracies")},
             },
         )
         syn.metadata["wall_time"] = round(time.perf_counter() - started, 3)

@@ -203,9 +203,7 @@ def guidance(
                                  ridge, label_ridge)
             (grad,) = torch.autograd.grad(loss, x)
         else:  # chunked: features without a graph, then one vector-Jacobian product per chunk (cache-sized)
-            with torch.no_grad():
-                features = torch.cat([feature_net.embed(c) for c in images.split(chunk)])
-            features.requires_grad_(True)
+            features = embed(feature_net, images, chunk).to(images.device).requires_grad_(True)
             loss, _ = ridge_loss(features, real_features, real_targets, real_features, real_targets, ridge,
                                  label_ridge)
             (feature_grad,) = torch.autograd.grad(loss, features)
