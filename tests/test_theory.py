@@ -20,7 +20,8 @@ from mgdd.theory import (
     mean_squared_error,
     train_student,
 )
-from mgdd.theory.study import Problem, StudyConfig, fit_slope, stage2_dim
+from mgdd.theory.model import first_stage
+from mgdd.theory.study import Problem, StudyConfig, fit_slope, scaling_cells, stage2_dim
 
 
 def test_teacher_is_normalised_with_zero_mean_gradient_and_rank_r_hessian():
@@ -114,6 +115,50 @@ def test_performance_matching_variant_improves_on_its_initialisation(tiny_proble
     assert start[0].shape == (8, 32)
 
 
+def test_first_stage_draws_the_network_train_student_trains():
+    teacher = MultiIndexTeacher.create(8, 1, seed=0)
+    stage1, stage2 = teacher.sample(200, torch.Generator().manual_seed(0)), teacher.sample(100, torch.Generator())
+    student = train_student(stage1, stage2, StudentConfig(width=16), torch.Generator().manual_seed(4))
+    W, b = first_stage(stage1, StudentConfig(width=16), torch.Generator().manual_seed(4))
+    torch.testing.assert_close((W, b), (student.W, student.b), rtol=0, atol=0)
+
+
+def test_stage2_for_a_fixed_initialisation_encodes_that_students_head(tiny_problem):
+    p = tiny_problem
+    stage1 = distill_stage1(p.stage1, 16, p.student, steps=150, seed=0)
+    reference = p.mse(stage1, p.stage2)  # the same stage A with all 4096 real stage-2 points
+    own, other = p.student_seeds
+    data = distill_stage2(stage1, p.stage2, 32, p.student, stage2_dim(p, 16), steps=150, init_seed=own, seed=0)
+    points = (data.stage2_x, data.stage2_y)
+    for_own, for_other = p.student_mse(own, stage1, points), p.student_mse(other, stage1, points)
+    real_points = p.student_mse(own, stage1, (p.stage2[0][:32], p.stage2[1][:32]))
+    # 32 points (fewer than L = 128 weights) nearly reproduce the full stage-2 fit of their own student...
+    assert for_own < 1.3 * reference, (for_own, reference)
+    assert for_own < 0.25 * real_points
+    # ...and are specific to it: another initialisation does worse with them
+    assert for_other > 1.5 * for_own
+
+
+def test_study_config_rejects_an_unknown_stage2_init():
+    with pytest.raises(ValueError, match="stage2_init"):
+        StudyConfig(stage2_init="shared")
+
+
+def test_scaling_search_resumes_from_its_partial_file(tmp_path):
+    config = StudyConfig(base=(8, 1, 32), d_values=(8,), r_values=(1,), width_values=(32,), stage1_per_dim=64,
+                         stage2_samples=512, test_samples=500, stage1_ladder=(4, 8), stage2_ladder=(16,),
+                         memory_curve_sizes=((4, 16),), steps=5, students=1)
+    first = scaling_cells(config, tmp_path, progress=False)
+    partial = json.loads((tmp_path / "partial.json").read_text())
+    assert list(partial["found"]) == ["(8, 1, 32)/0"]
+    partial["found"]["(8, 1, 32)/0"]["m1"] = 999  # a finished cell is read back, not recomputed
+    (tmp_path / "partial.json").write_text(json.dumps(partial))
+    assert scaling_cells(config, tmp_path, progress=False)[(8, 1, 32)]["m1"] == 999
+    config.steps = 6  # another config starts afresh
+    assert scaling_cells(config, tmp_path, progress=False)[(8, 1, 32)]["m1"] != 999
+    assert first[(8, 1, 32)]["m1"] in (4, 8, None)
+
+
 def test_fit_slope():
     assert fit_slope([1, 2, 4], [3, 6, 12]) == pytest.approx(1.0)
     assert fit_slope([1, 2, 4], [1, 4, 16]) == pytest.approx(2.0)
@@ -125,10 +170,13 @@ def test_study_writes_its_outputs_and_is_reproducible(tmp_path):
     config = StudyConfig(base=(8, 1, 32), d_values=(8,), r_values=(1,), width_values=(32,), stage1_per_dim=64,
                          stage2_samples=512, test_samples=500, stage1_ladder=(4, 8), stage2_ladder=(16,),
                          memory_curve_sizes=((4, 16),), steps=10, students=1)
-    first = run_study(config, tmp_path / "a", progress=False)
+    run = {"date": "2026-11-27", "machine": "test", "command": "python -m mgdd.theory --quick"}
+    first = run_study(config, tmp_path / "a", progress=False, run=run)
     second = run_study(config, tmp_path / "b", progress=False)
     for name in ("results.json", "results.md", "mse_vs_memory.png", "memory_scaling.png"):
         assert (tmp_path / "a" / name).exists()
+    assert not (tmp_path / "a" / "partial.json").exists()
+    assert "- command: `python -m mgdd.theory --quick`" in (tmp_path / "a" / "results.md").read_text()
     saved = json.loads((tmp_path / "a" / "results.json").read_text())
     assert saved["memory_curve"] == second["memory_curve"] == first["memory_curve"]
     row = saved["memory_curve"][0]

@@ -7,12 +7,13 @@ only directions matter). ``"performance"``: the student's test loss after its fi
 synthetic points and a ridge fit on real stage-2 data (one-step performance matching,
 differentiable through the closed-form ridge).
 
-Stage B learns M2 points for the second-layer ridge fit (KIP-style): at fresh initialisations
-and biases, with the first layer from the stage-A points, the ridge head fitted on the synthetic
-features must predict the real stage-2 labels. Our choice: stage-B inputs are stored as
-coordinates in the top-k principal directions of the stage-A inputs, so a stage-B point costs
-k + 1 floats instead of d + 1 (k defaults to r). Memory = M1 (d + 1) + M2 (k + 1) + 0 (the basis is
-recomputed from the stage-A points).
+Stage B learns M2 points for the second-layer ridge fit (KIP-style): with the first layer from
+the stage-A points, the ridge head fitted on the synthetic features must predict the real stage-2
+labels, either for the student's own initialisation and biases (``init_seed``: the points encode
+its L second-layer weights) or over fresh ones every step (points that transfer). Our choice:
+stage-B inputs are stored as coordinates in the top-k principal directions of the stage-A
+inputs, so a stage-B point costs k + 1 floats instead of d + 1. Memory = M1 (d + 1) + M2 (k + 1)
++ 0 (the basis is recomputed from the stage-A points).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .model import (
     features,
     first_layer_direction,
     first_layer_gradient,
+    first_stage,
     initial_weights,
     ridge_second_layer,
 )
@@ -127,9 +129,15 @@ def _performance_loss(W0, signs, x, y, stage2_real, config, generator, real_batc
 
 def distill_stage2(
     stage1: tuple[Tensor, Tensor], real: tuple[Tensor, Tensor], size: int, config: StudentConfig, dim: int | None = None,
-    steps: int = 300, lr: float = 0.02, real_batch: int = 4096, seed: int = 0, progress: bool = False,
+    steps: int = 300, lr: float = 0.02, real_batch: int = 4096, init_seed: int | None = None, seed: int = 0,
+    progress: bool = False,
 ) -> DistilledData:
-    """Learn ``size`` stage-2 points by KIP-style ridge matching: full inputs, or ``dim`` coordinates in the stage-A principal basis."""
+    """Learn ``size`` stage-2 points by KIP-style ridge matching: full inputs, or ``dim`` coordinates in the stage-A principal basis.
+
+    ``init_seed`` None: a fresh initialisation and biases every step (points that transfer to
+    any student). An int: the one network that ``train_student`` draws from a generator with that
+    seed, fixed throughout (points for that student, whose L second-layer weights they encode).
+    """
     x1, y1 = stage1
     basis = stage2_basis(x1, dim)
     x_real, y_real = real
@@ -138,10 +146,9 @@ def distill_stage2(
     z = (x_real[pick] @ basis).clone().requires_grad_(True)  # real points, projected
     y = y_real[pick].clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z, y], lr=lr)
+    fixed = None if init_seed is None else first_stage(stage1, config, torch.Generator().manual_seed(init_seed))
     for _ in tqdm(range(steps), desc="stage B", disable=not progress, leave=False):
-        W0, signs = initial_weights(x1.shape[1], config.width, generator, x1.dtype)
-        W = first_layer_direction(W0, signs, x1, y1)
-        b = config.bias_std * torch.randn(config.width, generator=generator, dtype=x1.dtype)
+        W, b = fixed or first_stage(stage1, config, generator)
         a = ridge_second_layer(features(W, b, z @ basis.T), y, config.ridge)
         batch = torch.randint(len(x_real), (min(real_batch, len(x_real)),), generator=generator)
         loss = (features(W, b, x_real[batch]) @ a - y_real[batch]).pow(2).mean()

@@ -127,6 +127,19 @@ def ridge_second_layer(H: Tensor, y: Tensor, ridge: float) -> Tensor:
     return a.to(H.dtype)
 
 
+def first_stage(stage1: tuple[Tensor, Tensor], config: StudentConfig, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """The student's first layer after its step on ``stage1`` and its re-drawn biases: (W, b).
+
+    Draws the initialisation, then the biases, from ``generator``: a generator seeded alike gives
+    the same network, which is how stage B is distilled for one student's own initialisation.
+    """
+    x1, y1 = stage1
+    W0, signs = initial_weights(x1.shape[1], config.width, generator, x1.dtype)
+    W = first_layer_direction(W0, signs, x1, y1)
+    b = config.bias_std * torch.randn(config.width, generator=generator, dtype=x1.dtype)
+    return W, b
+
+
 @dataclass
 class TrainedStudent:
     W: Tensor
@@ -141,10 +154,7 @@ def train_student(
     stage1: tuple[Tensor, Tensor], stage2: tuple[Tensor, Tensor], config: StudentConfig, generator: torch.Generator,
 ) -> TrainedStudent:
     """The two-stage algorithm on (x, y) data for each stage (real or distilled); ``generator`` draws the init."""
-    x1, y1 = stage1
-    W0, signs = initial_weights(x1.shape[1], config.width, generator, x1.dtype)
-    W = first_layer_direction(W0, signs, x1, y1)
-    b = config.bias_std * torch.randn(config.width, generator=generator, dtype=x1.dtype)
+    W, b = first_stage(stage1, config, generator)
     x2, y2 = stage2
     a = ridge_second_layer(features(W, b, x2), y2, config.ridge)
     return TrainedStudent(W, b, a)

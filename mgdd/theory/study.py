@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..io import write_json_atomic, write_text_atomic
 from .distill import DistilledData, distill_stage1, distill_stage2
-from .model import MultiIndexTeacher, StudentConfig, mean_squared_error, train_student
+from .model import MultiIndexTeacher, StudentConfig, first_stage, mean_squared_error, train_student
 
 
 @dataclass
@@ -33,22 +33,29 @@ class StudyConfig:
     stage1_per_dim: int = 256  # real stage-1 samples = stage1_per_dim * d
     stage2_samples: int = 8192
     test_samples: int = 10000
-    stage1_ladder: tuple[int, ...] = (4, 8, 16, 32, 64, 128)
-    stage2_ladder: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
+    stage1_ladder: tuple[int, ...] = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+    stage2_ladder: tuple[int, ...] = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
     memory_curve_sizes: tuple[tuple[int, int], ...] = ((2, 32), (4, 64), (8, 128), (16, 256), (32, 512))
     tolerance: float = 1.2  # each distilled stage within this x its real-data reference (see minimal_memory)
     steps: int = 300
     students: int = 3  # student seeds averaged per evaluation
     noise: float = 0.0
     stage2_full_space: bool = False  # store stage-B points as full inputs (d + 1 floats) instead of coordinates
+    # "fixed": stage B distilled for each evaluated student's own initialisation and biases (its L
+    # second-layer weights are what the points encode); "fresh": over new ones every step (transfer)
+    stage2_init: str = "fixed"
     teachers: int = 1  # teachers per (d, r, L) in the scaling sweeps; memories are averaged geometrically
     seed: int = 0
+
+    def __post_init__(self):
+        if self.stage2_init not in ("fixed", "fresh"):
+            raise ValueError(f"stage2_init must be 'fixed' or 'fresh', got {self.stage2_init!r}")
 
     @classmethod
     def quick(cls) -> "StudyConfig":
         return cls(base=(32, 2, 256), d_values=(16, 32), r_values=(1, 2), width_values=(128, 256),
                    stage1_per_dim=128, stage2_samples=2048, test_samples=2000, stage1_ladder=(4, 8, 16, 32, 64),
-                   stage2_ladder=(64, 128, 256, 512), memory_curve_sizes=((4, 64), (8, 128), (16, 256)),
+                   stage2_ladder=(16, 32, 64, 128, 256, 512), memory_curve_sizes=((4, 32), (8, 64), (16, 128)),
                    steps=100, students=2)
 
 
@@ -79,10 +86,19 @@ class Problem:
         problem.full_mse = problem.mse(problem.stage1, problem.stage2)
         return problem
 
+    @property
+    def student_seeds(self) -> list[int]:
+        """Seeds of the evaluated students' initialisations (see :func:`~mgdd.theory.model.first_stage`)."""
+        return [self.seed + 77 + i for i in range(self.students)]
+
+    def student_mse(self, seed: int, stage1, stage2) -> float:
+        """Test MSE of the student with initialisation ``seed`` trained on (stage1, stage2)."""
+        return mean_squared_error(train_student(stage1, stage2, self.student, torch.Generator().manual_seed(seed)),
+                                  *self.test)
+
     def mse(self, stage1, stage2) -> float:
         """Test MSE of the student trained on (stage1, stage2), averaged over student seeds."""
-        values = [mean_squared_error(train_student(stage1, stage2, self.student, torch.Generator().manual_seed(self.seed + 77 + i)),
-                           *self.test) for i in range(self.students)]
+        values = [self.student_mse(seed, stage1, stage2) for seed in self.student_seeds]
         return sum(values) / len(values)
 
     def random_subset(self, memory: int) -> tuple[tuple, tuple]:
@@ -99,10 +115,23 @@ def stage2_dim(problem: Problem, m1: int, full_space: bool = False) -> int | Non
     return None if full_space else min(4 * problem.r, m1, problem.d)
 
 
-def distill(problem: Problem, m1: int, m2: int, steps: int, full_space: bool = False) -> DistilledData:
-    x, y = distill_stage1(problem.stage1, m1, problem.student, steps=steps, seed=problem.seed)
-    return distill_stage2((x, y), problem.stage2, m2, problem.student, stage2_dim(problem, m1, full_space),
-                          steps=steps, seed=problem.seed)
+def distilled_mse(problem: Problem, stage1: tuple, m2: int, config: StudyConfig) -> tuple[float, DistilledData]:
+    """Stage B on top of the stage-A points ``stage1``: test MSE of the fully distilled pipeline and the data.
+
+    With ``stage2_init="fixed"`` each evaluated student gets M2 points distilled for its own
+    initialisation (memory: one set); the returned data is the first student's.
+    """
+    dim = stage2_dim(problem, len(stage1[0]), config.stage2_full_space)
+    if config.stage2_init == "fresh":
+        data = distill_stage2(stage1, problem.stage2, m2, problem.student, dim, steps=config.steps, seed=problem.seed)
+        return problem.mse(stage1, (data.stage2_x, data.stage2_y)), data
+    values, sets = [], []
+    for init_seed in problem.student_seeds:
+        data = distill_stage2(stage1, problem.stage2, m2, problem.student, dim, steps=config.steps,
+                              init_seed=init_seed, seed=problem.seed)
+        values.append(problem.student_mse(init_seed, stage1, (data.stage2_x, data.stage2_y)))
+        sets.append(data)
+    return sum(values) / len(values), sets[0]
 
 
 def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
@@ -114,7 +143,8 @@ def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
     Memory = M1 (d + 1) + M2 (k + 1); ``mse`` is the MSE of the fully distilled pipeline.
     """
     found: dict[str, Any] = {"d": problem.d, "r": problem.r, "width": problem.width, "full_mse": problem.full_mse,
-                             "m1": None, "m2": None, "memory_a": None, "memory": None, "mse_a": None, "mse": None}
+                             "m1": None, "m2": None, "memory_a": None, "memory_b": None, "memory": None,
+                             "mse_a": None, "mse": None}
     for m1 in config.stage1_ladder:
         x, y = distill_stage1(problem.stage1, m1, problem.student, steps=config.steps, seed=problem.seed)
         mse_a = problem.mse((x, y), problem.stage2)
@@ -125,12 +155,9 @@ def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
     if found["m1"] is None:
         return found
     for m2 in config.stage2_ladder:
-        data = distill_stage2((x, y), problem.stage2, m2, problem.student,
-                              stage2_dim(problem, found["m1"], config.stage2_full_space), steps=config.steps,
-                              seed=problem.seed)
-        mse = problem.mse((data.stage1_x, data.stage1_y), (data.stage2_x, data.stage2_y))
+        mse, data = distilled_mse(problem, (x, y), m2, config)
         if mse <= config.tolerance * found["mse_a"]:
-            found.update(m2=m2, memory=data.memory, mse=mse)
+            found.update(m2=m2, memory=data.memory, memory_b=data.memory - found["memory_a"], mse=mse)
             break
     return found
 
@@ -144,8 +171,8 @@ def average_over_teachers(found: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("full_mse", "mse_a", "mse"):
         values = [f[key] for f in found if f[key] is not None]
         cell[key] = sum(values) / len(values) if values else None
-    for key in ("m1", "m2", "memory_a", "memory"):
-        values = [f[key] for f in found if f[key] is not None]
+    for key in ("m1", "m2", "memory_a", "memory_b", "memory"):
+        values = [f.get(key) for f in found if f.get(key) is not None]
         cell[key] = round(math.exp(sum(math.log(v) for v in values) / len(values))) if values else None
     cell["teachers_reached"] = sum(f["memory"] is not None for f in found)
     cell["per_teacher"] = found
@@ -156,28 +183,26 @@ def memory_curve(problem: Problem, config: StudyConfig) -> list[dict[str, Any]]:
     """Test MSE against stored floats: distilled data vs a random real subset of equal memory."""
     rows = []
     for m1, m2 in config.memory_curve_sizes:
-        data = distill(problem, m1, m2, config.steps, config.stage2_full_space)
-        distilled = problem.mse((data.stage1_x, data.stage1_y), (data.stage2_x, data.stage2_y))
-        random_mse = problem.mse(*problem.random_subset(data.memory))
+        stage1 = distill_stage1(problem.stage1, m1, problem.student, steps=config.steps, seed=problem.seed)
+        distilled, data = distilled_mse(problem, stage1, m2, config)
         rows.append({"m1": m1, "m2": m2, "memory": data.memory, "distilled_mse": distilled,
-                     "random_mse": random_mse, "full_mse": problem.full_mse,
+                     "random_mse": problem.mse(*problem.random_subset(data.memory)), "full_mse": problem.full_mse,
                      "subspace_energy": float(problem.teacher.subspace_energy(data.stage1_x).mean())})
     return rows
 
 
-def alignment(problem: Problem, data: DistilledData) -> dict[str, float]:
-    """Energy of the distilled inputs in span(U), and of the first-layer weights trained on real vs distilled data."""
-    generator = torch.Generator().manual_seed(problem.seed + 5)
-    real_student = train_student(problem.stage1, problem.stage2, problem.student, generator)
-    generator = torch.Generator().manual_seed(problem.seed + 5)
-    syn_student = train_student((data.stage1_x, data.stage1_y), (data.stage2_x, data.stage2_y), problem.student,
-                                generator)
+def alignment(problem: Problem, m1: int, config: StudyConfig) -> dict[str, float]:
+    """Energy in span(U) of M1 distilled stage-A inputs, and of the first-layer weights after the step
+    on all the real stage-1 data vs on those points (the same initialisation)."""
+    stage1 = distill_stage1(problem.stage1, m1, problem.student, steps=config.steps, seed=problem.seed)
+    weights_real, _ = first_stage(problem.stage1, problem.student, torch.Generator().manual_seed(problem.seed + 5))
+    weights_distilled, _ = first_stage(stage1, problem.student, torch.Generator().manual_seed(problem.seed + 5))
     energy = problem.teacher.subspace_energy
     return {"random_direction": problem.r / problem.d,
-            "distilled_inputs": float(energy(data.stage1_x).mean()),
+            "distilled_inputs": float(energy(stage1[0]).mean()),
             "real_inputs": float(energy(problem.stage1[0]).mean()),
-            "weights_real_trained": float(energy(real_student.W).mean()),
-            "weights_distilled_trained": float(energy(syn_student.W).mean())}
+            "weights_real_trained": float(energy(weights_real).mean()),
+            "weights_distilled_trained": float(energy(weights_distilled).mean())}
 
 
 def fit_slope(xs: list[float], ys: list[float], log: bool = True) -> float | None:
@@ -191,46 +216,74 @@ def fit_slope(xs: list[float], ys: list[float], log: bool = True) -> float | Non
     return float((x * (y - y.mean())).sum() / x.pow(2).sum())
 
 
-def run_study(config: StudyConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Run every measurement, write results.json / results.md / plots into ``out``, return the results."""
+def scaling_cells(config: StudyConfig, out: Path, progress: bool = True) -> dict[tuple[int, int, int], dict]:
+    """Minimal-memory search for every (d, r, L) of the sweeps and every teacher, averaged per cell.
+
+    Each finished (cell, teacher) is saved to ``out/partial.json`` at once, so an interrupted run
+    resumes where it stopped (with the same config; another config starts afresh).
+    """
+    partial_path = out / "partial.json"
+    partial = json.loads(partial_path.read_text()) if partial_path.exists() else {}
+    if partial.get("config") != json.loads(json.dumps(asdict(config))):
+        partial = {"config": asdict(config), "found": {}}
+    d0, r0, w0 = config.base
+    cells = sorted({(d, r0, w0) for d in config.d_values} | {(d0, r, w0) for r in config.r_values}
+                   | {(d0, r0, w) for w in config.width_values})
+    todo = [(cell, t) for cell in cells for t in range(config.teachers)]
+    for cell, teacher in tqdm(todo, desc="scaling", disable=not progress):
+        key = f"{cell}/{teacher}"
+        if key not in partial["found"]:
+            partial["found"][key] = minimal_memory(Problem.create(*cell, config, teacher), config)
+            write_json_atomic(partial_path, partial)
+    return {cell: average_over_teachers([partial["found"][f"{cell}/{t}"] for t in range(config.teachers)])
+            for cell in cells}
+
+
+def run_study(config: StudyConfig, out: str | Path, progress: bool = True, run: dict | None = None) -> dict[str, Any]:
+    """Run every measurement, write results.json / results.md / plots into ``out``, return the results.
+
+    ``run``: provenance recorded with the results (date, machine, command; see :mod:`mgdd.provenance`).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    cache = scaling_cells(config, out, progress)
     d0, r0, w0 = config.base
     sweeps = {"d": [(d, r0, w0) for d in config.d_values], "r": [(d0, r, w0) for r in config.r_values],
               "width": [(d0, r0, w) for w in config.width_values]}
-    cache: dict[tuple[int, int, int], dict] = {}
-    todo = sorted({c for cells in sweeps.values() for c in cells})
-    for cell in tqdm(todo, desc="scaling", disable=not progress):
-        cache[cell] = average_over_teachers(
-            [minimal_memory(Problem.create(*cell, config, t), config) for t in range(config.teachers)])
     base = Problem.create(*config.base, config)
-    curve = memory_curve(base, config)
-    m1, m2 = config.memory_curve_sizes[-1]
     results = {
         "config": asdict(config),
+        "run": run or {},
         "scaling": {name: [cache[c] for c in cells] for name, cells in sweeps.items()},
-        "memory_curve": curve,
-        "alignment": alignment(base, distill(base, m1, m2, config.steps, config.stage2_full_space)),
-        "seconds": round(time.perf_counter() - started, 1),
+        "memory_curve": memory_curve(base, config),
+        "alignment": alignment(base, config.memory_curve_sizes[-1][0], config),
     }
+    results["seconds"] = round(time.perf_counter() - started, 1)  # this invocation (a resumed run counts the rest)
+    scaling = results["scaling"]
     results["slopes"] = {
-        "stage-A memory vs d (log-log)": fit_slope(config.d_values, [c["memory_a"] for c in results["scaling"]["d"]]),
-        "stage-A memory vs r (log-log)": fit_slope(config.r_values, [c["memory_a"] for c in results["scaling"]["r"]]),
-        "total memory vs d (log-log)": fit_slope(config.d_values, [c["memory"] for c in results["scaling"]["d"]]),
-        "total memory vs r (log-log)": fit_slope(config.r_values, [c["memory"] for c in results["scaling"]["r"]]),
-        "memory_vs_L (linear, floats per unit of L)": fit_slope(
-            config.width_values, [c["memory"] for c in results["scaling"]["width"]], log=False),
+        "stage-A memory vs d (log-log)": fit_slope(config.d_values, [c["memory_a"] for c in scaling["d"]]),
+        "stage-A memory vs r (log-log)": fit_slope(config.r_values, [c["memory_a"] for c in scaling["r"]]),
+        "total memory vs d (log-log)": fit_slope(config.d_values, [c["memory"] for c in scaling["d"]]),
+        "total memory vs r (log-log)": fit_slope(config.r_values, [c["memory"] for c in scaling["r"]]),
+        "stage-B memory vs L (linear, floats per unit of L)": fit_slope(
+            config.width_values, [c["memory_b"] for c in scaling["width"]], log=False),
+        "total memory vs L (linear, floats per unit of L)": fit_slope(
+            config.width_values, [c["memory"] for c in scaling["width"]], log=False),
     }
     write_json_atomic(out / "results.json", results)
     write_text_atomic(out / "results.md", render(results))
     plot(results, out)
+    (out / "partial.json").unlink(missing_ok=True)
     return results
 
 
 def render(results: dict[str, Any]) -> str:
-    lines = ["# Dataset distillation on multi-index models: results", "",
-             f"Config: `{json.dumps(results['config'])}`", f"Wall time: {results['seconds']} s", "",
+    run = results.get("run", {})
+    lines = ["# Dataset distillation on multi-index models: results", ""]
+    lines += [f"- {key}: `{run[key]}`" if key == "command" else f"- {key}: {run[key]}"
+              for key in ("command", "date", "machine") if key in run]
+    lines += [f"- config: `{json.dumps(results['config'])}`", f"- wall time: {results['seconds']} s", "",
              "## Test MSE against memory (floats stored)", "",
              "| M1 | M2 | memory | distilled MSE | random real (equal memory) MSE | full-data MSE | energy in span(U) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -241,8 +294,9 @@ def render(results: dict[str, Any]) -> str:
     lines += ["", f"## Smallest memory: each stage within {tolerance}x its real-data reference", "",
               "Stage A: distilled stage-1 points + real stage-2 data vs full data. Stage B: the same stage A +",
               "distilled stage-2 points vs + real stage-2 data. `MSE` is the fully distilled pipeline's.", "",
-              "| sweep | d | r | L | full MSE | M1 | stage-A memory | stage-A MSE | M2 | total memory | MSE | teachers reaching |",
-              "| --- " * 12 + "|"]
+              "| sweep | d | r | L | full MSE | M1 | stage-A memory | stage-A MSE | M2 | stage-B memory | total memory "
+              "| MSE | teachers reaching |",
+              "| --- " * 13 + "|"]
 
     def number(value, digits=4):
         return "not reached" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
@@ -250,7 +304,8 @@ def render(results: dict[str, Any]) -> str:
     for name, cells in results["scaling"].items():
         for c in cells:
             lines.append(f"| {name} | {c['d']} | {c['r']} | {c['width']} | {c['full_mse']:.4f} | {number(c['m1'])} | "
-                         f"{number(c['memory_a'])} | {number(c['mse_a'])} | {number(c['m2'])} | {number(c['memory'])} | "
+                         f"{number(c['memory_a'])} | {number(c['mse_a'])} | {number(c['m2'])} | "
+                         f"{number(c.get('memory_b'))} | {number(c['memory'])} | "
                          f"{number(c['mse'])} | {c.get('teachers_reached', '—')} / {results['config'].get('teachers', 1)} |")
     lines += ["", "Fitted slopes (paper: ~1 in d, ~2 in r, additive in L):", ""]
     lines += [f"- {k}: {v:.2f}" if v is not None else f"- {k}: not enough points" for k, v in results["slopes"].items()]
@@ -280,8 +335,8 @@ def plot(results: dict[str, Any], out: Path) -> None:
     plt.close(fig)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
     for ax, (name, key) in zip(axes, [("d", "d"), ("r", "r"), ("width", "width")]):
-        for field_name, label in (("memory_a", "stage A"), ("memory", "total")):
-            cells = [c for c in results["scaling"][name] if c[field_name] is not None]
+        for field_name, label in (("memory_a", "stage A"), ("memory_b", "stage B"), ("memory", "total")):
+            cells = [c for c in results["scaling"][name] if c.get(field_name) is not None]
             ax.plot([c[key] for c in cells], [c[field_name] for c in cells], "o-", label=label)
         ax.legend()
         cells = [c for c in results["scaling"][name] if c["memory_a"] is not None]
