@@ -27,16 +27,18 @@ def machine_description(device: torch.device | str = "cpu") -> str:
     return f"{where}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
-def command_line(program: str | None = None) -> str:
-    """The command that is running, as a user would type it (``program`` replaces the script path, e.g. ``-m mgdd.theory``)."""
-    args = [program or sys.argv[0], *sys.argv[1:]]
-    return "python " + " ".join(shlex.quote(a) for a in args)
+def command_line(program: str | None = None, args: list[str] | None = None) -> str:
+    """The command that is running, as a user would type it: ``program`` (e.g. ``-m mgdd.theory``) replaces
+    the script path and ``args`` the arguments, for entry points called with their own argument list."""
+    words = [shlex.quote(a) for a in (sys.argv[1:] if args is None else args)]
+    return " ".join(["python", program or shlex.quote(sys.argv[0]), *words])
 
 
 def today() -> str:
     return dt.date.today().isoformat()
 
 
-def provenance(device: torch.device | str = "cpu", program: str | None = None) -> dict[str, str]:
-    """``{"date", "machine", "command"}`` of the current run."""
-    return {"date": today(), "machine": machine_description(device), "command": command_line(program)}
+def provenance(device: torch.device | str = "cpu", program: str | None = None,
+               args: list[str] | None = None) -> dict[str, str]:
+    """``{"date", "machine", "command"}`` of the current run (see :func:`command_line`)."""
+    return {"date": today(), "machine": machine_description(device), "command": command_line(program, args)}

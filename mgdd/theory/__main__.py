@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps:
         config.steps = args.steps
     out = args.out or ("runs/theory-quick" if args.quick else "runs/theory")
-    results = run_study(config, out, run=provenance(program="-m mgdd.theory"))
+    results = run_study(config, out, run=provenance(program="-m mgdd.theory", args=argv))
     print((Path(out) / "results.md").read_text())
     print(f"written to {out} in {results['seconds']} s")
     return 0
