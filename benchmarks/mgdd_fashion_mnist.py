@@ -6,6 +6,8 @@ Parts (each resumable: finished cells are kept in results/mgdd_fashion_mnist.jso
   adapt  adapt the pretrained generator (--steps, at --adapt-ipc), generate every --ipc
          (sizes other than --adapt-ipc were never seen in adaptation), evaluate; time adapt and generate
   curve  meta-trained start vs the same generator from scratch, at each of --curve-steps, IPC --curve-ipc
+  variants  adaptation options beyond the defaults (--variants, e.g. mean_weight=1 augment=true), each
+         adapted at --adapt-ipc for --steps and evaluated at that IPC
   labels the untrained (identity) generator, i.e. random real images, with least-squares labels solved
          on --label-real-per-class real samples per class (and "hard": one-hot), at --label-ipc:
          what the labels alone contribute, and how many real samples the solve needs
@@ -32,7 +34,7 @@ GENERATE_SECONDS_TARGET = 2.0  # generate(ipc=50) after adaptation, on this CPU
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="*", default=["adapt", "curve"], choices=["adapt", "curve", "labels"],
+    parser.add_argument("--parts", nargs="*", default=["adapt", "curve"], choices=["adapt", "curve", "variants", "labels"],
                         help="none: only re-render the markdown from the JSON")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--steps", type=int, default=200)
@@ -42,6 +44,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--curve-steps", type=int, nargs="+", default=[0, 50, 100, 200])
     parser.add_argument("--curve-ipc", type=int, default=10)
     parser.add_argument("--curve-lr", type=float, default=None, help="lr for both curve runs (default --lr)")
+    parser.add_argument("--variants", nargs="+", default=["mean_weight=1", "augment=true"],
+                        help="adapt() options, comma-separated within one variant: mean_weight=1,augment=true")
     parser.add_argument("--label-ipc", type=int, default=50)
     parser.add_argument("--label-real-per-class", nargs="+", default=["100", "500"],
                         help="real samples per class for the label solve; 'hard' for one-hot labels")
@@ -124,6 +128,41 @@ def run_curve(args, results, train, test, device) -> None:
             }, device)
 
 
+VARIANT_OPTIONS = {"mean_weight": float, "augment": lambda v: {"true": True, "false": False}[v.lower()],
+                   "real_per_class": int, "lr": float}
+
+
+def parse_variant(spec: str) -> dict:
+    """``"mean_weight=1,augment=true"`` -> ``{"mean_weight": 1.0, "augment": True}`` (adapt() keywords)."""
+    options = {}
+    for item in spec.split(","):
+        name, _, value = item.partition("=")
+        if name not in VARIANT_OPTIONS or not value:
+            raise ValueError(f"variant option {item!r}: expected one of {sorted(VARIANT_OPTIONS)} as name=value")
+        try:
+            options[name] = VARIANT_OPTIONS[name](value)
+        except (KeyError, ValueError):
+            raise ValueError(f"variant option {item!r}: bad value {value!r}") from None
+    return options
+
+
+def run_variants(args, results, train, test, device) -> None:
+    for spec in args.variants:
+        options = {"lr": args.lr, **parse_variant(spec)}
+        key = f"variant/{spec}/ipc{args.adapt_ipc}/steps{args.steps}"
+        if key in results:
+            continue
+        gen = MetaGenerator.from_pretrained(args.model)
+        gen.adapt(train, steps=args.steps, ipc=args.adapt_ipc, seed=args.seed, device=device, **options)
+        syn = gen.generate(args.adapt_ipc, seed=args.seed, device=device)
+        result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
+        record(results, key, {
+            "variant": spec, "ipc": args.adapt_ipc, "adapt_steps": args.steps, "mean": result.mean, "std": result.std,
+            "accuracies": result.accuracies, "adapt_seconds": gen.adapt_info["seconds"],
+            "model": args.model, "epochs": args.epochs, "models": args.models,
+        }, device)
+
+
 def run_labels(args, results, train, test, device) -> None:
     identity = untrained(args.model)  # zero-initialised output: generate() returns the initial real images
     for variant in args.label_real_per_class:
@@ -166,6 +205,13 @@ def render(results: dict) -> str:
             cells = [f"{by[(s, steps, ipc)]['mean']:.2f} ± {by[(s, steps, ipc)]['std']:.2f}"
                      if (s, steps, ipc) in by else "—" for s in ("meta", "scratch")]
             lines.append(f"| {steps} | {cells[0]} | {cells[1]} | {ipc} |")
+    variants = sorted((v for k, v in results.items() if k.startswith("variant/")),
+                      key=lambda r: (r["ipc"], r["adapt_steps"], r["variant"]))
+    if variants:
+        lines += ["", "## Adaptation variants (the default adaptation is in the first table)", "",
+                  "| variant | IPC | adapt steps | accuracy | adapt s | models |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['variant']} | {r['ipc']} | {r['adapt_steps']} | {r['mean']:.2f} ± {r['std']:.2f} | "
+                  f"{r['adapt_seconds']:.1f} | {r['models']} |" for r in variants]
     labels = sorted((v for k, v in results.items() if k.startswith("labels/")), key=lambda r: (r["ipc"], r["labels"]))
     if labels:
         lines += ["", "## Labels alone: random real images (untrained generator) with each labelling", "",
@@ -217,6 +263,8 @@ def main() -> None:
         run_adapt(args, results, train, test, device)
     if "curve" in args.parts:
         run_curve(args, results, train, test, device)
+    if "variants" in args.parts:
+        run_variants(args, results, train, test, device)
     if "labels" in args.parts:
         run_labels(args, results, train, test, device)
     write_markdown(RESULTS_DIR / f"{NAME}.md", render(results))

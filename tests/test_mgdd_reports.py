@@ -1,11 +1,13 @@
-"""The MGDD results table's target verdicts and the model card composed from results JSON, on hand-made entries."""
+"""The MGDD results table (targets, variants) and the model card composed from results JSON, on hand-made entries."""
 
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from mgdd_fashion_mnist import targets_section  # noqa: E402
+from mgdd_fashion_mnist import parse_variant, render, targets_section  # noqa: E402
 from model_card_results import results_text  # noqa: E402
 
 
@@ -44,3 +46,19 @@ def test_card_text_comes_from_the_entries():
     assert "| random real images (one-hot labels) | 52.00 ± 1.00 | — |" in text
     assert "Accuracy targets missed: IPC 1 (61.50 < 72)." in text  # IPC 10 met: not listed
     assert "beats the untrained generator in 0 of 1" in text
+
+
+def test_adaptation_variants_parse_to_adapt_options_and_reject_typos():
+    assert parse_variant("mean_weight=1,augment=true") == {"mean_weight": 1.0, "augment": True}
+    assert parse_variant("real_per_class=64") == {"real_per_class": 64}
+    with pytest.raises(ValueError, match="mean_wieght"):
+        parse_variant("mean_wieght=1")
+    with pytest.raises(ValueError, match="bad value"):
+        parse_variant("augment=maybe")
+
+
+def test_variants_table_lists_each_variant():
+    entry = {"variant": "mean_weight=1", "ipc": 10, "adapt_steps": 200, "mean": 79.5, "std": 0.25, "adapt_seconds": 510.0,
+             "models": 3, "machine": "m", "command": "python x"}
+    text = render({"variant/mean_weight=1/ipc10/steps200": entry})
+    assert "| mean_weight=1 | 10 | 200 | 79.50 ± 0.25 | 510.0 | 3 |" in text
