@@ -149,7 +149,7 @@ def parse_variant(spec: str) -> dict:
 def run_variants(args, results, train, test, device) -> None:
     for spec in args.variants:
         options = {"lr": args.lr, **parse_variant(spec)}
-        key = f"variant/{spec}/ipc{args.adapt_ipc}/steps{args.steps}"
+        key = f"variant/{spec}/ipc{args.adapt_ipc}/steps{args.steps}" + (f"/seed{args.seed}" if args.seed else "")
         if key in results:
             continue
         gen = MetaGenerator.from_pretrained(args.model)
@@ -157,7 +157,8 @@ def run_variants(args, results, train, test, device) -> None:
         syn = gen.generate(args.adapt_ipc, seed=args.seed, device=device)
         result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
         record(results, key, {
-            "variant": spec, "ipc": args.adapt_ipc, "adapt_steps": args.steps, "mean": result.mean, "std": result.std,
+            "variant": spec, "ipc": args.adapt_ipc, "adapt_steps": args.steps, "seed": args.seed,
+            "mean": result.mean, "std": result.std,
             "accuracies": result.accuracies, "adapt_seconds": gen.adapt_info["seconds"],
             "model": args.model, "epochs": args.epochs, "models": args.models,
         }, device)
@@ -206,12 +207,14 @@ def render(results: dict) -> str:
                      if (s, steps, ipc) in by else "—" for s in ("meta", "scratch")]
             lines.append(f"| {steps} | {cells[0]} | {cells[1]} | {ipc} |")
     variants = sorted((v for k, v in results.items() if k.startswith("variant/")),
-                      key=lambda r: (r["ipc"], r["adapt_steps"], r["variant"]))
+                      key=lambda r: (r["ipc"], r["adapt_steps"], r.get("seed", 0), r["variant"]))
     if variants:
-        lines += ["", "## Adaptation variants (the default adaptation is in the first table)", "",
-                  "| variant | IPC | adapt steps | accuracy | adapt s | models |", "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['variant']} | {r['ipc']} | {r['adapt_steps']} | {r['mean']:.2f} ± {r['std']:.2f} | "
-                  f"{r['adapt_seconds']:.1f} | {r['models']} |" for r in variants]
+        lines += ["", "## Adaptation variants (seed 0 of the defaults: first table; mean_weight=0 is the default)", "",
+                  "`seed` draws the adaptation and the evaluation; ± is over the evaluated models of one set.", "",
+                  "| variant | IPC | adapt steps | seed | accuracy | adapt s | models |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['variant']} | {r['ipc']} | {r['adapt_steps']} | {r.get('seed', 0)} | {r['mean']:.2f} ± "
+                  f"{r['std']:.2f} | {r['adapt_seconds']:.1f} | {r['models']} |" for r in variants]
     labels = sorted((v for k, v in results.items() if k.startswith("labels/")), key=lambda r: (r["ipc"], r["labels"]))
     if labels:
         lines += ["", "## Labels alone: random real images (untrained generator) with each labelling", "",

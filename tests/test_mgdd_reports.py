@@ -61,4 +61,4 @@ def test_variants_table_lists_each_variant():
     entry = {"variant": "mean_weight=1", "ipc": 10, "adapt_steps": 200, "mean": 79.5, "std": 0.25, "adapt_seconds": 510.0,
              "models": 3, "machine": "m", "command": "python x"}
     text = render({"variant/mean_weight=1/ipc10/steps200": entry})
-    assert "| mean_weight=1 | 10 | 200 | 79.50 ± 0.25 | 510.0 | 3 |" in text
+    assert "| mean_weight=1 | 10 | 200 | 0 | 79.50 ± 0.25 | 510.0 | 3 |" in text
