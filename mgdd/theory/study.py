@@ -344,6 +344,9 @@ def plot(results: dict[str, Any], out: Path) -> None:
                title=f"smallest memory vs {'L' if key == 'width' else key}")
         if key != "width" and cells:
             ax.set(xscale="log", yscale="log")
+            ax.set_xticks([c[key] for c in results["scaling"][name]])  # the measured sizes, as plain numbers
+            ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.tight_layout()
     fig.savefig(out / "memory_scaling.png", dpi=120)
     plt.close(fig)
