@@ -17,6 +17,9 @@ def load_results(path: Path) -> dict:
 
 
 def save_results(path: Path, results: dict) -> None:
+    """Write ``results`` merged with what is on disk, so that two runs of one benchmark at once (say, two
+    parts on two cores) keep each other's entries; ``results`` gains the other run's entries too."""
+    results.update({**load_results(path), **results})
     write_json_atomic(path, results)
 
 
