@@ -74,6 +74,7 @@ class Problem:
     students: int
     seed: int
     full_mse: float = field(default=math.nan)
+    _stage1_sets: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def create(cls, d: int, r: int, width: int, config: StudyConfig, teacher_index: int = 0) -> "Problem":
@@ -85,6 +86,12 @@ class Problem:
                       StudentConfig(width=width), config.students, config.seed)
         problem.full_mse = problem.mse(problem.stage1, problem.stage2)
         return problem
+
+    def distilled_stage1(self, size: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``size`` stage-A points distilled from this problem's real stage-1 data (computed once per size and steps)."""
+        if (size, steps) not in self._stage1_sets:
+            self._stage1_sets[size, steps] = distill_stage1(self.stage1, size, self.student, steps=steps, seed=self.seed)
+        return self._stage1_sets[size, steps]
 
     @property
     def student_seeds(self) -> list[int]:
@@ -125,13 +132,13 @@ def distilled_mse(problem: Problem, stage1: tuple, m2: int, config: StudyConfig)
     if config.stage2_init == "fresh":
         data = distill_stage2(stage1, problem.stage2, m2, problem.student, dim, steps=config.steps, seed=problem.seed)
         return problem.mse(stage1, (data.stage2_x, data.stage2_y)), data
-    values, sets = [], []
+    values, first = [], None
     for init_seed in problem.student_seeds:
         data = distill_stage2(stage1, problem.stage2, m2, problem.student, dim, steps=config.steps,
                               init_seed=init_seed, seed=problem.seed)
         values.append(problem.student_mse(init_seed, stage1, (data.stage2_x, data.stage2_y)))
-        sets.append(data)
-    return sum(values) / len(values), sets[0]
+        first = first or data
+    return sum(values) / len(values), first
 
 
 def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
@@ -146,7 +153,7 @@ def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
                              "m1": None, "m2": None, "memory_a": None, "memory_b": None, "memory": None,
                              "mse_a": None, "mse": None}
     for m1 in config.stage1_ladder:
-        x, y = distill_stage1(problem.stage1, m1, problem.student, steps=config.steps, seed=problem.seed)
+        x, y = problem.distilled_stage1(m1, config.steps)
         mse_a = problem.mse((x, y), problem.stage2)
         if mse_a <= config.tolerance * problem.full_mse:
             found.update(m1=m1, mse_a=mse_a, memory_a=m1 * (problem.d + 1),
@@ -183,7 +190,7 @@ def memory_curve(problem: Problem, config: StudyConfig) -> list[dict[str, Any]]:
     """Test MSE against stored floats: distilled data vs a random real subset of equal memory."""
     rows = []
     for m1, m2 in config.memory_curve_sizes:
-        stage1 = distill_stage1(problem.stage1, m1, problem.student, steps=config.steps, seed=problem.seed)
+        stage1 = problem.distilled_stage1(m1, config.steps)
         distilled, data = distilled_mse(problem, stage1, m2, config)
         rows.append({"m1": m1, "m2": m2, "memory": data.memory, "distilled_mse": distilled,
                      "random_mse": problem.mse(*problem.random_subset(data.memory)), "full_mse": problem.full_mse,
@@ -194,7 +201,7 @@ def memory_curve(problem: Problem, config: StudyConfig) -> list[dict[str, Any]]:
 def alignment(problem: Problem, m1: int, config: StudyConfig) -> dict[str, float]:
     """Energy in span(U) of M1 distilled stage-A inputs, and of the first-layer weights after the step
     on all the real stage-1 data vs on those points (the same initialisation)."""
-    stage1 = distill_stage1(problem.stage1, m1, problem.student, steps=config.steps, seed=problem.seed)
+    stage1 = problem.distilled_stage1(m1, config.steps)
     weights_real, _ = first_stage(problem.stage1, problem.student, torch.Generator().manual_seed(problem.seed + 5))
     weights_distilled, _ = first_stage(stage1, problem.student, torch.Generator().manual_seed(problem.seed + 5))
     energy = problem.teacher.subspace_energy
@@ -216,6 +223,13 @@ def fit_slope(xs: list[float], ys: list[float], log: bool = True) -> float | Non
     return float((x * (y - y.mean())).sum() / x.pow(2).sum())
 
 
+def sweeps(config: StudyConfig) -> dict[str, list[tuple[int, int, int]]]:
+    """The (d, r, L) cells of each sweep: one of d, r, L varied around ``config.base``."""
+    d0, r0, w0 = config.base
+    return {"d": [(d, r0, w0) for d in config.d_values], "r": [(d0, r, w0) for r in config.r_values],
+            "width": [(d0, r0, w) for w in config.width_values]}
+
+
 def scaling_cells(config: StudyConfig, out: Path, progress: bool = True) -> dict[tuple[int, int, int], dict]:
     """Minimal-memory search for every (d, r, L) of the sweeps and every teacher, averaged per cell.
 
@@ -226,9 +240,7 @@ def scaling_cells(config: StudyConfig, out: Path, progress: bool = True) -> dict
     partial = json.loads(partial_path.read_text()) if partial_path.exists() else {}
     if partial.get("config") != json.loads(json.dumps(asdict(config))):
         partial = {"config": asdict(config), "found": {}}
-    d0, r0, w0 = config.base
-    cells = sorted({(d, r0, w0) for d in config.d_values} | {(d0, r, w0) for r in config.r_values}
-                   | {(d0, r0, w) for w in config.width_values})
+    cells = sorted({cell for cells in sweeps(config).values() for cell in cells})
     todo = [(cell, t) for cell in cells for t in range(config.teachers)]
     for cell, teacher in tqdm(todo, desc="scaling", disable=not progress):
         key = f"{cell}/{teacher}"
@@ -248,14 +260,11 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True, run: 
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     cache = scaling_cells(config, out, progress)
-    d0, r0, w0 = config.base
-    sweeps = {"d": [(d, r0, w0) for d in config.d_values], "r": [(d0, r, w0) for r in config.r_values],
-              "width": [(d0, r0, w) for w in config.width_values]}
     base = Problem.create(*config.base, config)
     results = {
         "config": asdict(config),
         "run": run or {},
-        "scaling": {name: [cache[c] for c in cells] for name, cells in sweeps.items()},
+        "scaling": {name: [cache[c] for c in cells] for name, cells in sweeps(config).items()},
         "memory_curve": memory_curve(base, config),
         "alignment": alignment(base, config.memory_curve_sizes[-1][0], config),
     }
