@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .augment import DiffAugment
 from .data import ImageDataset, as_image_dataset
-from .device import resolve_device
+from .device import GPU_INFERENCE_CHUNK, inference_chunk, resolve_device, train_chunk
 from .nets import get_network
 from .synthetic import SyntheticSet
 
@@ -81,6 +81,7 @@ def evaluate(
     device: str | torch.device | None = None,
     progress: bool = True,
     net_options: dict | None = None,
+    chunk: int | None = None,
 ) -> EvalResult | dict[str, EvalResult]:
     """Train ``models`` fresh networks on ``syn`` and report their accuracy on ``test``.
 
@@ -93,12 +94,16 @@ def evaluate(
         loss: ``"ce"`` for hard labels, ``"soft_ce"`` (labels are distributions) or ``"mse"``
             (labels are regression targets) for soft labels; ``"auto"`` picks ce for hard
             labels, soft_ce when every soft label row is a distribution, mse otherwise.
+        chunk: images per forward/backward pass, a speed setting that leaves the protocol as it is
+            (gradients accumulate over the chunks of a batch). None: cache-sized chunks on CPU for
+            networks without BatchNorm, whole batches elsewhere; 0: whole training batches and test
+            batches of 1000 (the behaviour before chunking, for speed comparisons).
     """
     if isinstance(arch, (list, tuple)):
         return {
             name: evaluate(
                 syn, test, name, models, epochs, lr, batch_size, momentum, weight_decay, augment,
-                dsa_strategy, loss, seed, device, progress, net_options,
+                dsa_strategy, loss, seed, device, progress, net_options, chunk,
             )
             for name in arch
         }
@@ -106,6 +111,8 @@ def evaluate(
     _check_compatible(syn, test)
     if models < 1 or epochs < 1:
         raise ValueError(f"models and epochs must be >= 1 (got {models}, {epochs})")
+    if chunk is not None and chunk < 0:
+        raise ValueError(f"chunk must be >= 0 images (0: whole batches), got {chunk}")
     loss = resolve_loss(syn.labels, loss)
     lr = float(lr if lr is not None else (syn.learned_lr or 0.01))
     device = resolve_device(device)
@@ -123,9 +130,10 @@ def evaluate(
         generator = torch.Generator(device=device).manual_seed(seed + model_index)
         train_network(
             net, images, targets, epochs, lr, batch_size, momentum, weight_decay, augmenter, loss,
-            generator, on_epoch=bar.update,
+            generator, on_epoch=bar.update, chunk=chunk,
         )
-        accuracies.append(100.0 * accuracy(net, test_images, test_labels))
+        test_batch = GPU_INFERENCE_CHUNK if chunk == 0 else chunk
+        accuracies.append(100.0 * accuracy(net, test_images, test_labels, test_batch))
         bar.set_postfix(acc=f"{statistics.fmean(accuracies):.2f}")
     bar.close()
     return EvalResult(arch, accuracies, epochs, lr, loss, augment, time.perf_counter() - started)
@@ -173,10 +181,15 @@ def train_network(
     generator: torch.Generator | None = None,
     on_epoch=None,
     lr_decay: bool = True,
+    chunk: int | None = None,
 ) -> nn.Module:
-    """Train ``net`` with the protocol's schedule (lr x0.1 at half of training; ``lr_decay=False``: constant)."""
+    """Train ``net`` with the protocol's schedule (lr x0.1 at half of training; ``lr_decay=False``: constant).
+
+    ``chunk``: images per forward/backward pass (see :func:`evaluate`); None: :func:`train_chunk`.
+    """
     net.train()
     n = images.shape[0]
+    chunk = train_chunk(net, images.device) if chunk is None else chunk
     decay_epoch = epochs // 2 if lr_decay else -1
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     for epoch in range(epochs):
@@ -190,9 +203,8 @@ def train_network(
             x = images[batch]
             if augmenter is not None:
                 x = augmenter(x, generator=generator)
-            value = label_loss(net(x), targets[batch], loss)
             optimizer.zero_grad(set_to_none=True)
-            value.backward()
+            value = accumulate_gradients(net, x, targets[batch], loss, chunk)
             optimizer.step()
         # checked once per epoch: .item() synchronises with the accelerator
         if not math.isfinite(value.item()):
@@ -202,15 +214,36 @@ def train_network(
     return net
 
 
-@torch.no_grad()
-def accuracy(net: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 1000) -> float:
-    """Top-1 accuracy (fraction) of ``net`` on ``images``."""
+def accumulate_gradients(net: nn.Module, x: Tensor, targets: Tensor, loss: str, chunk: int | None) -> Tensor:
+    """Back-propagate the batch loss of ``net`` on ``x`` in chunks of ``chunk`` images (None or 0: at once).
+
+    Every loss is a mean over samples, so each chunk's mean weighted by its share of the batch sums to the
+    batch's: the gradients equal one pass over the batch up to float rounding. Returns the batch loss.
+    """
+    if not chunk or chunk >= len(x):
+        value = label_loss(net(x), targets, loss)
+        value.backward()
+        return value.detach()
+    total = x.new_zeros(())
+    for start in range(0, len(x), chunk):
+        part = label_loss(net(x[start : start + chunk]), targets[start : start + chunk], loss)
+        part = part * (min(chunk, len(x) - start) / len(x))
+        part.backward()
+        total += part.detach()
+    return total
+
+
+@torch.inference_mode()
+def accuracy(net: nn.Module, images: Tensor, labels: Tensor, batch_size: int | None = None) -> float:
+    """Top-1 accuracy (fraction) of ``net`` on ``images``, in batches of ``batch_size`` (None: cache-sized)."""
+    batch_size = batch_size or inference_chunk(images.device)
+    was_training = net.training
     net.eval()
     correct = 0
     for start in range(0, images.shape[0], batch_size):
         outputs = net(images[start : start + batch_size])
         correct += int((outputs.argmax(1) == labels[start : start + batch_size]).sum())
-    net.train()
+    net.train(was_training)
     return correct / images.shape[0]
 
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import mgdd
-from mgdd.evaluate import label_loss, resolve_loss
+from mgdd.evaluate import label_loss, resolve_loss, train_network
 
 SMALL_NET = {"width": 16}
 
@@ -14,16 +14,16 @@ def _real_set(train, ipc=10, seed=0):
     return mgdd.distill("random", train, ipc, seed=seed)
 
 
-def test_learns_from_real_samples_and_not_from_shuffled_labels(digits_train, digits_test):
-    syn = _real_set(digits_train)
-    good = mgdd.evaluate(syn, digits_test, models=2, epochs=100, progress=False, net_options=SMALL_NET)
-    shuffled = mgdd.SyntheticSet(
-        syn.images, syn.labels[torch.randperm(len(syn), generator=torch.Generator().manual_seed(0))],
-        syn.num_classes, syn.class_names, syn.mean, syn.std,
-    )
-    bad = mgdd.evaluate(shuffled, digits_test, models=2, epochs=100, progress=False, net_options=SMALL_NET)
-    assert good.mean > 75.0, good
-    assert bad.mean < 40.0, bad
+def test_learns_from_real_samples_and_not_from_shuffled_labels(digits_train, digits_test, margin_seed, check_bound):
+    syn = _real_set(digits_train, seed=margin_seed)
+    kwargs = dict(models=2, epochs=100, seed=margin_seed, progress=False, net_options=SMALL_NET)
+    good = mgdd.evaluate(syn, digits_test, **kwargs)
+    shuffle = torch.randperm(len(syn), generator=torch.Generator().manual_seed(margin_seed))
+    shuffled = mgdd.SyntheticSet(syn.images, syn.labels[shuffle], syn.num_classes, syn.class_names, syn.mean, syn.std)
+    bad = mgdd.evaluate(shuffled, digits_test, **kwargs)
+    # measured (benchmarks/results/test_margins.md): real labels 84-89 %, shuffled 5-22 %
+    check_bound("accuracy on 10 real digits per class", good.mean, ">", 75.0)
+    check_bound("accuracy with shuffled labels", bad.mean, "<", 40.0)
     assert good.models == 2 and len(good.accuracies) == 2
     assert good.std == pytest.approx(torch.tensor(good.accuracies, dtype=torch.float64).std(unbiased=False).item())
 
@@ -75,14 +75,15 @@ def test_auto_loss_choice():
         resolve_loss(torch.tensor([0, 1]), "hinge")
 
 
-def test_soft_labels_train(digits_train, digits_test):
-    syn = _real_set(digits_train, ipc=10)
+def test_soft_labels_train(digits_train, digits_test, margin_seed, check_bound):
+    syn = _real_set(digits_train, ipc=10, seed=margin_seed)
     soft = mgdd.SyntheticSet(
         syn.images, F.one_hot(syn.labels, 10).float() * 0.9 + 0.01, 10, syn.class_names, syn.mean, syn.std
     )
-    result = mgdd.evaluate(soft, digits_test, models=1, epochs=100, progress=False, net_options=SMALL_NET)
+    result = mgdd.evaluate(soft, digits_test, models=1, epochs=100, seed=margin_seed, progress=False,
+                           net_options=SMALL_NET)
     assert result.loss == "soft_ce"
-    assert result.mean > 70.0
+    check_bound("accuracy with soft labels", result.mean, ">", 70.0)
 
 
 def test_rejects_incompatible_test_data(digits_train, digits_test, fmnist_test):
@@ -96,3 +97,32 @@ def test_rejects_incompatible_test_data(digits_train, digits_test, fmnist_test):
         mgdd.evaluate(syn, digits_test, models=0, epochs=1, progress=False)
     with pytest.raises(KeyError, match="available"):
         mgdd.evaluate(syn, digits_test, arch="NoSuchNet", models=1, epochs=1, progress=False)
+
+
+def test_chunked_training_equals_whole_batches():
+    """Gradients accumulated over chunks of a batch are the batch's gradients: in float64 the nets agree."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(20, 1, 8, 8, generator=generator, dtype=torch.float64)
+    targets = torch.arange(4).repeat(5)
+    trained = []
+    for chunk in (0, 3, 7):
+        torch.manual_seed(0)
+        net = mgdd.get_network("ConvNetW16", 1, 4, 8).double()
+        train_network(net, images, targets, 4, 0.05, batch_size=16, chunk=chunk,
+                      generator=torch.Generator().manual_seed(1))
+        trained.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+    moved = (trained[0] - torch.cat([p.flatten() for p in mgdd.get_network("ConvNetW16", 1, 4, 8).double()
+                                     .parameters()])).abs().max()
+    assert moved > 1e-3  # training changed the weights
+    for other in trained[1:]:
+        torch.testing.assert_close(other, trained[0], rtol=1e-10, atol=1e-12)
+
+
+def test_chunks_leave_batchnorm_nets_whole_and_are_validated(digits_train, digits_test):
+    from mgdd.device import train_chunk
+
+    assert train_chunk(mgdd.get_network("ConvNet", 1, 10, 8), "cpu") == 32
+    assert train_chunk(mgdd.get_network("ConvNetBN", 1, 10, 8), "cpu") is None  # batch statistics couple samples
+    assert train_chunk(mgdd.get_network("ConvNet", 1, 10, 8), "cuda") is None
+    with pytest.raises(ValueError, match="chunk"):
+        mgdd.evaluate(_real_set(digits_train, ipc=1), digits_test, models=1, epochs=1, chunk=-1, progress=False)

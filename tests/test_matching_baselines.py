@@ -99,34 +99,46 @@ def _dm_objective(images, data, seeds):
     return total
 
 
-def test_dm_lowers_its_objective_on_held_out_networks(small_digits):
-    initial = distill("dm", small_digits, ipc=1, iterations=0, progress=False)
-    final = distill("dm", small_digits, ipc=1, iterations=40, dsa=False, progress=False)
+def test_dm_lowers_its_objective_on_held_out_networks(small_digits, margin_seed, check_bound):
+    initial = distill("dm", small_digits, ipc=1, iterations=0, seed=margin_seed, progress=False)
+    final = distill("dm", small_digits, ipc=1, iterations=40, dsa=False, seed=margin_seed, progress=False)
     seeds = range(1000, 1005)  # networks the run never saw
     before, after = _dm_objective(initial.images, small_digits, seeds), _dm_objective(final.images, small_digits, seeds)
-    assert after < 0.7 * before
+    check_bound("DM held-out objective after / before", after / before, "<", 0.7)
     assert final.metadata["iteration"] == 40 and final.labels.tolist() == list(range(10))
 
 
-def _dc_objective(images, data, seeds):
-    total = 0.0
-    for seed in seeds:
-        net = seeded_network("ConvNet", 1, data.num_classes, 8, seed)
-        params = list(net.parameters())
-        for c in range(data.num_classes):
-            real = data.images[data.labels == c]
-            g_real = torch.autograd.grad(F.cross_entropy(net(real), torch.full((len(real),), c)), params)
-            g_syn = torch.autograd.grad(F.cross_entropy(net(images[c : c + 1]), torch.tensor([c])), params)
-            total += gradient_distance(g_syn, g_real).item()
-    return total
+class _HeldOutGradientMatching:
+    """DC's objective for one synthetic image per class on networks no run saw; real gradients computed once."""
+
+    def __init__(self, data, seeds):
+        self.nets = [seeded_network("ConvNet", 1, data.num_classes, 8, seed) for seed in seeds]
+        self.real_grads = [[self._grads(net, data.images[data.labels == c], c) for c in range(data.num_classes)]
+                           for net in self.nets]
+
+    @staticmethod
+    def _grads(net, images, c):
+        return torch.autograd.grad(F.cross_entropy(net(images), torch.full((len(images),), c)), list(net.parameters()))
+
+    def __call__(self, images):
+        return sum(gradient_distance(self._grads(net, images[c : c + 1], c), real).item()
+                   for net, per_class in zip(self.nets, self.real_grads) for c, real in enumerate(per_class))
 
 
 @pytest.mark.parametrize("method", ["dc", "dsa"])
-def test_gradient_matching_lowers_its_objective(small_digits, method):
-    initial = distill(method, small_digits, ipc=1, iterations=0, progress=False)
-    final = distill(method, small_digits, ipc=1, iterations=25, progress=False)
-    seeds = range(2000, 2003)
-    assert _dc_objective(final.images, small_digits, seeds) < 0.9 * _dc_objective(initial.images, small_digits, seeds)
+def test_gradient_matching_lowers_its_objective(small_digits, method, margin_seed, check_bound):
+    # DC's step is proportional to 1 / |gradient on the synthetic image|: when that gradient nearly vanishes, one
+    # image jumps far (|pixel| 4 -> 20 in one step) and the held-out objective climbs back. When such a jump comes
+    # depends on float rounding, hence on the processor and thread count: one seed at 25 iterations lowered the
+    # objective by 15 % on an Intel Xeon, 8 % on an AVX-512 EPYC and 1 % on an AVX2 EPYC. So the check takes the
+    # median over three runs, stopped at 15 iterations, before most jumps (benchmarks/results/test_margins.md).
+    objective = _HeldOutGradientMatching(small_digits, range(2000, 2003))
+    ratios = []
+    for seed in range(3 * margin_seed, 3 * margin_seed + 3):
+        initial = distill(method, small_digits, ipc=1, iterations=0, seed=seed, progress=False)
+        final = distill(method, small_digits, ipc=1, iterations=15, seed=seed, progress=False)
+        ratios.append(objective(final.images) / objective(initial.images))
+    check_bound(f"{method} held-out objective after / before (median of 3 seeds)", sorted(ratios)[1], "<", 0.9)
     assert final.metadata["options"]["outer_loop"] is None and final.metadata["method"] == method
 
 
@@ -136,11 +148,11 @@ def digit_experts(small_digits, tmp_path_factory):
     return folder, train_experts(small_digits, folder, experts=2, epochs=4, progress=False)
 
 
-def test_mtt_lowers_its_objective_and_learns_a_positive_lr(small_digits, digit_experts):
+def test_mtt_lowers_its_objective_and_learns_a_positive_lr(small_digits, digit_experts, margin_seed, check_bound):
     folder, buffer = digit_experts
     options = dict(experts=str(folder), max_start_epoch=2, syn_steps=4, progress=False)
-    initial = distill("mtt", small_digits, ipc=1, iterations=0, **options)
-    final = distill("mtt", small_digits, ipc=1, iterations=30, **options)
+    initial = distill("mtt", small_digits, ipc=1, iterations=0, seed=margin_seed, **options)
+    final = distill("mtt", small_digits, ipc=1, iterations=30, seed=margin_seed, **options)
     net = seeded_network("ConvNet", 1, 10, 8, 0)
 
     def objective(syn):
@@ -154,7 +166,7 @@ def test_mtt_lowers_its_objective_and_learns_a_positive_lr(small_digits, digit_e
                 total += parameter_matching_loss(out, start, target).item()
         return total
 
-    assert objective(final) < objective(initial)
+    check_bound("MTT objective after / before", objective(final) / objective(initial), "<", 1.0)
     assert final.learned_lr > 0 and final.learned_lr != pytest.approx(0.01, rel=1e-6)
 
 

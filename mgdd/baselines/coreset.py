@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from ..data import ImageDataset
+from ..device import inference_chunk
 from ..distill import Distiller, register_method
 from ..evaluate import train_network
 from ..nets import get_network
@@ -83,18 +84,6 @@ class _FeatureCoreset(Distiller):
                 self.batch_size, generator=generator,
             )
         return net.eval()
-
-
-# Inference chunk on CPU: activations of a few images stay in L2 cache. For a width-128 ConvNet on
-# 28x28 images, 8 at a time embeds 500 images 1.8x faster than one batch of 500 on this 2-core
-# Xeon (bit-identical output: every layer acts per sample). GPUs want large batches.
-CPU_INFERENCE_CHUNK = 8
-GPU_INFERENCE_CHUNK = 1000
-
-
-def inference_chunk(device: torch.device | str) -> int:
-    """How many images to push through a network at once for inference on ``device``."""
-    return CPU_INFERENCE_CHUNK if torch.device(device).type == "cpu" else GPU_INFERENCE_CHUNK
 
 
 def embed(net: torch.nn.Module, images: Tensor, batch_size: int | None = None) -> Tensor:

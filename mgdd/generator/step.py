@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..augment import DiffAugment
-from ..baselines.coreset import embed, inference_chunk
+from ..baselines.coreset import embed
+from ..device import inference_chunk
 from ..baselines.distribution_matching import class_means
 from ..data import ImageDataset
 from ..nets import seeded_network
