@@ -129,16 +129,20 @@ class _HeldOutGradientMatching:
 def test_gradient_matching_lowers_its_objective(small_digits, method, margin_seed, check_bound):
     # DC's step is proportional to 1 / |gradient on the synthetic image|: when that gradient nearly vanishes, one
     # image jumps far (|pixel| 4 -> 20 in one step) and the held-out objective climbs back. When such a jump comes
-    # depends on float rounding, hence on the processor and thread count: one seed at 25 iterations lowered the
-    # objective by 15 % on an Intel Xeon, 8 % on an AVX-512 EPYC and 1 % on an AVX2 EPYC. So the check takes the
-    # median over three runs, stopped at 15 iterations, before most jumps (benchmarks/results/test_margins.md).
+    # depends on float rounding, hence on the processor and thread count: the former check (seed 0, 25 iterations,
+    # 10 % lower) passed on Intel Xeons, lowered it 8 % on an AVX-512 EPYC and 1 % on an AVX2 EPYC (|pixel| 21);
+    # seeds 0-6 at 25 iterations gave 0.67-0.80, and 0.97-0.99 for seed 0. So the check takes the median over
+    # three runs, stopped at 15 iterations, before most jumps. Seeds 0-4 on 1 and 2 threads
+    # (benchmarks/results/test_margins.md): DC 0.74-0.79, DSA 0.77-0.86. DSA optimises the objective under
+    # augmentation and is measured without, so it lowers it less: its bound is 0.95.
     objective = _HeldOutGradientMatching(small_digits, range(2000, 2003))
     ratios = []
     for seed in range(3 * margin_seed, 3 * margin_seed + 3):
         initial = distill(method, small_digits, ipc=1, iterations=0, seed=seed, progress=False)
         final = distill(method, small_digits, ipc=1, iterations=15, seed=seed, progress=False)
         ratios.append(objective(final.images) / objective(initial.images))
-    check_bound(f"{method} held-out objective after / before (median of 3 seeds)", sorted(ratios)[1], "<", 0.9)
+    bound = {"dc": 0.9, "dsa": 0.95}[method]
+    check_bound(f"{method} held-out objective after / before (median of 3 seeds)", sorted(ratios)[1], "<", bound)
     assert final.metadata["options"]["outer_loop"] is None and final.metadata["method"] == method
 
 

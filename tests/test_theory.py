@@ -134,9 +134,11 @@ def test_stage2_for_a_fixed_initialisation_encodes_that_students_head(tiny_probl
     points = (data.stage2_x, data.stage2_y)
     for_own, for_other = p.student_mse(own, stage1, points), p.student_mse(other, stage1, points)
     real_points = p.student_mse(own, stage1, (p.stage2[0][:32], p.stage2[1][:32]))
-    # 32 points (fewer than L = 128 weights) nearly reproduce the full stage-2 fit of their own student...
-    check_bound("own student MSE / with all stage-2 points", for_own / reference, "<", 1.3)
-    check_bound("own student MSE / with 32 real points", for_own / real_points, "<", 0.25)
+    # 32 points (fewer than L = 128 weights) nearly reproduce the full stage-2 fit of their own student, far better
+    # than 32 real points. Seeds 0-4 (float64: the same on 1 and 2 threads): 1.09-1.28x the full fit and 0.20-0.50x
+    # the real points' MSE; the former bounds (1.3x, 0.25x) failed at four of five seeds.
+    check_bound("own student MSE / with all stage-2 points", for_own / reference, "<", 1.6)
+    check_bound("own student MSE / with 32 real points", for_own / real_points, "<", 0.75)
     # ...and are specific to it: another initialisation does worse with them
     check_bound("other student MSE / own", for_other / for_own, ">", 1.5)
 
