@@ -14,6 +14,7 @@ the same run (median of 2048x2048 products). Output: results/evaluate_speed.{jso
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import time
 
@@ -22,9 +23,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import mgdd
-import importlib
+from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
 from mgdd.device import resolve_device
-from common import RESULTS_DIR, load_results, machine_description, save_results, today, command_line, write_markdown
 
 NAME = "evaluate_speed"
 VARIANTS = {"whole": 0, "chunked": None}

@@ -11,9 +11,9 @@ from torch import nn
 # On CPU, activations of a few images stay in cache, and a large batch of a width-128 ConvNet does not
 # (one 32x32x128 map of 100 images is 52 MB): every memory-bound layer (norm, ReLU, pooling) then streams
 # from RAM. Inference: 8 at a time embeds 500 images 1.8x faster than one batch of 500 (2-core Xeon).
-# Training: forward + backward in chunks of 32 trains 1.3x (1 thread) to 1.6x (2 threads) more images per
-# second than whole batches of 128 (2-core AVX2 EPYC; benchmarks/results/evaluate_speed.md). GPUs want
-# large batches.
+# Training: forward + backward in chunks of 32 trains 1.36x more images per second than whole batches of
+# 256 (IPC 50) and the same at batches of 10 and 100 (2-core AVX2 EPYC, 2 threads;
+# benchmarks/results/evaluate_speed.md). GPUs want large batches.
 CPU_INFERENCE_CHUNK = 8
 CPU_TRAIN_CHUNK = 32
 GPU_INFERENCE_CHUNK = 1000

@@ -16,9 +16,9 @@ from torch import Tensor, nn
 
 from ..augment import DiffAugment
 from ..baselines.coreset import embed
-from ..device import inference_chunk
 from ..baselines.distribution_matching import class_means
 from ..data import ImageDataset
+from ..device import inference_chunk
 from ..nets import seeded_network
 from .labels import ridge_predict, solve_labels
 from .network import ConditionalGenerator
