@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None)
     parser.add_argument("--convert-channels", action="store_true")
+    parser.add_argument("--eval-chunk", type=int, default=None,
+                        help="images per forward/backward pass in evaluation (default: cache-sized on CPU; "
+                             "0: whole batches, the behaviour before chunking)")
     return parser.parse_args(argv)
 
 
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
         entry = {"generate_seconds": round(seconds, 3), "path": str(folder)}
         if test is not None:
             result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed,
-                                   device=args.device)
+                                   device=args.device, chunk=args.eval_chunk)
             entry.update(mean=result.mean, std=result.std, accuracies=result.accuracies, epochs=args.epochs)
             print(f"IPC {ipc}: {result} (generated in {seconds:.2f} s)")
         else:

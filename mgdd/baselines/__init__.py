@@ -3,12 +3,13 @@
 from .coreset import Herding, KCenter, RandomReal, embed, herding_select, kcenter_select
 from .distribution_matching import DM, class_means, mean_embedding_loss
 from .experts import ExpertBuffer, load_experts, train_experts
+from .frepo import FRePo, centred_targets
 from .gradient_matching import DC, DSA, default_loops, gradient_distance
 from .iterative import IterativeDistiller, list_snapshots
 from .trajectory_matching import MTT, parameter_matching_loss, unroll_student
 
 __all__ = [
     "Herding", "KCenter", "RandomReal", "embed", "herding_select", "kcenter_select", "DM", "class_means",
-    "mean_embedding_loss", "ExpertBuffer", "load_experts", "train_experts", "DC", "DSA", "default_loops",
+    "mean_embedding_loss", "FRePo", "centred_targets", "ExpertBuffer", "load_experts", "train_experts", "DC", "DSA", "default_loops",
     "gradient_distance", "IterativeDistiller", "list_snapshots", "MTT", "parameter_matching_loss", "unroll_student",
 ]

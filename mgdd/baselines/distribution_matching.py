@@ -27,6 +27,20 @@ def mean_embedding_loss(real: Tensor, real_labels: Tensor, syn: Tensor, syn_labe
     return difference.pow(2).sum()
 
 
+def relative_mean_mismatch(
+    syn_features: Tensor, syn_labels: Tensor, real_features: Tensor, real_targets: Tensor, num_classes: int,
+) -> Tensor:
+    """DM's class-mean embedding loss, relative to the real class means' squared norm (scale-free).
+
+    ``sum_c ||mean_real_c - mean_syn_c||^2 / sum_c ||mean_real_c||^2``: 0 when every class's
+    synthetic mean equals its real mean, 1 when the synthetic means are all zero.
+    """
+    real_labels = real_targets.argmax(1)
+    real_means = class_means(real_features.double(), real_labels, num_classes)
+    syn_means = class_means(syn_features.double(), syn_labels, num_classes)
+    return (real_means - syn_means).pow(2).sum() / real_means.pow(2).sum().clamp_min(1e-20)
+
+
 @register_method
 class DM(IterativeDistiller):
     """Dataset condensation with distribution matching.

@@ -33,8 +33,10 @@ from ..evaluate import DEFAULT_DSA_STRATEGY
 from ..io import CorruptFileError, read_metadata
 from ..nets import seeded_network
 from ..synthetic import SyntheticSet
+from .coreset import Herding
 
 STATE_FILE = "state.safetensors"
+INITS = ("real", "herding", "noise")
 _SNAPSHOT = re.compile(r"^iter_(\d{6,})$")
 
 
@@ -64,6 +66,7 @@ class RunState:
     last_loss: float = math.nan
     cpu_rng: torch.Generator = field(default_factory=torch.Generator)
     device_rng: torch.Generator | None = None
+    scratch: dict[str, Any] = field(default_factory=dict)  # a method's own per-run objects (e.g. a model pool)
 
     @property
     def images(self) -> Tensor:
@@ -124,7 +127,8 @@ class IterativeDistiller(Distiller):
         time_budget: wall-clock budget in seconds (None: none); the run stops at whichever
             budget runs out first.
         lr_img, momentum: SGD on the images (all reference implementations use momentum 0.5).
-        init: ``"real"`` (random real samples of each class) or ``"noise"`` (standard normal).
+        init: ``"real"`` (random real samples of each class), ``"herding"`` (herding selection in the
+            features of a briefly trained ConvNet, as the herding baseline) or ``"noise"`` (standard normal).
         batch_real: real images per class per matching step.
         arch: network the method matches through.
         dsa, dsa_strategy: differentiable Siamese augmentation during distillation.
@@ -153,8 +157,8 @@ class IterativeDistiller(Distiller):
             raise ValueError(f"iterations must be >= 0, got {iterations}")
         if time_budget is not None and time_budget <= 0:
             raise ValueError(f"time_budget must be positive seconds, got {time_budget}")
-        if init not in ("real", "noise"):
-            raise ValueError(f"init must be 'real' or 'noise', got {init!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if lr_img <= 0 or batch_real < 1 or snapshot_every < 1:
             raise ValueError("lr_img must be > 0, batch_real and snapshot_every >= 1")
         self.iterations = iterations
@@ -182,6 +186,17 @@ class IterativeDistiller(Distiller):
         """Learnable tensors besides the images, each with its SGD learning rate."""
         return {}
 
+    def initialise(self, state: RunState) -> None:
+        """Once per run after :meth:`prepare`, before the loop; ``state.iteration > 0`` when resumed."""
+
+    def make_optimizer(self, groups: list[dict]) -> torch.optim.Optimizer:
+        """The optimiser of the learnables (reference methods: SGD with momentum)."""
+        return torch.optim.SGD(groups, lr=self.lr_img, momentum=self.momentum)
+
+    def synthetic_labels(self, state: RunState) -> Tensor:
+        """Labels of the saved set: hard class labels unless a method learns its own."""
+        return state.labels
+
     def after_step(self, state: RunState) -> None:
         """Called after every iteration (e.g. to keep a learned lr positive)."""
 
@@ -193,6 +208,7 @@ class IterativeDistiller(Distiller):
         started = time.perf_counter()
         state = self._start(train, ipc, seed, device)
         self.prepare(state.train, ipc, device)
+        self.initialise(state)
         state.elapsed += time.perf_counter() - started
         # a run bounded by seconds has no meaningful iteration total to show
         total = None if self.time_budget is not None and self.iterations >= 10**6 else self.iterations
@@ -222,13 +238,15 @@ class IterativeDistiller(Distiller):
         generator = torch.Generator().manual_seed(seed)
         if self.init == "real":
             images = train.images[train.balanced_indices(ipc, seed)].clone()
+        elif self.init == "herding":
+            images = Herding().run(train, ipc, seed, device).images.clone()
         else:
             images = torch.randn((ipc * train.num_classes, *train.image_shape), generator=generator)
         extras = self.extra_learnables(train, ipc)
         learnables = Learnables(images.to(device), {k: v.to(device) for k, (v, _) in extras.items()})
         groups = [{"params": [learnables.images], "lr": self.lr_img}]
         groups += [{"params": [getattr(learnables, k)], "lr": lr} for k, (_, lr) in extras.items()]
-        optimizer = torch.optim.SGD(groups, lr=self.lr_img, momentum=self.momentum)
+        optimizer = self.make_optimizer(groups)
         state = RunState(data, ipc, seed, device, learnables, optimizer, self.augment)
         path = self.snapshot_dir / STATE_FILE if self.snapshot_dir is not None else None
         if path is not None and path.exists() and self.resume:
@@ -265,7 +283,8 @@ class IterativeDistiller(Distiller):
         metadata = {"method": self.name, "dataset": train.name, "ipc": state.ipc, "seed": state.seed,
                     "arch": self.arch, "iteration": state.iteration, "distill_seconds": round(state.elapsed, 3),
                     "loss": state.last_loss}
-        return SyntheticSet(state.images.detach().cpu().clone(), state.labels.cpu(), train.num_classes,
+        labels = self.synthetic_labels(state).detach().cpu().clone()
+        return SyntheticSet(state.images.detach().cpu().clone(), labels, train.num_classes,
                             list(train.class_names), train.mean, train.std, lr, metadata)
 
 

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..augment import DiffAugment
 from ..baselines.coreset import embed
-from ..baselines.distribution_matching import class_means
+from ..baselines.distribution_matching import relative_mean_mismatch
 from ..data import ImageDataset
 from ..device import inference_chunk
 from ..nets import seeded_network
@@ -171,20 +171,6 @@ def ridge_loss(
     labels = solve_labels(syn_features, real_features, real_targets, ridge, label_ridge)
     prediction = ridge_predict(syn_features, labels, query_features, ridge)
     return F.mse_loss(prediction, query_targets.double()), prediction
-
-
-def relative_mean_mismatch(
-    syn_features: Tensor, syn_labels: Tensor, real_features: Tensor, real_targets: Tensor, num_classes: int,
-) -> Tensor:
-    """DM's class-mean embedding loss, relative to the real class means' squared norm (scale-free).
-
-    ``sum_c ||mean_real_c - mean_syn_c||^2 / sum_c ||mean_real_c||^2``: 0 when every class's
-    synthetic mean equals its real mean, 1 when the synthetic means are all zero.
-    """
-    real_labels = real_targets.argmax(1)
-    real_means = class_means(real_features.double(), real_labels, num_classes)
-    syn_means = class_means(syn_features.double(), syn_labels, num_classes)
-    return (real_means - syn_means).pow(2).sum() / real_means.pow(2).sum().clamp_min(1e-20)
 
 
 def guidance(
