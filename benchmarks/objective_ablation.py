@@ -18,6 +18,7 @@ import time
 import torch
 
 import mgdd
+from mgdd.formation import decode_formation, encode_formation
 from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
 
 NAME = "objective_ablation"
@@ -31,6 +32,8 @@ ROWS: dict[str, tuple[dict, str]] = {
     "mean-term": ({"mean_weight": 1.0}, "plus DM's class-mean term (weight 1)"),
     "herding-init": ({"init": "herding"}, "initial images by herding"),
     "no-norm": ({"norm": "none"}, "pool networks without normalisation (the paper's)"),
+    "real-mf2": ({"formation": 2}, "no optimisation: random real images, 4 per stored slot at half resolution "
+                 "(multi-formation factor 2), hard labels: what the formation alone gives"),
 }
 
 
@@ -62,8 +65,11 @@ def main() -> None:
             continue
         options, _ = ROWS[row]
         started = time.perf_counter()
-        syn = mgdd.distill("frepo", train, args.ipc, seed=args.seed, iterations=args.iterations,
-                           device=args.device, **options)
+        if row.startswith("real-mf"):
+            syn = decoded_real_set(train, args.ipc, options["formation"], args.seed)
+        else:
+            syn = mgdd.distill("frepo", train, args.ipc, seed=args.seed, iterations=args.iterations,
+                               device=args.device, **options)
         distill_seconds = time.perf_counter() - started
         result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=args.device)
         results[key] = {"row": row, "options": options, "ipc": args.ipc, "iterations": args.iterations,
@@ -74,6 +80,15 @@ def main() -> None:
         print(f"{key}: {result} (distilled in {distill_seconds:.0f} s)", flush=True)
         save_results(path, results)
         write_markdown(RESULTS_DIR / f"{NAME}.md", markdown(results))
+
+
+def decoded_real_set(train, ipc: int, factor: int, seed: int) -> mgdd.SyntheticSet:
+    """The samples a multi-formation set of random real images trains on: ipc * factor**2 real images per class,
+    each stored at 1/factor resolution and decoded back (hard labels)."""
+    indices = train.balanced_indices(ipc * factor**2, seed)
+    decoded = decode_formation(encode_formation(train.images[indices], factor), factor)
+    return mgdd.SyntheticSet(decoded, train.labels[indices], train.num_classes, list(train.class_names),
+                             train.mean, train.std, metadata={"method": f"random-mf{factor}", "ipc": ipc})
 
 
 def markdown(results: dict) -> str:

@@ -109,6 +109,7 @@ def evaluate(
         }
     test = as_image_dataset(test)
     _check_compatible(syn, test)
+    syn = syn.decoded()  # multi-formation sets train on their decoded samples
     if models < 1 or epochs < 1:
         raise ValueError(f"models and epochs must be >= 1 (got {models}, {epochs})")
     if chunk is not None and chunk < 0:

@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from .data import ImageDataset, denormalize, validate_images, validate_labels
+from .formation import decode_formation
 from .io import CorruptFileError, atomic_path, load_tensors, save_tensors_atomic, write_json_atomic, write_text_atomic
 
 TENSOR_FILE = "synthetic.safetensors"
@@ -42,6 +43,9 @@ class SyntheticSet:
         num_classes, class_names, mean, std: as in the source :class:`~mgdd.data.ImageDataset`.
         learned_lr: a learning rate distilled together with the images (MTT-style), if any.
         metadata: provenance: method, dataset, ipc, architecture, seed, wall time, version, options.
+        formation: multi-formation factor (IDC): each stored image holds ``formation**2`` samples at
+            1/formation resolution (:mod:`mgdd.formation`); ``labels`` has one row per decoded sample.
+            Training uses :meth:`decoded`; ``len`` and ``ipc`` count stored images (the memory).
     """
 
     images: Tensor
@@ -52,10 +56,14 @@ class SyntheticSet:
     std: tuple[float, ...]
     learned_lr: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    formation: int = 1
 
     def __post_init__(self) -> None:
         validate_images(self.images, what="synthetic images")
-        validate_labels(self.labels, self.num_classes, n=self.images.shape[0], what="synthetic labels")
+        if not isinstance(self.formation, int) or self.formation < 1:
+            raise ValueError(f"formation must be an integer >= 1, got {self.formation!r}")
+        validate_labels(self.labels, self.num_classes, n=self.images.shape[0] * self.formation**2,
+                        what="synthetic labels (one per decoded sample)" if self.formation > 1 else "synthetic labels")
         if len(self.class_names) != self.num_classes:
             raise ValueError(f"{len(self.class_names)} class names for {self.num_classes} classes")
         if len(self.mean) != self.images.shape[1] or len(self.std) != self.images.shape[1]:
@@ -110,12 +118,21 @@ class SyntheticSet:
         recorded = self.metadata.get("ipc")
         if isinstance(recorded, int) and recorded * self.num_classes == len(self):
             return recorded
-        return int(torch.bincount(self.hard_labels, minlength=self.num_classes).max())
+        return int(torch.bincount(self.hard_labels, minlength=self.num_classes).max()) // self.formation**2
+
+    def decoded(self) -> "SyntheticSet":
+        """The samples a network trains on: this set itself, or its multi-formation samples decoded."""
+        if self.formation == 1:
+            return self
+        return SyntheticSet(decode_formation(self.images, self.formation), self.labels, self.num_classes,
+                            list(self.class_names), self.mean, self.std, self.learned_lr,
+                            {**self.metadata, "decoded_from_formation": self.formation})
 
     # ------------------------------------------------------------------ conversion
     def to_dataset(self) -> TensorDataset:
-        """A torch ``TensorDataset`` of (image, label) for your own training loop."""
-        return TensorDataset(self.images, self.labels)
+        """A torch ``TensorDataset`` of (image, label) for your own training loop (decoded samples)."""
+        decoded = self.decoded()
+        return TensorDataset(decoded.images, decoded.labels)
 
     def denormalized(self) -> Tensor:
         """Images in pixel space (about [0, 1])."""
@@ -130,6 +147,7 @@ class SyntheticSet:
             "mean": list(self.mean),
             "std": list(self.std),
             "learned_lr": self.learned_lr,
+            "formation": self.formation,
             "metadata": self.metadata,
         }
 
@@ -163,16 +181,18 @@ class SyntheticSet:
             return cls(
                 images, labels, int(header["num_classes"]), list(header["class_names"]),
                 tuple(header["mean"]), tuple(header["std"]), header.get("learned_lr"),
-                dict(header.get("metadata", {})),
+                dict(header.get("metadata", {})), int(header.get("formation", 1)),
             )
         except (KeyError, json.JSONDecodeError, TypeError) as error:
             raise CorruptFileError(f"{file} is not an mgdd synthetic set (missing or bad {error})") from error
 
     def save_grid(self, path: str | os.PathLike, max_per_class: int = 10) -> Path:
-        """PNG of the set, de-normalised, one row per class (at most ``max_per_class`` columns)."""
+        """PNG of the set, de-normalised, one row per class (at most ``max_per_class`` columns).
+
+        Multi-formation sets show their stored images (each a grid of its samples)."""
         from torchvision.utils import make_grid, save_image
 
-        labels = self.hard_labels
+        labels = self.hard_labels[:: self.formation**2]
         rows = []
         columns = min(max_per_class, self.ipc)
         blank = torch.ones(self.image_shape)
@@ -189,11 +209,13 @@ class SyntheticSet:
     def export_dd_ranking(self, folder: str | os.PathLike) -> Path:
         """Write ``images.pt``, ``labels.pt`` (and ``lr.pt``) in the layout DD-Ranking reads.
 
-        Images stay in the normalised space, as DC/DSA/DM/MTT store their results.
+        Images stay in the normalised space, as DC/DSA/DM/MTT store their results; a multi-formation
+        set is exported decoded (the samples a network trains on).
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        items = {"images.pt": self.images.cpu(), "labels.pt": self.labels.cpu()}
+        decoded = self.decoded()
+        items = {"images.pt": decoded.images.cpu(), "labels.pt": decoded.labels.cpu()}
         if self.learned_lr is not None:
             items["lr.pt"] = torch.tensor(self.learned_lr)
         for name, tensor in items.items():

@@ -14,7 +14,9 @@ Options beyond the paper, measured in the ablation of ``docs/mgdd.md``:
 * ``loss="platt"``: RFAD's Platt-scaled cross-entropy on the ridge predictions (learned scale);
 * ``label_init="least-squares"``: labels start at mgdd's closed-form solve instead of the targets;
 * ``mean_weight``: DM's class-mean embedding term, relative to the real means' norm;
-* ``init="herding"``: initial images picked by herding.
+* ``init="herding"``: initial images picked by herding;
+* ``formation=2``: IDC's multi-formation, four half-resolution samples per stored image, with one
+  learned label per sample.
 
 What differs from the reference (yongchao97/FRePo): Adam instead of LAMB, no cosine schedule,
 pool networks are the evaluation ConvNet (instance norm by default; ``norm="none"`` for the
@@ -51,6 +53,7 @@ class FRePo(IterativeDistiller):
     """
 
     name = "frepo"
+    supports_formation = True
 
     def __init__(
         self,
@@ -90,7 +93,7 @@ class FRePo(IterativeDistiller):
     # ------------------------------------------------------------------ learnables
     def extra_learnables(self, train, ipc: int) -> dict[str, tuple[Tensor, float]]:
         num_classes = train.num_classes
-        labels = centred_targets(torch.arange(num_classes).repeat_interleave(ipc), num_classes)
+        labels = centred_targets(torch.arange(num_classes).repeat_interleave(ipc * self.formation**2), num_classes)
         extras = {"labels": (labels, self.lr_label)}
         if self.loss == "platt":
             extras["log_scale"] = (torch.zeros(()), self.lr_label)  # exp(log_scale) multiplies the predictions
@@ -110,7 +113,7 @@ class FRePo(IterativeDistiller):
             net = self._network(state, iteration_seed(state.seed, 0) + 3)
             real, real_labels = self._real_batch(state)
             with torch.no_grad():
-                solved = solve_labels(net.embed(state.images), net.embed(real),
+                solved = solve_labels(net.embed(state.samples()), net.embed(real),
                                       centred_targets(real_labels, state.num_classes), self.ridge)
             state.learnables.labels.data.copy_(solved.to(state.learnables.labels.dtype))
         if not self.learn_labels:
@@ -121,7 +124,7 @@ class FRePo(IterativeDistiller):
         member = self._draw_member(state)
         net = member["net"] if member is not None else self._network(state, iteration_seed(state.seed, state.iteration) + 2)
         real, real_labels = self._real_batch(state)
-        syn = state.images
+        syn = state.samples()
         if self.augment is not None:
             real, syn = self.augment.pair(real, syn, state.device_rng)
         net.eval().requires_grad_(False)  # the objective reads features; the online update below trains
@@ -167,7 +170,7 @@ class FRePo(IterativeDistiller):
         """One step of the drawn network on the synthetic set (MSE to its current labels)."""
         net, optimizer = member["net"], member["optimizer"]
         net.train().requires_grad_(True)
-        images, labels = state.images.detach(), state.learnables.labels.detach()
+        images, labels = state.samples().detach(), state.learnables.labels.detach()
         optimizer.zero_grad(set_to_none=True)
         F.mse_loss(net(images), labels).backward()
         optimizer.step()

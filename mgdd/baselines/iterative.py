@@ -30,6 +30,7 @@ from ..checkpoint import load_training_state, save_training_state
 from ..data import ImageDataset
 from ..distill import Distiller
 from ..evaluate import DEFAULT_DSA_STRATEGY
+from ..formation import decode_formation, encode_formation
 from ..io import CorruptFileError, read_metadata
 from ..nets import seeded_network
 from ..synthetic import SyntheticSet
@@ -67,6 +68,7 @@ class RunState:
     cpu_rng: torch.Generator = field(default_factory=torch.Generator)
     device_rng: torch.Generator | None = None
     scratch: dict[str, Any] = field(default_factory=dict)  # a method's own per-run objects (e.g. a model pool)
+    formation: int = 1  # samples per stored image along each side (multi-formation; see mgdd.formation)
 
     @property
     def images(self) -> Tensor:
@@ -78,8 +80,12 @@ class RunState:
 
     @property
     def labels(self) -> Tensor:
-        """Hard labels of the synthetic set, class-major."""
-        return torch.arange(self.num_classes, device=self.device).repeat_interleave(self.ipc)
+        """Hard labels of the synthetic samples (decoded ones under multi-formation), class-major."""
+        return torch.arange(self.num_classes, device=self.device).repeat_interleave(self.ipc * self.formation**2)
+
+    def samples(self) -> Tensor:
+        """The synthetic samples a network sees: the images, decoded under multi-formation (differentiable)."""
+        return decode_formation(self.images, self.formation)
 
     def synthetic(self, c: int) -> Tensor:
         """The learnable images of class ``c`` (a view: gradients flow into the set)."""
@@ -133,8 +139,13 @@ class IterativeDistiller(Distiller):
         arch: network the method matches through.
         dsa, dsa_strategy: differentiable Siamese augmentation during distillation.
         snapshot_dir, snapshot_every, resume: see the module docstring.
+        formation: multi-formation factor (IDC): each stored image holds formation**2 samples at
+            1/formation resolution, initialised from that many real images; methods that support it
+            set ``supports_formation``.
         progress: tqdm bar.
     """
+
+    supports_formation: bool = False
 
     def __init__(
         self,
@@ -151,6 +162,7 @@ class IterativeDistiller(Distiller):
         snapshot_dir: str | None = None,
         snapshot_every: int = 100,
         resume: bool = True,
+        formation: int = 1,
         progress: bool = True,
     ) -> None:
         if iterations < 0:
@@ -161,6 +173,9 @@ class IterativeDistiller(Distiller):
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if lr_img <= 0 or batch_real < 1 or snapshot_every < 1:
             raise ValueError("lr_img must be > 0, batch_real and snapshot_every >= 1")
+        if formation < 1 or (formation > 1 and not self.supports_formation):
+            raise ValueError(f"formation must be 1 for {self.name!r} (multi-formation: {self.name!r} "
+                             f"{'supports' if self.supports_formation else 'does not support'} it), got {formation}")
         self.iterations = iterations
         self.time_budget = time_budget
         self.lr_img = lr_img
@@ -172,6 +187,7 @@ class IterativeDistiller(Distiller):
         self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
         self.snapshot_every = snapshot_every
         self.resume = resume
+        self.formation = formation
         self.progress = progress
 
     # ------------------------------------------------------------------ method hooks
@@ -236,10 +252,11 @@ class IterativeDistiller(Distiller):
     def _start(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> RunState:
         data = train.to(device)
         generator = torch.Generator().manual_seed(seed)
+        samples = ipc * self.formation**2  # per class
         if self.init == "real":
-            images = train.images[train.balanced_indices(ipc, seed)].clone()
+            images = encode_formation(train.images[train.balanced_indices(samples, seed)], self.formation)
         elif self.init == "herding":
-            images = Herding().run(train, ipc, seed, device).images.clone()
+            images = encode_formation(Herding().run(train, samples, seed, device).images, self.formation)
         else:
             images = torch.randn((ipc * train.num_classes, *train.image_shape), generator=generator)
         extras = self.extra_learnables(train, ipc)
@@ -247,7 +264,7 @@ class IterativeDistiller(Distiller):
         groups = [{"params": [learnables.images], "lr": self.lr_img}]
         groups += [{"params": [getattr(learnables, k)], "lr": lr} for k, (_, lr) in extras.items()]
         optimizer = self.make_optimizer(groups)
-        state = RunState(data, ipc, seed, device, learnables, optimizer, self.augment)
+        state = RunState(data, ipc, seed, device, learnables, optimizer, self.augment, formation=self.formation)
         path = self.snapshot_dir / STATE_FILE if self.snapshot_dir is not None else None
         if path is not None and path.exists() and self.resume:
             self._restore(state, path, train)
@@ -255,11 +272,13 @@ class IterativeDistiller(Distiller):
 
     def _identity(self, state: RunState) -> dict[str, Any]:
         return {"method": self.name, "dataset": state.train.name, "ipc": state.ipc, "seed": state.seed,
-                "image_shape": list(state.train.image_shape), "num_classes": state.num_classes}
+                "image_shape": list(state.train.image_shape), "num_classes": state.num_classes,
+                "formation": self.formation}
 
     def _restore(self, state: RunState, path: Path, train: ImageDataset) -> None:
         expected = self._identity(state)
-        saved = {k: _saved_header(path)["extra"].get(k) for k in expected}
+        header = _saved_header(path)["extra"]
+        saved = {k: header.get(k, 1 if k == "formation" else None) for k in expected}  # states before formation: 1
         if saved != expected:
             raise ValueError(
                 f"{path} belongs to another run ({saved}); this run is {expected}. Use another "
@@ -285,7 +304,7 @@ class IterativeDistiller(Distiller):
                     "loss": state.last_loss}
         labels = self.synthetic_labels(state).detach().cpu().clone()
         return SyntheticSet(state.images.detach().cpu().clone(), labels, train.num_classes,
-                            list(train.class_names), train.mean, train.std, lr, metadata)
+                            list(train.class_names), train.mean, train.std, lr, metadata, self.formation)
 
 
 def _saved_header(path: Path) -> dict[str, Any]:
