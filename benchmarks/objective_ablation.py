@@ -32,6 +32,8 @@ ROWS: dict[str, tuple[dict, str]] = {
     "mean-term": ({"mean_weight": 1.0}, "plus DM's class-mean term (weight 1)"),
     "herding-init": ({"init": "herding"}, "initial images by herding"),
     "no-norm": ({"norm": "none"}, "pool networks without normalisation (the paper's)"),
+    "frepo-mf2": ({"formation": 2}, "multi-formation factor 2: 4 half-resolution samples per stored image, "
+                  "one learned label each (same memory)"),
     "real-mf2": ({"formation": 2}, "no optimisation: random real images, 4 per stored slot at half resolution "
                  "(multi-formation factor 2), hard labels: what the formation alone gives"),
 }

@@ -2,10 +2,11 @@
 
 from .labels import ridge_predict, ridge_predictor, solve_labels
 from .meta import DEFAULT_MODEL, MetaGenerator
+from .method import MGDD
 from .network import ConditionalGenerator
 from .step import Task, distillation_loss, sample_task
 
 __all__ = [
-    "ridge_predict", "ridge_predictor", "solve_labels", "DEFAULT_MODEL", "MetaGenerator",
+    "ridge_predict", "ridge_predictor", "solve_labels", "DEFAULT_MODEL", "MetaGenerator", "MGDD",
     "ConditionalGenerator", "Task", "distillation_loss", "sample_task",
 ]
