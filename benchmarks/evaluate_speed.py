@@ -42,6 +42,9 @@ def parse_args() -> argparse.Namespace:
                         help="synthetic sets timed (mgdd: the bundled generator adapted for --adapt-steps)")
     parser.add_argument("--adapt-steps", type=int, default=200)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--precision-probe", action="store_true",
+                        help="also time one forward + backward of the ConvNet on 100 images in fp32 and under "
+                             "bf16 autocast (is bf16 worth an option on this CPU?)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default=None)
     return parser.parse_args()
@@ -67,6 +70,26 @@ def training_flops_per_image(channels: int, num_classes: int, image_size, device
     with FlopCounterMode(display=False) as counter:
         F.cross_entropy(net(x), torch.zeros(8, dtype=torch.long, device=device)).backward()
     return counter.get_total_flops() / 8
+
+
+def precision_probe(device: torch.device, batch: int = 100, repeats: int = 5) -> dict:
+    """Seconds per forward + backward of the protocol's ConvNet on ``batch`` images, fp32 vs bf16 autocast."""
+    net = mgdd.get_network("ConvNet", 1, 10, (28, 28)).to(device)
+    x, y = torch.randn(batch, 1, 28, 28, device=device), torch.randint(0, 10, (batch,), device=device)
+
+    def step(bf16: bool) -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = net(x)
+        F.cross_entropy(out.float(), y).backward()
+
+    seconds = {}
+    for name, bf16 in (("fp32", False), ("bf16", True)):
+        step(bf16)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            step(bf16)
+        seconds[name] = round((time.perf_counter() - started) / repeats, 4)
+    return seconds
 
 
 class Stopwatch:
@@ -112,8 +135,12 @@ def markdown(results: dict) -> str:
     for key, run in sorted(results.items()):
         lines += [f"## {key}", "", f"{run['date']}, {run['machine']}.", f"Command: `{run['command']}`", "",
                   f"fp32 matmul peak {run['peak_gflops']:.0f} GFLOP/s; {run['gflop_per_image']:.3f} GFLOP per "
-                  "training image (forward + backward).", "",
-                  "| IPC | variant | train img/s | GFLOP/s | % of peak | train s | of which DSA s | test s | wall s "
+                  "training image (forward + backward).", ""]
+        if "precision_probe" in run:
+            probe = run["precision_probe"]
+            lines += [f"One forward + backward on 100 images: fp32 {probe['fp32']:.3f} s, bf16 autocast "
+                      f"{probe['bf16']:.3f} s ({probe['fp32'] / probe['bf16']:.2f}x).", ""]
+        lines += ["| IPC | variant | train img/s | GFLOP/s | % of peak | train s | of which DSA s | test s | wall s "
                   "| accuracy | vs whole | train speed-up |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for ipc, variants in sorted(run["ipc"].items(), key=lambda item: int(item[0].split()[0])):
@@ -143,6 +170,9 @@ def main() -> None:
     path = RESULTS_DIR / f"{NAME}.json"
     results = load_results(path)
     key = f"{today()} {device.type} {torch.get_num_threads()} threads, {args.models} models x {args.epochs} epochs"
+    if args.precision_probe:
+        run["precision_probe"] = precision_probe(device)
+        print(f"forward + backward of 100 images: {run['precision_probe']}", flush=True)
     for ipc in args.ipc:
         for set_name in args.sets:
             syn = synthetic_set(set_name, train, ipc, args)

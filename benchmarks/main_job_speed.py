@@ -60,7 +60,7 @@ def markdown(results: dict) -> str:
              "(`--eval-chunk 0`); `chunked`: the default.", ""]
     for key, run in sorted(results.items()):
         lines += [f"## {key}", "", f"{run['date']}, {run['machine']}.", f"Command: `{run['command']}` "
-                  f"(runs `{run['readme_command']}`)", "",
+                  f"(runs `{run['readme_command']}`)", ""] + ([run["note"], ""] if run.get("note") else []) + [
                   "| variant | wall s | of which adaptation s | accuracy IPC 1 | accuracy IPC 10 | speed-up |",
                   "| --- | --- | --- | --- | --- | --- |"]
         base = run["variants"].get("whole")
