@@ -24,7 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--root", default=None)
     parser.add_argument("--steps", type=int, default=200, help="adaptation steps")
-    parser.add_argument("--adapt-ipc", type=int, default=10, help="synthetic size per class during adaptation")
+    parser.add_argument("--adapt-ipc", type=int, nargs="+", default=[10],
+                        help="synthetic size per class during adaptation, or a range LOW HIGH drawn per step")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--ipc", type=int, nargs="+", default=[1, 10, 50], help="sizes to generate")
     parser.add_argument("--init", default="random", choices=["random", "kcenter"])
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     train = mgdd.load_dataset(args.dataset, "train", root=args.root)
     gen = MetaGenerator.from_pretrained(args.model)
-    gen.adapt(train, steps=args.steps, ipc=args.adapt_ipc, lr=args.lr, seed=args.seed, device=args.device,
+    adapt_ipc = args.adapt_ipc[0] if len(args.adapt_ipc) == 1 else tuple(args.adapt_ipc)
+    gen.adapt(train, steps=args.steps, ipc=adapt_ipc, lr=args.lr, seed=args.seed, device=args.device,
               convert_channels=args.convert_channels)
     results = {"model": args.model, "dataset": args.dataset, "adapt_steps": args.steps,
                "adapt_seconds": round(gen.adapt_info["seconds"], 2), "sets": {}}

@@ -183,3 +183,19 @@ def test_chunked_inference_equals_one_batch(digits_train, monkeypatch):
     for a, b in zip(chunked, whole):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert chunked[0].abs().sum() > 0
+
+
+def test_generated_pixels_stay_in_the_range_of_real_ones(digits_train):
+    gen = ConditionalGenerator(channels=1, width=16, code_dim=8, blocks=1)
+    with torch.no_grad():
+        gen.out.bias.fill_(50.0)  # a generator that pushes every pixel far above the data
+    task = sample_task(digits_train, 2, torch.Generator().manual_seed(0), real_per_class=4)
+    real = torch.cat([task.initial, task.support])
+    out = synthesize(gen, task, None)
+    assert out.max().item() == pytest.approx(real.max().item()) and out.min().item() >= real.min().item()
+    with torch.no_grad():
+        gen.out.bias.fill_(0.0)
+    assert torch.equal(synthesize(gen, task, None), task.initial)  # real samples are untouched
+    gen.out.bias.data.fill_(-1e-3)  # in range: the output keeps its gradient
+    synthesize(gen, task, None).sum().backward()
+    assert gen.out.bias.grad.item() > 0

@@ -165,3 +165,12 @@ def test_mgdd_is_a_method_of_distill_and_the_cli(digits_train, tmp_path):
     assert mgdd.SyntheticSet.load(out).metadata["method"] == "mgdd"
     with pytest.raises(ValueError, match="steps"):
         mgdd.distill("mgdd", digits_train, ipc=1, steps=-1)
+
+
+def test_adaptation_over_a_range_of_sizes(digits_train):
+    gen = MetaGenerator(**TINY).adapt(digits_train, steps=8, ipc=(1, 6), lr=1e-3, progress=False)
+    sizes = gen.adapt_info["step_ipcs"]
+    assert len(sizes) == 8 and all(1 <= s <= 6 for s in sizes) and len(set(sizes)) > 1
+    assert gen.adapt_info["ipc"] == [1, 6] and "step_ipcs" not in gen.generate(2).metadata["adaptation"]
+    with pytest.raises(ValueError, match="range"):
+        MetaGenerator(**TINY).adapt(digits_train, steps=1, ipc=(5, 2), progress=False)

@@ -130,7 +130,7 @@ class MetaGenerator(
         self,
         data: ImageDataset | Any,
         steps: int = 200,
-        ipc: int = 10,
+        ipc: int | tuple[int, int] = 10,
         lr: float = 1e-4,
         real_per_class: int = 32,
         support_per_class: int = 16,
@@ -146,7 +146,9 @@ class MetaGenerator(
         """Fine-tune the generator on ``data`` for ``steps`` steps of the distillation loss.
 
         Each step draws fresh initial samples (``ipc`` per class), real batches and a random
-        feature network, so the adapted generator serves any later ``generate(ipc=...)``.
+        feature network, so the adapted generator serves any later ``generate(ipc=...)``. With
+        ``ipc=(low, high)`` every step draws its size log-uniformly in that range, so that one
+        adaptation sees the sizes it will be asked for.
         With ``pool_size > 0`` the networks come from a pool of that many, whose features of
         ``pool_per_class`` real samples per class are computed once (much faster steps);
         ``pool_size=0`` draws a fresh network every step. ``mean_weight > 0`` adds DM's class-mean
@@ -154,7 +156,10 @@ class MetaGenerator(
         Returns ``self``; the loss curve is in ``self.adapt_info``.
         """
         data = self._prepare_target(as_image_dataset(data), convert_channels)
-        check_ipc(ipc, data)
+        low, high = (ipc, ipc) if isinstance(ipc, int) else tuple(ipc)
+        if not 1 <= low <= high:
+            raise ValueError(f"ipc must be a size >= 1 or a range (low, high) with 1 <= low <= high, got {ipc}")
+        check_ipc(high, data)
         device = resolve_device(device)
         self.to(device).train()
         generator = torch.Generator().manual_seed(seed)
@@ -165,8 +170,10 @@ class MetaGenerator(
         pool = (FeaturePool(data, pool_size, pool_per_class, self.feature_arch, self.feature_width, seed, device)
                 if pool_size > 0 else None)
         bar = tqdm(range(steps), desc="adapt", disable=not progress)
+        sizes = []
         for _ in bar:
-            task = sample_task(data, ipc, generator, real_per_class=real_per_class,
+            sizes.append(low if low == high else draw_log_uniform(low, high, generator))
+            task = sample_task(data, sizes[-1], generator, real_per_class=real_per_class,
                                support_per_class=support_per_class, pool=pool).to(device)
             net, guide = (pool.nets[task.pool_net], pool.nets[task.guide_net]) if pool is not None else (
                 self._random_net(data, generator, device), self._random_net(data, generator, device))
@@ -184,7 +191,8 @@ class MetaGenerator(
         self._target = data
         self._label_cache = {}
         self.adapt_info = {
-            "dataset": data.name, "steps": steps, "ipc": ipc, "lr": lr, "seed": seed, "augment": augment,
+            "dataset": data.name, "steps": steps, "ipc": ipc if isinstance(ipc, int) else [low, high],
+            "step_ipcs": sizes, "lr": lr, "seed": seed, "augment": augment,
             "mean_weight": mean_weight,
             "pool_size": pool_size, "pool_per_class": pool_per_class, "real_per_class": real_per_class,
             "seconds": time.perf_counter() - started, "losses": losses, "ridge_accuracies": accuracies,
@@ -263,7 +271,7 @@ class MetaGenerator(
                 "method": "mgdd", "dataset": data.name, "ipc": ipc, "seed": seed, "arch": self.feature_arch,
                 "init": init, "labels": labels,
                 "label_real_per_class": label_count if labels == "least-squares" else None,
-                "adaptation": {k: v for k, v in self.adapt_info.items() if k not in ("losses", "ridge_accuracies")},
+                "adaptation": {k: v for k, v in self.adapt_info.items() if k not in ("losses", "ridge_accuracies", "step_ipcs")},
             },
         )
         syn.metadata["wall_time"] = round(time.perf_counter() - started, 3)
@@ -295,6 +303,12 @@ class MetaGenerator(
                 "targets": nn.functional.one_hot(data.labels[real], data.num_classes).double().to(device),
             }
         return self._label_cache[key]
+
+
+def draw_log_uniform(low: int, high: int, generator: torch.Generator) -> int:
+    """An integer in [low, high], log-uniformly (small sizes as often as large ones, per octave)."""
+    u = float(torch.rand((), generator=generator))
+    return min(high, int(math.exp(math.log(low) + u * (math.log(high + 1) - math.log(low)))))
 
 
 def default_label_samples(ipc: int) -> int:

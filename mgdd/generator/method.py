@@ -16,7 +16,8 @@ from .meta import DEFAULT_MODEL, INIT_METHODS, LABEL_METHODS, MetaGenerator
 class MGDD(Distiller):
     """Adapt a pretrained meta generator to the data for ``steps`` steps, then generate the set.
 
-    Options mirror :meth:`MetaGenerator.adapt` and :meth:`MetaGenerator.generate`; ``model`` is a
+    Options mirror :meth:`MetaGenerator.adapt` and :meth:`MetaGenerator.generate` (``adapt_ipc``: a size or a
+    range [low, high] drawn per step); ``model`` is a
     bundled name, a local directory or a Hub id. The set's metadata records the adaptation and the
     generation seconds; ``distill_seconds`` is their sum (the time a user waits, model loading aside).
     """
@@ -28,7 +29,7 @@ class MGDD(Distiller):
         *,
         model: str = DEFAULT_MODEL,
         steps: int = 200,
-        adapt_ipc: int = 10,
+        adapt_ipc: int | list[int] = 10,
         lr: float = 1e-4,
         mean_weight: float = 0.0,
         init: str = "random",
@@ -36,11 +37,14 @@ class MGDD(Distiller):
         convert_channels: bool = False,
         progress: bool = True,
     ) -> None:
-        if steps < 0 or adapt_ipc < 1 or lr <= 0 or mean_weight < 0:
-            raise ValueError("steps must be >= 0, adapt_ipc >= 1, lr > 0 and mean_weight >= 0")
+        sizes = [adapt_ipc] if isinstance(adapt_ipc, int) else list(adapt_ipc)
+        if steps < 0 or not 1 <= len(sizes) <= 2 or min(sizes) < 1 or lr <= 0 or mean_weight < 0:
+            raise ValueError("steps must be >= 0, adapt_ipc a size >= 1 or a range [low, high], lr > 0 and "
+                             "mean_weight >= 0")
         if init not in INIT_METHODS or labels not in LABEL_METHODS:
             raise ValueError(f"init must be one of {INIT_METHODS} and labels one of {LABEL_METHODS}")
-        self.model, self.steps, self.adapt_ipc, self.lr, self.mean_weight = model, steps, adapt_ipc, lr, mean_weight
+        self.adapt_ipc = sizes[0] if len(sizes) == 1 else tuple(sizes)
+        self.model, self.steps, self.lr, self.mean_weight = model, steps, lr, mean_weight
         self.init, self.labels, self.convert_channels, self.progress = init, labels, convert_channels, progress
 
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
