@@ -27,6 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--adapt-ipc", type=int, nargs="+", default=[10],
                         help="synthetic size per class during adaptation, or a range LOW HIGH drawn per step")
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--model-pool", default="random", choices=["random", "online"],
+                        help="feature networks of the adaptation loss: frozen random, or trained online (FRePo)")
     parser.add_argument("--ipc", type=int, nargs="+", default=[1, 10, 50], help="sizes to generate")
     parser.add_argument("--init", default="random", choices=["random", "kcenter"])
     parser.add_argument("--labels", default="least-squares", choices=["least-squares", "hard"])
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     gen = MetaGenerator.from_pretrained(args.model)
     adapt_ipc = args.adapt_ipc[0] if len(args.adapt_ipc) == 1 else tuple(args.adapt_ipc)
     gen.adapt(train, steps=args.steps, ipc=adapt_ipc, lr=args.lr, seed=args.seed, device=args.device,
-              convert_channels=args.convert_channels)
+              model_pool=args.model_pool, convert_channels=args.convert_channels)
     results = {"model": args.model, "dataset": args.dataset, "adapt_steps": args.steps,
                "adapt_seconds": round(gen.adapt_info["seconds"], 2), "sets": {}}
     print(f"adapted in {gen.adapt_info['seconds']:.1f} s")

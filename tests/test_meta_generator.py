@@ -1,6 +1,7 @@
 """MetaGenerator: save/load (strict), bad checkpoints, adaptation and any-size generation."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,25 @@ def test_adaptation_over_a_range_of_sizes(digits_train):
     assert gen.adapt_info["ipc"] == [1, 6] and "step_ipcs" not in gen.generate(2).metadata["adaptation"]
     with pytest.raises(ValueError, match="range"):
         MetaGenerator(**TINY).adapt(digits_train, steps=1, ipc=(5, 2), progress=False)
+
+
+def test_adaptation_with_an_online_model_pool_trains_the_pool(digits_train, monkeypatch):
+    from mgdd.nets import online_pool
+
+    pools = []
+    original = online_pool.OnlineModelPool.__init__
+
+    def keep(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        pools.append(self)
+
+    monkeypatch.setattr(online_pool.OnlineModelPool, "__init__", keep)
+    torch.manual_seed(0)
+    gen = MetaGenerator(**TINY).adapt(digits_train, steps=4, ipc=2, lr=1e-3, model_pool="online", pool_size=2,
+                                      max_online_updates=50, progress=False)
+    (pool,) = pools
+    # staggered start ages 0 and 25, plus one update per step
+    assert sum(m.age for m in pool.members) == 25 + 4
+    assert gen.adapt_info["model_pool"] == "online" and all(math.isfinite(v) for v in gen.adapt_info["losses"])
+    with pytest.raises(ValueError, match="model_pool"):
+        MetaGenerator(**TINY).adapt(digits_train, steps=1, model_pool="frozen", progress=False)

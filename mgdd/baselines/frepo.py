@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from ..distill import register_method
 from ..generator.labels import ridge_predict, solve_labels
 from ..nets import seeded_network
+from ..nets.online_pool import OnlineModelPool
 from .distribution_matching import relative_mean_mismatch
 from .iterative import IterativeDistiller, RunState, iteration_seed
 
@@ -106,8 +107,9 @@ class FRePo(IterativeDistiller):
         return state.learnables.labels
 
     def initialise(self, state: RunState) -> None:
-        state.scratch["pool"] = [self._new_member(state, index, age=index * self.max_online_updates // self.pool_size)
-                                 for index in range(self.pool_size)] if self.model_pool == "online" else []
+        if self.model_pool == "online":
+            state.scratch["pool"] = OnlineModelPool(lambda seed: self._network(state, seed), self.pool_size,
+                                                    self.max_online_updates, self.online_lr, self._pool_seed(state))
         if state.iteration == 0 and self.label_init == "least-squares":
             state.begin_iteration()
             net = self._network(state, iteration_seed(state.seed, 0) + 3)
@@ -121,13 +123,16 @@ class FRePo(IterativeDistiller):
 
     # ------------------------------------------------------------------ one iteration
     def iterate(self, state: RunState) -> float:
-        member = self._draw_member(state)
-        net = member["net"] if member is not None else self._network(state, iteration_seed(state.seed, state.iteration) + 2)
+        pool = state.scratch.get("pool")
+        member = pool.draw(state.cpu_rng, self._pool_seed(state)) if pool is not None else None
+        if member is not None:
+            net = member.net
+        else:
+            net = self._network(state, iteration_seed(state.seed, state.iteration) + 2).eval().requires_grad_(False)
         real, real_labels = self._real_batch(state)
         syn = state.samples()
         if self.augment is not None:
             real, syn = self.augment.pair(real, syn, state.device_rng)
-        net.eval().requires_grad_(False)  # the objective reads features; the online update below trains
         with torch.no_grad():
             real_features = net.embed(real)
         syn_features = net.embed(syn)
@@ -137,8 +142,8 @@ class FRePo(IterativeDistiller):
                 syn_features, state.labels, real_features, F.one_hot(real_labels, state.num_classes).double(),
                 state.num_classes)
         value = state.update(loss, self.name)
-        if member is not None:
-            self._train_member(state, member)
+        if member is not None:  # one step of the drawn network on the synthetic set, MSE to its current labels
+            OnlineModelPool.train_step(member, state.samples(), state.learnables.labels)
         return value
 
     def regression_loss(self, state: RunState, syn_features: Tensor, real_features: Tensor, real_labels: Tensor) -> Tensor:
@@ -153,28 +158,10 @@ class FRePo(IterativeDistiller):
         return seeded_network(self.arch, state.train.channels, state.num_classes, state.train.image_shape[1:],
                               seed, state.device, width=self.width, norm=self.norm)
 
-    def _new_member(self, state: RunState, index: int, age: int = 0) -> dict:
-        net = self._network(state, iteration_seed(state.seed, state.iteration) + 101 + index)
-        return {"net": net, "optimizer": torch.optim.Adam(net.parameters(), lr=self.online_lr), "age": age}
-
-    def _draw_member(self, state: RunState) -> dict | None:
-        pool = state.scratch["pool"]
-        if not pool:
-            return None
-        index = int(torch.randint(len(pool), (), generator=state.cpu_rng))
-        if pool[index]["age"] >= self.max_online_updates:
-            pool[index] = self._new_member(state, index)
-        return pool[index]
-
-    def _train_member(self, state: RunState, member: dict) -> None:
-        """One step of the drawn network on the synthetic set (MSE to its current labels)."""
-        net, optimizer = member["net"], member["optimizer"]
-        net.train().requires_grad_(True)
-        images, labels = state.samples().detach(), state.learnables.labels.detach()
-        optimizer.zero_grad(set_to_none=True)
-        F.mse_loss(net(images), labels).backward()
-        optimizer.step()
-        member["age"] += 1
+    @staticmethod
+    def _pool_seed(state: RunState) -> int:
+        """Seed of the pool's new networks at this iteration (member i adds i)."""
+        return iteration_seed(state.seed, state.iteration) + 101
 
     def _real_batch(self, state: RunState) -> tuple[Tensor, Tensor]:
         batches = [state.real_batch(c, self.batch_real) for c in range(state.num_classes)]

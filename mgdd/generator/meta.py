@@ -18,6 +18,8 @@ from ..baselines.coreset import embed, kcenter_select
 from ..cards import read_template
 from ..data import ImageDataset, as_image_dataset, check_ipc
 from ..device import resolve_device
+from ..nets import seeded_network
+from ..nets.online_pool import OnlineModelPool
 from ..synthetic import SyntheticSet
 from .labels import solve_labels
 from .network import ConditionalGenerator
@@ -26,6 +28,7 @@ from .step import FeaturePool, distillation_loss, random_feature_net, sample_tas
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_MODEL = "mgdd-convnet-28"
 INIT_METHODS = ("random", "kcenter")
+MODEL_POOLS = ("random", "online")
 LABEL_METHODS = ("least-squares", "hard")
 
 
@@ -142,6 +145,9 @@ class MetaGenerator(
         progress: bool = True,
         convert_channels: bool = False,
         mean_weight: float = 0.0,
+        model_pool: str = "random",
+        max_online_updates: int = 40,
+        online_lr: float = 3e-4,
     ) -> "MetaGenerator":
         """Fine-tune the generator on ``data`` for ``steps`` steps of the distillation loss.
 
@@ -151,7 +157,10 @@ class MetaGenerator(
         adaptation sees the sizes it will be asked for.
         With ``pool_size > 0`` the networks come from a pool of that many, whose features of
         ``pool_per_class`` real samples per class are computed once (much faster steps);
-        ``pool_size=0`` draws a fresh network every step. ``mean_weight > 0`` adds DM's class-mean
+        ``pool_size=0`` draws a fresh network every step. ``model_pool="online"`` uses FRePo's pool
+        instead: ``pool_size`` networks trained online on the generated sets (one Adam step, ``online_lr``,
+        on each step's samples and solved labels) and reset after ``max_online_updates``; their features
+        change, so real batches are embedded every step. ``mean_weight > 0`` adds DM's class-mean
         embedding term to the loss (see ``distillation_loss``).
         Returns ``self``; the loss curve is in ``self.adapt_info``.
         """
@@ -160,6 +169,10 @@ class MetaGenerator(
         if not 1 <= low <= high:
             raise ValueError(f"ipc must be a size >= 1 or a range (low, high) with 1 <= low <= high, got {ipc}")
         check_ipc(high, data)
+        if model_pool not in MODEL_POOLS:
+            raise ValueError(f"model_pool must be one of {MODEL_POOLS}, got {model_pool!r}")
+        if model_pool == "online" and pool_size < 1:
+            raise ValueError("model_pool='online' needs pool_size >= 1")
         device = resolve_device(device)
         self.to(device).train()
         generator = torch.Generator().manual_seed(seed)
@@ -167,23 +180,39 @@ class MetaGenerator(
         augmenter = DiffAugment() if augment else None
         losses, accuracies = [], []
         started = time.perf_counter()
-        pool = (FeaturePool(data, pool_size, pool_per_class, self.feature_arch, self.feature_width, seed, device)
-                if pool_size > 0 else None)
+        online = model_pool == "online"
+        if online:
+            pool = None
+            online_pool = OnlineModelPool(lambda s: seeded_network(
+                self.feature_arch, data.channels, data.num_classes, data.image_shape[1:], s, device,
+                width=self.feature_width), pool_size, max_online_updates, online_lr, seed + 101)
+        else:
+            pool = (FeaturePool(data, pool_size, pool_per_class, self.feature_arch, self.feature_width, seed, device)
+                    if pool_size > 0 else None)
         bar = tqdm(range(steps), desc="adapt", disable=not progress)
         sizes = []
-        for _ in bar:
+        for step in bar:
             sizes.append(low if low == high else draw_log_uniform(low, high, generator))
             task = sample_task(data, sizes[-1], generator, real_per_class=real_per_class,
                                support_per_class=support_per_class, pool=pool).to(device)
-            net, guide = (pool.nets[task.pool_net], pool.nets[task.guide_net]) if pool is not None else (
-                self._random_net(data, generator, device), self._random_net(data, generator, device))
+            if online:
+                member = online_pool.draw(generator, seed + 101 + 1000 * (step + 1))
+                net = guide = member.net
+            elif pool is not None:
+                net, guide = pool.nets[task.pool_net], pool.nets[task.guide_net]
+            else:
+                net, guide = self._random_net(data, generator, device), self._random_net(data, generator, device)
+            outputs: dict = {}
             loss, stats = distillation_loss(self.generator, task, net, self.ridge, self.label_ridge, augmenter,
-                                            unroll=self.unroll, guide_net=guide, mean_weight=mean_weight)
+                                            unroll=self.unroll, guide_net=guide, mean_weight=mean_weight,
+                                            outputs=outputs)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError("adaptation loss is not finite; lower lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if online:  # the drawn network learns from this step's set, as in FRePo
+                OnlineModelPool.train_step(member, outputs["synthetic"], outputs["labels"])
             losses.append(stats["loss"])
             accuracies.append(stats["ridge_acc"])
             bar.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['ridge_acc']:.3f}")
@@ -193,7 +222,7 @@ class MetaGenerator(
         self.adapt_info = {
             "dataset": data.name, "steps": steps, "ipc": ipc if isinstance(ipc, int) else [low, high],
             "step_ipcs": sizes, "lr": lr, "seed": seed, "augment": augment,
-            "mean_weight": mean_weight,
+            "mean_weight": mean_weight, "model_pool": model_pool,
             "pool_size": pool_size, "pool_per_class": pool_per_class, "real_per_class": real_per_class,
             "seconds": time.perf_counter() - started, "losses": losses, "ridge_accuracies": accuracies,
         }

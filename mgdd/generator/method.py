@@ -32,6 +32,7 @@ class MGDD(Distiller):
         adapt_ipc: int | list[int] = 10,
         lr: float = 1e-4,
         mean_weight: float = 0.0,
+        model_pool: str = "random",
         init: str = "random",
         labels: str = "least-squares",
         convert_channels: bool = False,
@@ -45,12 +46,14 @@ class MGDD(Distiller):
             raise ValueError(f"init must be one of {INIT_METHODS} and labels one of {LABEL_METHODS}")
         self.adapt_ipc = sizes[0] if len(sizes) == 1 else tuple(sizes)
         self.model, self.steps, self.lr, self.mean_weight = model, steps, lr, mean_weight
+        self.model_pool = model_pool
         self.init, self.labels, self.convert_channels, self.progress = init, labels, convert_channels, progress
 
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
         gen = MetaGenerator.from_pretrained(self.model)
         gen.adapt(train, steps=self.steps, ipc=self.adapt_ipc, lr=self.lr, seed=seed, device=device,
-                  progress=self.progress, convert_channels=self.convert_channels, mean_weight=self.mean_weight)
+                  progress=self.progress, convert_channels=self.convert_channels, mean_weight=self.mean_weight,
+                  model_pool=self.model_pool)
         started = time.perf_counter()
         syn = gen.generate(ipc, init=self.init, labels=self.labels, seed=seed, device=device)
         generate_seconds = time.perf_counter() - started

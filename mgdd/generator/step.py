@@ -166,11 +166,12 @@ def random_feature_net(
 def ridge_loss(
     syn_features: Tensor, real_features: Tensor, real_targets: Tensor, query_features: Tensor,
     query_targets: Tensor, ridge: float, label_ridge: float,
-) -> tuple[Tensor, Tensor]:
-    """MSE of the synthetic ridge head (labels solved on the real batch) on the query batch, and its predictions."""
+) -> tuple[Tensor, Tensor, Tensor]:
+    """MSE of the synthetic ridge head (labels solved on the real batch) on the query batch, its predictions
+    and the solved labels."""
     labels = solve_labels(syn_features, real_features, real_targets, ridge, label_ridge)
     prediction = ridge_predict(syn_features, labels, query_features, ridge)
-    return F.mse_loss(prediction, query_targets.double()), prediction
+    return F.mse_loss(prediction, query_targets.double()), prediction, labels
 
 
 def guidance(
@@ -186,12 +187,12 @@ def guidance(
     with torch.enable_grad():
         if len(images) <= chunk:
             x = images.detach().requires_grad_(True)
-            loss, _ = ridge_loss(feature_net.embed(x), real_features, real_targets, real_features, real_targets,
+            loss, _, _ = ridge_loss(feature_net.embed(x), real_features, real_targets, real_features, real_targets,
                                  ridge, label_ridge)
             (grad,) = torch.autograd.grad(loss, x)
         else:  # chunked: features without a graph, then one vector-Jacobian product per chunk (cache-sized)
             features = embed(feature_net, images, chunk).to(images.device).requires_grad_(True)
-            loss, _ = ridge_loss(features, real_features, real_targets, real_features, real_targets, ridge,
+            loss, _, _ = ridge_loss(features, real_features, real_targets, real_features, real_targets, ridge,
                                  label_ridge)
             (feature_grad,) = torch.autograd.grad(loss, features)
             grads = []
@@ -261,13 +262,15 @@ def distillation_loss(
     unroll: int = 1,
     guide_net: nn.Module | None = None,
     mean_weight: float = 0.0,
+    outputs: dict | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Loss of one step (differentiable into ``gen``) and a few statistics for logging.
 
     The guidance comes from ``guide_net`` (default: ``feature_net``); a network other than the
     one that scores the result keeps the generator from exploiting one network's quirks.
     ``mean_weight > 0`` adds DM's class-mean embedding term (``relative_mean_mismatch`` against
-    the real and query batches) to the ridge loss.
+    the real and query batches) to the ridge loss. A dict passed as ``outputs`` receives the synthetic
+    samples and their solved labels, detached (``"synthetic"``, ``"labels"``): an online model pool trains on them.
     """
     real_features, query_features = task.real_features, task.query_features
     with torch.no_grad():
@@ -282,9 +285,11 @@ def distillation_loss(
             guide_features = real_features if guide_net is feature_net else guide_net.embed(task.real)
     synthetic = synthesize(gen, task, guide_net, guide_features, unroll, ridge, label_ridge)
     syn_features = feature_net.embed(augment(synthetic, generator=generator) if augment else synthetic)
-    loss, prediction = ridge_loss(syn_features, real_features, task.real_targets, query_features,
+    loss, prediction, labels = ridge_loss(syn_features, real_features, task.real_targets, query_features,
                                   task.query_targets, ridge, label_ridge)
     stats = {"loss": loss.item()}
+    if outputs is not None:
+        outputs.update(synthetic=synthetic.detach(), labels=labels.detach().float())
     if mean_weight > 0:
         mismatch = relative_mean_mismatch(syn_features, task.initial_labels, torch.cat([real_features, query_features]),
                                           torch.cat([task.real_targets, task.query_targets]), task.num_classes)
@@ -293,6 +298,6 @@ def distillation_loss(
     with torch.no_grad():
         accuracy = (prediction.argmax(1) == task.query_targets.argmax(1)).double().mean().item()
         # the same loss for the untouched initial samples: what the generator is improving on
-        initial_loss, _ = ridge_loss(feature_net.embed(task.initial), real_features, task.real_targets,
+        initial_loss, _, _ = ridge_loss(feature_net.embed(task.initial), real_features, task.real_targets,
                                      query_features, task.query_targets, ridge, label_ridge)
     return loss.float(), {**stats, "initial_loss": initial_loss.item(), "ridge_acc": accuracy}
