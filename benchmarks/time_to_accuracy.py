@@ -1,4 +1,4 @@
-"""Time to accuracy: MGDD adaptation against DC, DSA, DM and MTT on one time axis, one machine, one protocol.
+"""Time to accuracy: MGDD adaptation against DC, DSA, DM, MTT and FRePo on one time axis, one machine, one protocol.
 
     python benchmarks/time_to_accuracy.py --ipc 1 --ladder 150 300 600 --models 3 --epochs 300
     python benchmarks/time_to_accuracy.py --ipc 10 --ladder 300 600 1200 --models 2 --epochs 300
@@ -29,12 +29,13 @@ import torch
 import mgdd
 from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
 from mgdd.baselines import train_experts
-from mgdd.generator.meta import DEFAULT_MODEL, MetaGenerator
+from mgdd.generator.meta import DEFAULT_MODEL
 
 NAME = "time_to_accuracy"
-BASELINES = ("dm", "dc", "dsa", "mtt")
+BASELINES = ("dm", "dc", "dsa", "mtt", "frepo")
 # iterations between resumable snapshots: an interrupted rung loses at most this much work
-SNAPSHOT_EVERY = {"dc": 1, "dsa": 1, "dm": 10, "mtt": 10}
+# (FRePo restarts its model pool at each rung, see docs/baselines.md)
+SNAPSHOT_EVERY = {"dc": 1, "dsa": 1, "dm": 10, "mtt": 10, "frepo": 10}
 RUNS = Path("runs") / NAME
 
 
@@ -90,15 +91,12 @@ class Bench:
         for steps in self.args.mgdd_steps:
             if self.key("mgdd", steps) in self.results:
                 continue
-            gen = MetaGenerator.from_pretrained(DEFAULT_MODEL)
-            started = time.perf_counter()
-            gen.adapt(self.train, steps=steps, ipc=self.args.ipc, lr=self.args.mgdd_lr, seed=self.args.seed,
-                      device=self.device, progress=False)
-            adapt_seconds = time.perf_counter() - started
-            syn = gen.generate(self.args.ipc, seed=self.args.seed, device=self.device)
-            seconds = time.perf_counter() - started
-            self.record("mgdd", steps, syn, seconds, steps=steps, adapt_seconds=round(adapt_seconds, 1),
-                        generate_seconds=syn.metadata["wall_time"])
+            syn = mgdd.distill("mgdd", self.train, self.args.ipc, seed=self.args.seed, device=self.device,
+                               model=DEFAULT_MODEL, steps=steps, adapt_ipc=self.args.ipc, lr=self.args.mgdd_lr,
+                               progress=False)
+            adapt_seconds = syn.metadata["adaptation"]["seconds"]
+            self.record("mgdd", steps, syn, syn.metadata["distill_seconds"], steps=steps,
+                        adapt_seconds=round(adapt_seconds, 1), generate_seconds=syn.metadata["generate_seconds"])
 
     def expert_seconds(self) -> float:
         folder = self.runs.parent / "experts"
