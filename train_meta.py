@@ -68,8 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: sources differ in channel count {sorted(channels)}")
     model = MetaGenerator(
         channels=channels.pop(), width=args.width, code_dim=args.code_dim, blocks=args.blocks,
-        feature_width=args.feature_width, train_image_size=args.size,
+        feature_width=args.feature_width,
     )
+    model.provenance["train_image_size"] = args.size
     config = MetaTrainConfig(
         steps=args.steps, lr=args.lr, ipcs=tuple(args.ipcs), min_classes=args.min_classes,
         max_classes=args.max_classes, real_per_class=args.real_per_class, save_every=args.save_every,

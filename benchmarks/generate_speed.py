@@ -49,21 +49,22 @@ def median_seconds(fn, repeats: int) -> float:
 @torch.no_grad()
 def part_seconds(gen: MetaGenerator, data, ipc: int, repeats: int, device) -> dict[str, float]:
     """Seconds of each part of one generate call, same inputs as generate uses."""
-    guide = gen._reference(data, 100, 2, device)
-    reference = gen._reference(data, default_label_samples(ipc), 1, device)
+    target = gen._target_for(data)
+    guide = gen._reference(target, 100, 2, device)
+    reference = gen._reference(target, default_label_samples(ipc), 1, device)
     task = sample_task(data, ipc, torch.Generator().manual_seed(0), real_per_class=1).to(device)
-    direction = guidance(task.initial, guide["net"], guide["features"], guide["targets"], gen.ridge, gen.label_ridge)
+    direction = guidance(task.initial, guide["net"], guide["features"], guide["targets"], gen.model.ridge, gen.model.label_ridge)
     images = gen.generator(task.initial, task.initial_labels, task.support, task.support_labels, task.num_classes,
                            direction)
     features = embed(reference["net"], images).to(device)
     return {
         "guidance": median_seconds(lambda: guidance(task.initial, guide["net"], guide["features"], guide["targets"],
-                                                    gen.ridge, gen.label_ridge), repeats),
+                                                    gen.model.ridge, gen.model.label_ridge), repeats),
         "generator": median_seconds(lambda: gen.generator(task.initial, task.initial_labels, task.support,
                                                           task.support_labels, task.num_classes, direction), repeats),
         "label features": median_seconds(lambda: embed(reference["net"], images), repeats),
         "label solve": median_seconds(lambda: solve_labels(features, reference["features"], reference["targets"],
-                                                           gen.ridge, gen.label_ridge), repeats),
+                                                           gen.model.ridge, gen.model.label_ridge), repeats),
     }
 
 

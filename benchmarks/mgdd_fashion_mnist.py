@@ -89,8 +89,7 @@ def run_adapt(args, results, train, test, device) -> None:
 
 def untrained(model: str) -> MetaGenerator:
     """A freshly initialised generator with ``model``'s architecture (the "from scratch" start)."""
-    config = {k: v for k, v in MetaGenerator.from_pretrained(model)._hub_mixin_config.items() if k != "meta_info"}
-    return MetaGenerator(**config)
+    return MetaGenerator(**MetaGenerator.from_pretrained(model).model.config)
 
 
 def default_adapt_rows(results: dict) -> list[dict]:

@@ -1,24 +1,23 @@
-"""Write the measured figures of the bundled generator into its config and model card.
+"""Write the measured figures of the bundled generator into its model card.
 
     python benchmarks/model_card_results.py
 
 Reads results/mgdd_fashion_mnist.json, results/time_to_accuracy.json and
 results/coreset_fashion_mnist.json, composes the "Measured results" section from them (no figure
-is typed by hand), stores it in the bundled checkpoint's ``config.json`` (``meta_info.results``,
-so ``save_pretrained``/``push_to_hub`` carry it) and renders the card to the checkpoint's README.md
-and to ``model_cards/<name>.md``.
+is typed by hand), stores it in the bundled checkpoint's provenance (the card's ``mgdd_provenance``
+header, so ``save_pretrained``/``push_to_hub`` carry it) and renders the card to the checkpoint's
+README.md and to ``model_cards/<name>.md``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from common import RESULTS_DIR, load_results
 from mgdd_fashion_mnist import TARGETS, default_adapt_rows, meta_vs_scratch
 from time_to_accuracy import headline
 from mgdd.generator.meta import BUNDLED_DIR, DEFAULT_MODEL, MetaGenerator
-from mgdd.io import write_json_atomic, write_text_atomic
+from mgdd.io import write_text_atomic
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -77,14 +76,11 @@ def main() -> None:
     tta = load_results(RESULTS_DIR / "time_to_accuracy.json")
     coreset = load_results(RESULTS_DIR / "coreset_fashion_mnist.json")
     checkpoint = BUNDLED_DIR / DEFAULT_MODEL
-    config_path = checkpoint / "config.json"
-    config = json.loads(config_path.read_text())
-    config["meta_info"]["results"] = results_text(mgdd, tta, coreset)
-    write_json_atomic(config_path, config)
-    card = str(MetaGenerator.from_pretrained(DEFAULT_MODEL).generate_model_card())
-    write_text_atomic(checkpoint / "README.md", card)
-    write_text_atomic(REPO / "model_cards" / f"{DEFAULT_MODEL}.md", card)
-    print(config["meta_info"]["results"])
+    gen = MetaGenerator.from_pretrained(DEFAULT_MODEL)
+    gen.provenance["results"] = results_text(mgdd, tta, coreset)
+    gen.save_pretrained(checkpoint, model_card_kwargs={"repo_id": DEFAULT_MODEL})
+    write_text_atomic(REPO / "model_cards" / f"{DEFAULT_MODEL}.md", (checkpoint / "README.md").read_text())
+    print(gen.provenance["results"])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def test_train_meta_then_adapt(tmp_path):
                      "--blocks", "1", "--feature-width", "16", "--real-per-class", "4", "--pool-per-class", "8",
                      "--no-progress", "--cpu"])
     assert (out / "model" / "model.safetensors").exists()
-    assert MetaGenerator.from_pretrained(out / "model").meta_info["meta_training"]["completed_steps"] == 2
+    assert MetaGenerator.from_pretrained(out / "model").provenance["meta_training"]["completed_steps"] == 2
 
     results = adapt.main(["--model", str(out / "model"), "--dataset", "digits", "--steps", "2", "--adapt-ipc", "2",
                           "--ipc", "1", "3", "--epochs", "2", "--models", "1", "--out", str(tmp_path / "adapt")])

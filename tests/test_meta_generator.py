@@ -29,8 +29,8 @@ def test_save_and_load_round_trip(tmp_path):
     assert config["width"] == 16 and config["feature_width"] == 32
     assert (tmp_path / "m" / "README.md").read_text().startswith("---")
     loaded = MetaGenerator.from_pretrained(tmp_path / "m")
-    assert not loaded.training
-    for (k, a), (_, b) in zip(gen.state_dict().items(), loaded.state_dict().items()):
+    assert not loaded.model.training
+    for (k, a), (_, b) in zip(gen.model.state_dict().items(), loaded.model.state_dict().items()):
         assert torch.equal(a, b), k
 
 
@@ -130,20 +130,36 @@ def test_empty_class_and_nan_data_are_rejected():
 
 def test_bundled_default_loads_offline_and_never_saw_fashion_mnist():
     gen = MetaGenerator.from_pretrained()  # the bundled "mgdd-convnet-28"
-    assert not gen.training and gen.channels == 1
-    sources = gen.meta_info["meta_training"]["sources"]
+    assert not gen.model.training and gen.model.channels == 1
+    sources = gen.provenance["meta_training"]["sources"]
     assert sources and "fashion-mnist" not in sources
-    assert gen.meta_info["meta_training"]["completed_steps"] >= 1000
+    assert gen.provenance["meta_training"]["completed_steps"] >= 1000
     # meta-training moved it away from the identity it starts as
     assert gen.generator.out.weight.abs().sum() > 0
 
 
 def test_shipped_model_card_is_the_bundled_models_rendered_card():
     gen = MetaGenerator.from_pretrained()
-    card = str(gen.generate_model_card())
+    card = str(gen.model.generate_model_card(repo_id="mgdd-convnet-28"))
     repo = Path(__file__).resolve().parents[1]
     assert (repo / "model_cards" / "mgdd-convnet-28.md").read_text() == card
-    assert "Measured results" in card and gen.meta_info["results"] in card
+    assert "Measured results" in card and gen.provenance["results"] in card
+
+
+def test_config_is_architecture_only_and_provenance_travels_in_the_card(tmp_path):
+    gen = MetaGenerator(**TINY)
+    gen.provenance["meta_training"] = {"completed_steps": 7, "sources": ["digits"]}
+    gen.save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert set(config) == {"channels", "width", "code_dim", "blocks", "feature_arch", "feature_width", "ridge",
+                           "label_ridge", "unroll"}
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert "mgdd_provenance:" in card.split("---")[1] and "Meta-trained for 7 steps" in card
+    gen.provenance["meta_training"]["completed_steps"] = 9  # a second save rewrites the card
+    gen.save_pretrained(tmp_path / "m")
+    assert MetaGenerator.from_pretrained(tmp_path / "m").provenance["meta_training"]["completed_steps"] == 9
+    with pytest.raises(ValueError, match="not both"):
+        MetaGenerator(gen.model, width=8)
 
 
 def test_mgdd_is_a_method_of_distill_and_the_cli(digits_train, tmp_path):

@@ -22,8 +22,8 @@ def test_meta_training_checkpoints_and_resumes(tmp_path, digits_train):
     assert [r["step"] for r in log] == [1, 2, 3]
     assert {r["source"] for r in log} <= {"digits"} and all(3 <= r["classes"] <= 4 for r in log)
     saved = MetaGenerator.from_pretrained(tmp_path / "model")
-    assert saved.meta_info["meta_training"]["completed_steps"] == 3
-    for (k, a), (_, b) in zip(model.state_dict().items(), saved.state_dict().items()):
+    assert saved.provenance["meta_training"]["completed_steps"] == 3
+    for (k, a), (_, b) in zip(model.model.state_dict().items(), saved.model.state_dict().items()):
         assert torch.equal(a, b), k
 
     with open(tmp_path / "log.jsonl", "a") as log:  # a record written after the last checkpoint
@@ -32,9 +32,9 @@ def test_meta_training_checkpoints_and_resumes(tmp_path, digits_train):
     resumed = meta_train(MetaGenerator(**TINY), sources, tmp_path, config, resume=True, cpu=True, progress=False)
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
-    assert MetaGenerator.from_pretrained(tmp_path / "model").meta_info["meta_training"]["completed_steps"] == 5
+    assert MetaGenerator.from_pretrained(tmp_path / "model").provenance["meta_training"]["completed_steps"] == 5
     # 3 steps + resume + 2 steps is exactly 5 steps in one go (weights, optimiser, RNG and pools restored)
     torch.manual_seed(0)
     straight = meta_train(MetaGenerator(**TINY), sources, tmp_path / "straight", config, cpu=True, progress=False)
-    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+    for (k, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-6), k

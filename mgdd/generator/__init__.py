@@ -3,10 +3,11 @@
 from .labels import ridge_predict, ridge_predictor, solve_labels
 from .meta import DEFAULT_MODEL, MetaGenerator
 from .method import MGDD
+from .model import GeneratorModel
 from .network import ConditionalGenerator
 from .step import Task, distillation_loss, sample_task
 
 __all__ = [
-    "ridge_predict", "ridge_predictor", "solve_labels", "DEFAULT_MODEL", "MetaGenerator", "MGDD",
+    "ridge_predict", "ridge_predictor", "solve_labels", "DEFAULT_MODEL", "MetaGenerator", "MGDD", "GeneratorModel",
     "ConditionalGenerator", "Task", "distillation_loss", "sample_task",
 ]

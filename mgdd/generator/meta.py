@@ -1,46 +1,55 @@
-"""`MetaGenerator`: the user-facing MGDD model (Hub mixin, adapt, generate)."""
+"""`MetaGenerator`: MGDD's pipeline (adapt a pretrained generator to your data, generate sets of any size).
+
+The weights and their config are a :class:`~mgdd.generator.model.GeneratorModel` (what the Hub holds).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..augment import DiffAugment
 from ..baselines.coreset import embed, kcenter_select
-from ..cards import read_template
 from ..data import ImageDataset, as_image_dataset, check_ipc
 from ..device import resolve_device
 from ..nets import seeded_network
 from ..nets.online_pool import OnlineModelPool
 from ..synthetic import SyntheticSet
 from .labels import solve_labels
+from .model import BUNDLED_DIR, DEFAULT_MODEL, GeneratorModel, bundled_models  # noqa: F401 (re-exported)
 from .network import ConditionalGenerator
 from .step import FeaturePool, distillation_loss, random_feature_net, sample_task, synthesize
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
-DEFAULT_MODEL = "mgdd-convnet-28"
 INIT_METHODS = ("random", "kcenter")
 MODEL_POOLS = ("random", "online")
 LABEL_METHODS = ("least-squares", "hard")
 
 
-class MetaGenerator(
-    nn.Module,
-    PyTorchModelHubMixin,
-    library_name="mgdd",
-    tags=["dataset-distillation", "mgdd"],
-    license="apache-2.0",
-    model_card_template=read_template("meta_generator.md"),
-):
-    """A conditional generator for dataset distillation (MGDD).
+@dataclass
+class AdaptedTarget:
+    """Everything :meth:`MetaGenerator.generate` uses besides the weights, stored explicitly.
+
+    ``data``: the target data (initial samples, support codes and label solves come from it);
+    ``info``: how the generator was adapted to it (steps, sizes, seconds, loss curve);
+    ``references``: random feature networks and their features of real subsets, computed once per
+    (size, seed) by the first ``generate`` that needs them.
+    """
+
+    data: ImageDataset
+    info: dict[str, Any]
+    references: dict[str, dict] = field(default_factory=dict)
+
+
+class MetaGenerator:
+    """MGDD's pipeline: a pretrained :class:`GeneratorModel`, adapted to your data, generates sets of any size.
 
     Typical use::
 
@@ -48,85 +57,45 @@ class MetaGenerator(
         gen.adapt(load_dataset("fashion-mnist"), steps=200)
         syn = gen.generate(ipc=50)
 
-    The constructor arguments form the config saved beside the weights (plain types only).
+    ``MetaGenerator(**config)`` wraps a fresh (untrained) model; ``MetaGenerator(model)`` an existing one.
+    After :meth:`adapt`, ``generate`` depends only on ``model`` (the adapted weights) and ``target``.
     """
 
-    def __init__(
-        self,
-        channels: int = 1,
-        width: int = 32,
-        code_dim: int = 64,
-        blocks: int = 3,
-        feature_arch: str = "ConvNet",
-        feature_width: int = 128,
-        ridge: float = 1e-3,
-        label_ridge: float = 1e-4,
-        train_image_size: int = 28,
-        unroll: int = 1,
-        meta_info: dict | None = None,
-    ) -> None:
-        super().__init__()
-        self.channels = channels
-        self.feature_arch = feature_arch
-        self.feature_width = feature_width
-        self.ridge = ridge
-        self.label_ridge = label_ridge
-        self.train_image_size = train_image_size
-        self.unroll = unroll
-        self.meta_info = dict(meta_info or {})
-        self.generator = ConditionalGenerator(channels, width, code_dim, blocks)
-        self._target: ImageDataset | None = None
-        self._label_cache: dict[str, Any] = {}
-        self.adapt_info: dict[str, Any] = {}
+    def __init__(self, model: GeneratorModel | None = None, **config: Any) -> None:
+        if model is not None and config:
+            raise ValueError("pass a GeneratorModel or its config, not both")
+        self.model = model if model is not None else GeneratorModel(**config)
+        self.target: AdaptedTarget | None = None
 
-    def update_meta_info(self, **info: Any) -> None:
-        """Record provenance (sources, steps, figures) in the config saved with the weights."""
-        self.meta_info.update(info)
-        config = getattr(self, "_hub_mixin_config", None)
-        if isinstance(config, dict):
-            config["meta_info"] = dict(self.meta_info)
+    @property
+    def generator(self) -> ConditionalGenerator:
+        return self.model.generator
 
-    def generate_model_card(self, *args: Any, **kwargs: Any):
-        """Model card rendered from ``mgdd/cards/meta_generator.md`` with this model's provenance."""
-        info = self.meta_info
-        training = info.get("meta_training")
-        if training and "training" not in kwargs:
-            kwargs["training"] = (
-                f"Meta-trained for {training.get('completed_steps')} steps ({training.get('seconds')} s) on "
-                f"{', '.join(training.get('sources', []))}; tasks of {training.get('min_classes')}-"
-                f"{training.get('max_classes')} classes at IPC {training.get('ipcs')}. None of these sources "
-                "overlaps Fashion-MNIST, the benchmark target."
-            )
-        if info.get("results") and "results" not in kwargs:
-            kwargs["results"] = info["results"]
-        return super().generate_model_card(*args, **kwargs)
+    @generator.setter
+    def generator(self, module: ConditionalGenerator) -> None:
+        self.model.generator = module
 
-    # ------------------------------------------------------------------ loading
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Where the weights come from (saved in the model card)."""
+        return self.model.provenance
+
+    @property
+    def adapt_info(self) -> dict[str, Any]:
+        """How the generator was adapted ({} before :meth:`adapt`)."""
+        return self.target.info if self.target is not None else {}
+
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | Path = DEFAULT_MODEL, **kwargs: Any):
-        """Load the bundled default by name, a local directory, or a Hub id.
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path = DEFAULT_MODEL, **kwargs: Any) -> "MetaGenerator":
+        """Load the bundled default by name, a local directory, or a Hub id (see :meth:`GeneratorModel.from_pretrained`)."""
+        return cls(GeneratorModel.from_pretrained(pretrained_model_name_or_path, **kwargs))
 
-        Weights must match the config exactly (strict key check); the model is returned in eval mode.
-        """
-        name = str(pretrained_model_name_or_path)
-        bundled = BUNDLED_DIR / name
-        source: str | Path = bundled if bundled.is_dir() else pretrained_model_name_or_path
-        local = Path(source)
-        if local.exists() and not (local / "model.safetensors").is_file():
-            raise FileNotFoundError(f"{local} holds no model.safetensors")
-        if not local.exists() and name.count("/") != 1:
-            raise FileNotFoundError(
-                f"{name!r} is not a bundled model ({', '.join(bundled_models()) or 'none'}), "
-                "an existing directory, or a Hub id of the form 'org/name'"
-            )
-        kwargs.setdefault("strict", True)
-        try:
-            model = super().from_pretrained(source, **kwargs)
-        except RuntimeError as error:  # load_state_dict: missing / unexpected / mis-shaped keys
-            raise ValueError(f"weights at {source} do not match their config: {error}") from error
-        except Exception as error:
-            _raise_clear_load_error(name, local, error)
-        return model.eval()
+    def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> Any:
+        """Weights, config and card (with the provenance) to a folder; ``push_to_hub=True`` uploads them."""
+        return self.model.save_pretrained(save_directory, **kwargs)
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
+        return self.model.push_to_hub(repo_id, **kwargs)
 
     # ------------------------------------------------------------------ adaptation
     def adapt(
@@ -174,7 +143,7 @@ class MetaGenerator(
         if model_pool == "online" and pool_size < 1:
             raise ValueError("model_pool='online' needs pool_size >= 1")
         device = resolve_device(device)
-        self.to(device).train()
+        self.model.to(device).train()
         generator = torch.Generator().manual_seed(seed)
         optimizer = torch.optim.Adam(self.generator.parameters(), lr=lr)
         augmenter = DiffAugment() if augment else None
@@ -184,11 +153,11 @@ class MetaGenerator(
         if online:
             pool = None
             online_pool = OnlineModelPool(lambda s: seeded_network(
-                self.feature_arch, data.channels, data.num_classes, data.image_shape[1:], s, device,
-                width=self.feature_width), pool_size, max_online_updates, online_lr, seed + 101)
+                self.model.feature_arch, data.channels, data.num_classes, data.image_shape[1:], s, device,
+                width=self.model.feature_width), pool_size, max_online_updates, online_lr, seed + 101)
         else:
-            pool = (FeaturePool(data, pool_size, pool_per_class, self.feature_arch, self.feature_width, seed, device)
-                    if pool_size > 0 else None)
+            pool = (FeaturePool(data, pool_size, pool_per_class, self.model.feature_arch, self.model.feature_width,
+                                seed, device) if pool_size > 0 else None)
         bar = tqdm(range(steps), desc="adapt", disable=not progress)
         sizes = []
         for step in bar:
@@ -203,8 +172,8 @@ class MetaGenerator(
             else:
                 net, guide = self._random_net(data, generator, device), self._random_net(data, generator, device)
             outputs: dict = {}
-            loss, stats = distillation_loss(self.generator, task, net, self.ridge, self.label_ridge, augmenter,
-                                            unroll=self.unroll, guide_net=guide, mean_weight=mean_weight,
+            loss, stats = distillation_loss(self.generator, task, net, self.model.ridge, self.model.label_ridge,
+                                            augmenter, unroll=self.model.unroll, guide_net=guide, mean_weight=mean_weight,
                                             outputs=outputs)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError("adaptation loss is not finite; lower lr")
@@ -216,31 +185,30 @@ class MetaGenerator(
             losses.append(stats["loss"])
             accuracies.append(stats["ridge_acc"])
             bar.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['ridge_acc']:.3f}")
-        self.eval()
-        self._target = data
-        self._label_cache = {}
-        self.adapt_info = {
+        self.model.eval()
+        info = {
             "dataset": data.name, "steps": steps, "ipc": ipc if isinstance(ipc, int) else [low, high],
             "step_ipcs": sizes, "lr": lr, "seed": seed, "augment": augment,
             "mean_weight": mean_weight, "model_pool": model_pool,
             "pool_size": pool_size, "pool_per_class": pool_per_class, "real_per_class": real_per_class,
             "seconds": time.perf_counter() - started, "losses": losses, "ridge_accuracies": accuracies,
         }
+        self.target = AdaptedTarget(data, info)
         return self
 
     def _random_net(self, data: ImageDataset, generator: torch.Generator, device: torch.device) -> nn.Module:
-        return random_feature_net(data.channels, data.image_shape[1:], self.feature_arch, self.feature_width,
-                                  generator, device)
+        return random_feature_net(data.channels, data.image_shape[1:], self.model.feature_arch,
+                                  self.model.feature_width, generator, device)
 
     def _prepare_target(self, data: ImageDataset, convert_channels: bool) -> ImageDataset:
-        if data.channels == self.channels:
+        if data.channels == self.model.channels:
             return data
         if not convert_channels:
             raise ValueError(
-                f"this generator works on {self.channels}-channel images but the data has {data.channels}; "
+                f"this generator works on {self.model.channels}-channel images but the data has {data.channels}; "
                 "pass convert_channels=True to convert (grayscale <-> repeated channels)"
             )
-        return convert_image_channels(data, self.channels)
+        return convert_image_channels(data, self.model.channels)
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
@@ -259,7 +227,8 @@ class MetaGenerator(
         """A synthetic set with ``ipc`` images per class in one forward pass.
 
         Args:
-            data: target data (default: the data of the last :meth:`adapt`).
+            data: target data (default: the data of the last :meth:`adapt`); before any adaptation it
+                becomes ``target`` (unadapted weights), otherwise it is used for this call only.
             init: initial real samples per class, ``"random"`` or ``"kcenter"`` (in random-ConvNet features).
             labels: ``"least-squares"`` (soft labels solved in feature space) or ``"hard"``.
             real_per_class: real samples per class in the label solve; default ``max(100, 10 * ipc)``
@@ -271,40 +240,51 @@ class MetaGenerator(
             raise ValueError(f"init must be one of {INIT_METHODS}, got {init!r}")
         if labels not in LABEL_METHODS:
             raise ValueError(f"labels must be one of {LABEL_METHODS}, got {labels!r}")
-        data = data if data is not None else self._target
-        if data is None:
-            raise RuntimeError("call adapt(data) first, or pass data= to generate")
-        data = self._prepare_target(as_image_dataset(data), convert_channels=False)
+        target = self._target_for(data)
+        data = target.data
         check_ipc(ipc, data)
         device = resolve_device(device)
-        self.to(device).eval()
+        self.model.to(device).eval()
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(seed)
         initial = self._initial_indices(data, ipc, init, generator, device)
         task = sample_task(data, ipc, generator, initial_indices=initial, real_per_class=1,
                            support_per_class=support_per_class).to(device)
-        guide = self._reference(data, guide_per_class, seed + 2, device)
+        guide = self._reference(target, guide_per_class, seed + 2, device)
         task = dataclasses.replace(task, real_targets=guide["targets"])
-        images = synthesize(self.generator, task, guide["net"], guide["features"], self.unroll,
-                            self.ridge, self.label_ridge)
+        images = synthesize(self.generator, task, guide["net"], guide["features"], self.model.unroll,
+                            self.model.ridge, self.model.label_ridge)
         targets = task.initial_labels
         label_count = real_per_class if real_per_class is not None else default_label_samples(ipc)
         if labels == "least-squares":  # from another network than the guidance's
-            reference = self._reference(data, label_count, seed + 1, device)
+            reference = self._reference(target, label_count, seed + 1, device)
             syn_features = embed(reference["net"], images).to(device)
-            targets = solve_labels(syn_features, reference["features"], reference["targets"], self.ridge,
-                                   self.label_ridge).float()
+            targets = solve_labels(syn_features, reference["features"], reference["targets"], self.model.ridge,
+                                   self.model.label_ridge).float()
         syn = SyntheticSet(
             images.cpu(), targets.cpu(), data.num_classes, list(data.class_names), data.mean, data.std,
             metadata={
-                "method": "mgdd", "dataset": data.name, "ipc": ipc, "seed": seed, "arch": self.feature_arch,
+                "method": "mgdd", "dataset": data.name, "ipc": ipc, "seed": seed, "arch": self.model.feature_arch,
                 "init": init, "labels": labels,
                 "label_real_per_class": label_count if labels == "least-squares" else None,
-                "adaptation": {k: v for k, v in self.adapt_info.items() if k not in ("losses", "ridge_accuracies", "step_ipcs")},
+                "adaptation": {k: v for k, v in target.info.items() if k not in ("losses", "ridge_accuracies", "step_ipcs")},
             },
         )
         syn.metadata["wall_time"] = round(time.perf_counter() - started, 3)
         return syn
+
+    def _target_for(self, data: ImageDataset | None) -> AdaptedTarget:
+        """The adapted target, or one for ``data``: kept as ``self.target`` when nothing was adapted yet, so
+        that repeated calls reuse its reference features; another dataset than the adapted one gets a
+        target of its own for this call."""
+        if data is None or (self.target is not None and data is self.target.data):
+            if self.target is None:
+                raise RuntimeError("call adapt(data) first, or pass data= to generate")
+            return self.target
+        target = AdaptedTarget(self._prepare_target(as_image_dataset(data), convert_channels=False), {})
+        if self.target is None:
+            self.target = target
+        return target
 
     def _initial_indices(self, data: ImageDataset, ipc: int, init: str, generator: torch.Generator,
                          device: torch.device) -> Tensor:
@@ -317,21 +297,22 @@ class MetaGenerator(
             picks.append(idx[kcenter_select(features, ipc, generator)])
         return torch.cat(picks)
 
-    def _reference(self, data: ImageDataset, real_per_class: int, seed: int, device: torch.device) -> dict:
+    def _reference(self, target: AdaptedTarget, real_per_class: int, seed: int, device: torch.device) -> dict:
         """A random feature network (seeded) and its features of a fixed real subset, computed once and
-        cached: the guidance and the least-squares labels of :meth:`generate` use two of them."""
-        key = f"{data.name}/{len(data)}/{real_per_class}/{seed}/{device}"
-        if key not in self._label_cache:
+        kept in ``target.references``: the guidance and the least-squares labels of :meth:`generate` use two."""
+        data = target.data
+        key = f"{real_per_class}/{seed}/{device}"
+        if key not in target.references:
             generator = torch.Generator().manual_seed(seed)
             net = self._random_net(data, generator, device)
             count = min(real_per_class, min(data.class_counts()))
             real = data.balanced_indices(count, seed=seed)
-            self._label_cache[key] = {
+            target.references[key] = {
                 "net": net,
                 "features": embed(net, data.images[real]).to(device),
                 "targets": nn.functional.one_hot(data.labels[real], data.num_classes).double().to(device),
             }
-        return self._label_cache[key]
+        return target.references[key]
 
 
 def draw_log_uniform(low: int, high: int, generator: torch.Generator) -> int:
@@ -343,13 +324,6 @@ def draw_log_uniform(low: int, high: int, generator: torch.Generator) -> int:
 def default_label_samples(ipc: int) -> int:
     """Real samples per class for the least-squares labels of a set with ``ipc`` per class."""
     return max(100, 10 * ipc)
-
-
-def bundled_models() -> list[str]:
-    """Names of the models shipped inside the package."""
-    if not BUNDLED_DIR.is_dir():
-        return []
-    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "model.safetensors").is_file())
 
 
 def convert_image_channels(data: ImageDataset, channels: int) -> ImageDataset:
@@ -365,19 +339,3 @@ def convert_image_channels(data: ImageDataset, channels: int) -> ImageDataset:
 
     return from_tensors(pixels, data.labels, num_classes=data.num_classes, class_names=data.class_names,
                         name=data.name)
-
-
-def _raise_clear_load_error(name: str, local: Path, error: Exception) -> None:
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
-    from safetensors import SafetensorError
-
-    if isinstance(error, SafetensorError):
-        raise ValueError(f"weight file of {name!r} is truncated or corrupt ({error})") from error
-    if isinstance(error, (LocalEntryNotFoundError,)) or "offline" in str(error).lower():
-        raise ConnectionError(
-            f"cannot download {name!r}: no network and not in the local cache. "
-            f"The bundled default {DEFAULT_MODEL!r} works offline."
-        ) from error
-    if isinstance(error, (RepositoryNotFoundError, EntryNotFoundError)):
-        raise FileNotFoundError(f"{name!r} is not a bundled model, a local directory or a Hub model") from error
-    raise error

@@ -75,8 +75,9 @@ def make_pools(sources: list[ImageDataset], config: MetaTrainConfig, model: Meta
     """Fresh random networks (and their cached real features) for every source; None without pools."""
     if config.pool_size <= 0:
         return None
-    return [FeaturePool(data, config.pool_size, config.pool_per_class, model.feature_arch, model.feature_width,
-                        seed + i, device) for i, data in enumerate(sources)]
+    arch, width = model.model.feature_arch, model.model.feature_width
+    return [FeaturePool(data, config.pool_size, config.pool_per_class, arch, width, seed + i, device)
+            for i, data in enumerate(sources)]
 
 
 def meta_train(
@@ -105,6 +106,7 @@ def meta_train(
             _truncate_log(out_dir / LOG_FILE, start)
         accelerator.print(f"resumed at step {start} from {state_path}")
     generator, optimizer = accelerator.prepare(model.generator, optimizer)
+    hub = model.model  # weights + config (ridges, unroll, feature networks)
     device = accelerator.device
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="meta-train",
                disable=not (progress and accelerator.is_main_process))
@@ -122,9 +124,9 @@ def meta_train(
             net, guide = pools[source_index].nets[task.pool_net], pools[source_index].nets[task.guide_net]
         else:
             shape = (task.initial.shape[1], tuple(task.initial.shape[2:]))
-            net, guide = (random_feature_net(*shape, model.feature_arch, model.feature_width, rng, device)
+            net, guide = (random_feature_net(*shape, hub.feature_arch, hub.feature_width, rng, device)
                           for _ in range(2))
-        loss, stats = distillation_loss(generator, task, net, model.ridge, model.label_ridge, unroll=model.unroll,
+        loss, stats = distillation_loss(generator, task, net, hub.ridge, hub.label_ridge, unroll=hub.unroll,
                                         guide_net=guide)
         if not math.isfinite(stats["loss"]):
             raise FloatingPointError(f"meta-training loss is not finite at step {step}; lower --lr")
@@ -160,5 +162,5 @@ def _checkpoint(accelerator, model: MetaGenerator, optimizer, step: int, rng, se
         return
     unwrapped = accelerator.unwrap_model(model.generator)
     save_training_state(out_dir / STATE_FILE, unwrapped, optimizer, step, rng, {"seconds": seconds})
-    model.update_meta_info(meta_training={**asdict(config), "completed_steps": step, "seconds": round(seconds, 1)})
+    model.provenance["meta_training"] = {**asdict(config), "completed_steps": step, "seconds": round(seconds, 1)}
     model.save_pretrained(out_dir / "model")
