@@ -4,7 +4,7 @@
     python benchmarks/device_check.py --quick         # a smoke run of the same steps (CPU: about a minute)
 
 Steps: ``evaluate`` of a random real IPC 10 set (``--models`` x ``--epochs``), DM at IPC 10 for
-``--dm-iterations`` iterations (then evaluated the same way), MGDD: the bundled generator adapted for
+``--dm-iterations`` iterations and FRePo for ``--frepo-iterations`` (each then evaluated the same way), MGDD: the bundled generator adapted for
 ``--adapt-steps`` steps, ``generate(ipc=50)`` timed on its own, the IPC 50 set evaluated. Every figure
 goes to results/device_check.{json,md} under the device's name (the card for CUDA).
 """
@@ -29,12 +29,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--models", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=1000)
     parser.add_argument("--dm-iterations", type=int, default=1000)
+    parser.add_argument("--frepo-iterations", type=int, default=500)
     parser.add_argument("--adapt-steps", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="1 model, 5 epochs, 5 DM iterations, 5 adaptation steps")
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
     if args.quick:
-        args.models, args.epochs, args.dm_iterations, args.adapt_steps = 1, 5, 5, 5
+        args.models, args.epochs, args.dm_iterations, args.frepo_iterations, args.adapt_steps = 1, 5, 5, 5, 5
     return args
 
 
@@ -67,6 +68,10 @@ def main() -> None:
     dm, seconds = timed(device, lambda: mgdd.distill("dm", train, 10, iterations=args.dm_iterations, device=device,
                                                      progress=False))
     steps["DM IPC 10"] = {"distill_seconds": seconds, "iterations": args.dm_iterations, **evaluate(dm)}
+    print(steps, flush=True)
+    frepo, seconds = timed(device, lambda: mgdd.distill("frepo", train, 10, iterations=args.frepo_iterations,
+                                                        device=device, progress=False))
+    steps["FRePo IPC 10"] = {"distill_seconds": seconds, "iterations": args.frepo_iterations, **evaluate(frepo)}
     print(steps, flush=True)
     gen = MetaGenerator.from_pretrained(DEFAULT_MODEL)
     _, adapt_seconds = timed(device, lambda: gen.adapt(train, steps=args.adapt_steps, device=device, progress=False))
