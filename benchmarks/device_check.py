@@ -4,7 +4,8 @@
     python benchmarks/device_check.py --quick         # a smoke run of the same steps (CPU: about a minute)
 
 Steps: ``evaluate`` of a random real IPC 10 set (``--models`` x ``--epochs``), DM at IPC 10 for
-``--dm-iterations`` iterations and FRePo for ``--frepo-iterations`` (each then evaluated the same way), MGDD: the bundled generator adapted for
+``--dm-iterations`` iterations and FRePo for ``--frepo-iterations`` (each then evaluated the same way),
+MGDD: the bundled generator adapted for
 ``--adapt-steps`` steps, ``generate(ipc=50)`` timed on its own, the IPC 50 set evaluated. Every figure
 goes to results/device_check.{json,md} under the device's name (the card for CUDA).
 """
