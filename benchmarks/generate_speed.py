@@ -6,7 +6,10 @@ Timing does not depend on the weights, so the bundled generator is used without 
 (``generate(data=...)``). The first call per IPC is a warm-up (it embeds the fixed real subsets
 of the guidance and label networks, a one-off per dataset, reported as ``first call s``); the
 figure is the median of ``--repeats`` later calls. The parts (guidance, generator forward,
-label features, label solve) are timed separately with the same inputs.
+label features, label solve) are timed separately with the same inputs. A fixed reference workload,
+one forward + backward of the evaluation ConvNet on 500 Fashion-MNIST-sized images, is timed in the
+same run: ``generate`` seconds divided by it is a ratio that holds across machines (the MGDD issue's
+2 s target on its 2-core machine is a ratio target there).
 Output: results/generate_speed.{json,md}.
 """
 
@@ -46,6 +49,20 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def reference_seconds(device, repeats: int) -> float:
+    """Median seconds of one forward + backward of the protocol's ConvNet on 500 random 28x28 images."""
+    net = mgdd.get_network("ConvNet", 1, 10, (28, 28)).to(device)
+    x, y = torch.randn(500, 1, 28, 28, device=device), torch.randint(0, 10, (500,), device=device)
+
+    def step() -> None:
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    step()
+    return median_seconds(step, repeats)
+
+
 @torch.no_grad()
 def part_seconds(gen: MetaGenerator, data, ipc: int, repeats: int, device) -> dict[str, float]:
     """Seconds of each part of one generate call, same inputs as generate uses."""
@@ -70,14 +87,18 @@ def part_seconds(gen: MetaGenerator, data, ipc: int, repeats: int, device) -> di
 
 def render(results: dict) -> str:
     lines = ["# generate() wall time on Fashion-MNIST", "",
-             "Median of repeated calls after a warm-up; parts timed separately with the same inputs.", "",
-             "| configuration | IPC | generate s | first call s | guidance s | generator s | label features s |"
-             " label solve s | threads | date | machine |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "Median of repeated calls after a warm-up; parts timed separately with the same inputs. Reference: one "
+             "forward + backward of the evaluation ConvNet on 500 images in the same run (— where not measured); "
+             "x ref: generate seconds / reference seconds.", "",
+             "| configuration | IPC | generate s | first call s | reference s | x ref | guidance s | generator s |"
+             " label features s | label solve s | threads | date | machine |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in sorted(results.values(), key=lambda r: (r["label"], r["ipc"])):
         p = r["parts"]
+        ref = r.get("reference_seconds")
+        reference = f"{ref:.2f} | {r['seconds'] / ref:.2f}" if ref else "— | —"
         lines.append(f"| {r['label'] or '—'} | {r['ipc']} | {r['seconds']:.2f} | {r['first_call_seconds']:.2f}"
-                     f" | {p['guidance']:.2f} | {p['generator']:.2f} | {p['label features']:.2f}"
+                     f" | {reference} | {p['guidance']:.2f} | {p['generator']:.2f} | {p['label features']:.2f}"
                      f" | {p['label solve']:.3f} | {r['threads']} | {r['date']} | {r['machine']} |")
     lines += ["", "Commands:", ""] + [f"    {c}" for c in sorted({r["command"] for r in results.values()})]
     return "\n".join(lines) + "\n"
@@ -98,6 +119,7 @@ def main() -> None:
         results[f"{args.label}/ipc{ipc}"] = {
             "label": args.label, "ipc": ipc, "seconds": seconds, "first_call_seconds": first_call,
             "parts": part_seconds(gen, train, ipc, args.repeats, device), "threads": torch.get_num_threads(),
+            "reference_seconds": reference_seconds(device, args.repeats),
             "repeats": args.repeats, "date": today(), "machine": machine_description(device),
             "command": command_line(),
         }
