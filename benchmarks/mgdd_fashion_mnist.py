@@ -52,6 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default=None)
     return parser.parse_args()
 
@@ -128,7 +129,8 @@ def run_curve(args, results, train, test, device) -> None:
 
 
 VARIANT_OPTIONS = {"mean_weight": float, "augment": lambda v: {"true": True, "false": False}[v.lower()],
-                   "real_per_class": int, "lr": float}
+                   "real_per_class": int, "lr": float, "pool_size": int,
+                   "model_pool": lambda v: {"random": "random", "online": "online"}[v]}
 
 
 def parse_variant(spec: str) -> dict:
@@ -257,6 +259,8 @@ def targets_section(adapt: list[dict], curve: list[dict]) -> list[str]:
 
 def main() -> None:
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = mgdd.resolve_device(args.device)
     results = load_results(RESULTS_DIR / f"{NAME}.json")
     train = mgdd.load_dataset("fashion-mnist", "train")
