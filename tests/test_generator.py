@@ -193,6 +193,7 @@ def test_generated_pixels_stay_in_the_range_of_real_ones(digits_train):
     real = torch.cat([task.initial, task.support])
     out = synthesize(gen, task, None)
     assert out.max().item() == pytest.approx(real.max().item()) and out.min().item() >= real.min().item()
+    assert synthesize(gen, task, None, clamp=False).min().item() > real.max().item() + 40  # unclamped: far above
     with torch.no_grad():
         gen.out.bias.fill_(0.0)
     assert torch.equal(synthesize(gen, task, None), task.initial)  # real samples are untouched

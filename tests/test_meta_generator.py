@@ -131,6 +131,7 @@ def test_empty_class_and_nan_data_are_rejected():
 def test_bundled_default_loads_offline_and_never_saw_fashion_mnist():
     gen = MetaGenerator.from_pretrained()  # the bundled "mgdd-convnet-28"
     assert not gen.model.training and gen.model.channels == 1
+    assert gen.model.clamp_output is False  # meta-trained without the clamp (clamping it afterwards cost 1.5 points)
     sources = gen.provenance["meta_training"]["sources"]
     assert sources and "fashion-mnist" not in sources
     assert gen.provenance["meta_training"]["completed_steps"] >= 1000
@@ -152,7 +153,7 @@ def test_config_is_architecture_only_and_provenance_travels_in_the_card(tmp_path
     gen.save_pretrained(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert set(config) == {"channels", "width", "code_dim", "blocks", "feature_arch", "feature_width", "ridge",
-                           "label_ridge", "unroll"}
+                           "label_ridge", "unroll", "clamp_output"}
     card = (tmp_path / "m" / "README.md").read_text()
     assert "mgdd_provenance:" in card.split("---")[1] and "Meta-trained for 7 steps" in card
     gen.provenance["meta_training"]["completed_steps"] = 9  # a second save rewrites the card

@@ -174,7 +174,7 @@ class MetaGenerator:
             outputs: dict = {}
             loss, stats = distillation_loss(self.generator, task, net, self.model.ridge, self.model.label_ridge,
                                             augmenter, unroll=self.model.unroll, guide_net=guide, mean_weight=mean_weight,
-                                            outputs=outputs)
+                                            outputs=outputs, clamp=self.model.clamp_output)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError("adaptation loss is not finite; lower lr")
             optimizer.zero_grad(set_to_none=True)
@@ -253,7 +253,7 @@ class MetaGenerator:
         guide = self._reference(target, guide_per_class, seed + 2, device)
         task = dataclasses.replace(task, real_targets=guide["targets"])
         images = synthesize(self.generator, task, guide["net"], guide["features"], self.model.unroll,
-                            self.model.ridge, self.model.label_ridge)
+                            self.model.ridge, self.model.label_ridge, self.model.clamp_output)
         targets = task.initial_labels
         label_count = real_per_class if real_per_class is not None else default_label_samples(ipc)
         if labels == "least-squares":  # from another network than the guidance's

@@ -127,7 +127,7 @@ def meta_train(
             net, guide = (random_feature_net(*shape, hub.feature_arch, hub.feature_width, rng, device)
                           for _ in range(2))
         loss, stats = distillation_loss(generator, task, net, hub.ridge, hub.label_ridge, unroll=hub.unroll,
-                                        guide_net=guide)
+                                        guide_net=guide, clamp=hub.clamp_output)
         if not math.isfinite(stats["loss"]):
             raise FloatingPointError(f"meta-training loss is not finite at step {step}; lower --lr")
         optimizer.zero_grad(set_to_none=True)

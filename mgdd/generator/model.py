@@ -36,7 +36,9 @@ class GeneratorModel(
 
     ``feature_arch``/``feature_width``: the feature network family its guidance and labels come from;
     ``ridge``/``label_ridge``: the ridges of the least-squares solves it was trained with; ``unroll``:
-    guided generator steps per call. ``provenance`` (a dict, saved in the card) says where it came from.
+    guided generator steps per call; ``clamp_output``: generated pixels kept within the real data's range
+    (a model trained without the clamp keeps ``False``: clamping its output afterwards costs accuracy).
+    ``provenance`` (a dict, saved in the card) says where it came from.
     """
 
     def __init__(
@@ -50,13 +52,14 @@ class GeneratorModel(
         ridge: float = 1e-3,
         label_ridge: float = 1e-4,
         unroll: int = 1,
+        clamp_output: bool = True,
     ) -> None:
         super().__init__()
         self.config = {"channels": channels, "width": width, "code_dim": code_dim, "blocks": blocks,
                        "feature_arch": feature_arch, "feature_width": feature_width, "ridge": ridge,
-                       "label_ridge": label_ridge, "unroll": unroll}
+                       "label_ridge": label_ridge, "unroll": unroll, "clamp_output": clamp_output}
         self.channels, self.feature_arch, self.feature_width = channels, feature_arch, feature_width
-        self.ridge, self.label_ridge, self.unroll = ridge, label_ridge, unroll
+        self.ridge, self.label_ridge, self.unroll, self.clamp_output = ridge, label_ridge, unroll, clamp_output
         self.generator = ConditionalGenerator(channels, width, code_dim, blocks)
         self.provenance: dict[str, Any] = {}
 

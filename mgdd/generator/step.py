@@ -211,10 +211,12 @@ def synthesize(
     unroll: int = 1,
     ridge: float = 1e-3,
     label_ridge: float = 1e-4,
+    clamp: bool = True,
 ) -> Tensor:
     """The synthetic samples of ``task``: ``unroll`` guided generator steps from the initial samples.
 
     ``gen`` may be wrapped (e.g. by DDP). Without a feature network the generator runs once, unguided.
+    ``clamp``: keep every step's output within the real data's range (:func:`data_range`).
     """
     x = task.initial
     low, high = data_range(task)
@@ -226,7 +228,8 @@ def synthesize(
             x = gen(x, task.initial_labels, task.support, task.support_labels, task.num_classes, guide)
         else:
             x = _transform_in_chunks(gen, x, task, guide)
-        x = torch.maximum(torch.minimum(x, high), low)
+        if clamp:
+            x = torch.maximum(torch.minimum(x, high), low)
     return x
 
 
@@ -263,6 +266,7 @@ def distillation_loss(
     guide_net: nn.Module | None = None,
     mean_weight: float = 0.0,
     outputs: dict | None = None,
+    clamp: bool = True,
 ) -> tuple[Tensor, dict[str, float]]:
     """Loss of one step (differentiable into ``gen``) and a few statistics for logging.
 
@@ -283,7 +287,7 @@ def distillation_loss(
     if guide_features is None:
         with torch.no_grad():
             guide_features = real_features if guide_net is feature_net else guide_net.embed(task.real)
-    synthetic = synthesize(gen, task, guide_net, guide_features, unroll, ridge, label_ridge)
+    synthetic = synthesize(gen, task, guide_net, guide_features, unroll, ridge, label_ridge, clamp)
     syn_features = feature_net.embed(augment(synthetic, generator=generator) if augment else synthetic)
     loss, prediction, labels = ridge_loss(syn_features, real_features, task.real_targets, query_features,
                                   task.query_targets, ridge, label_ridge)
