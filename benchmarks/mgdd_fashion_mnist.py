@@ -214,7 +214,7 @@ def render(results: dict) -> str:
                   "`seed` draws the adaptation and the evaluation; ± is over the evaluated models of one set.", "",
                   "| variant | IPC | adapt steps | seed | accuracy | adapt s | models |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['variant']} | {r['ipc']} | {r['adapt_steps']} | {r.get('seed', 0)} | {r['mean']:.2f} ± "
+        lines += [f"| {r['variant']}{' (output clamped to the data range)' if r.get('clamp_output') else ''} | {r['ipc']} | {r['adapt_steps']} | {r.get('seed', 0)} | {r['mean']:.2f} ± "
                   f"{r['std']:.2f} | {r['adapt_seconds']:.1f} | {r['models']} |" for r in variants]
     labels = sorted((v for k, v in results.items() if k.startswith("labels/")), key=lambda r: (r["ipc"], r["labels"]))
     if labels:
