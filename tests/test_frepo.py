@@ -36,7 +36,8 @@ def _held_out_regression_error(syn, data, seeds):
 
 @pytest.mark.parametrize("model_pool", ["online", "random"])
 def test_frepo_lowers_the_regression_error_on_unseen_networks(small_digits, model_pool, margin_seed, check_bound):
-    options = dict(ipc=2, model_pool=model_pool, pool_size=2, max_online_updates=10, width=32, lr_img=0.01, lr_label=0.01, seed=margin_seed,
+    options = dict(ipc=2, model_pool=model_pool, pool_size=2, max_online_updates=10, width=32, lr_img=0.01,
+                   lr_label=0.01, seed=margin_seed,
                    progress=False)
     initial = distill("frepo", small_digits, iterations=0, **options)
     final = distill("frepo", small_digits, iterations=25, **options)

@@ -10,6 +10,7 @@ from .trajectory_matching import MTT, parameter_matching_loss, unroll_student
 
 __all__ = [
     "Herding", "KCenter", "RandomReal", "embed", "herding_select", "kcenter_select", "DM", "class_means",
-    "mean_embedding_loss", "FRePo", "centred_targets", "ExpertBuffer", "load_experts", "train_experts", "DC", "DSA", "default_loops",
+    "mean_embedding_loss", "FRePo", "centred_targets", "ExpertBuffer", "load_experts", "train_experts", "DC", "DSA",
+    "default_loops",
     "gradient_distance", "IterativeDistiller", "list_snapshots", "MTT", "parameter_matching_loss", "unroll_student",
 ]
