@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
+
+import torch
 
 from mgdd.io import write_json_atomic, write_text_atomic
 from mgdd.provenance import command_line, machine_description, today  # noqa: F401  (re-exported for the scripts)
@@ -25,3 +28,13 @@ def save_results(path: Path, results: dict) -> None:
 
 def write_markdown(path: Path, text: str) -> None:
     write_text_atomic(path, text)
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set torch's thread count from ``--threads`` (see :func:`add_threads_option`), if given."""
+    if args.threads:
+        torch.set_num_threads(args.threads)

@@ -24,7 +24,10 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import mgdd
-from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
+from common import (
+    RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
+    machine_description, save_results, today, write_markdown,
+)
 from mgdd.device import resolve_device
 
 NAME = "evaluate_speed"
@@ -45,7 +48,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--precision-probe", action="store_true",
                         help="also time one forward + backward of the ConvNet on 100 images in fp32 and under "
                              "bf16 autocast (is bf16 worth an option on this CPU?)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    add_threads_option(parser)
     parser.add_argument("--device", default=None)
     return parser.parse_args()
 
@@ -160,8 +163,7 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     device = resolve_device(args.device)
     train, test = mgdd.load_dataset("fashion-mnist", "train"), mgdd.load_dataset("fashion-mnist", "test")
     run = {"date": today(), "machine": machine_description(device), "command": command_line(),
@@ -191,9 +193,7 @@ def synthetic_set(name: str, train, ipc: int, args: argparse.Namespace) -> mgdd.
     """The set a row is timed on: random real, herding, or MGDD as the README's main job makes it."""
     if name != "mgdd":
         return mgdd.distill(name, train, ipc, seed=0)
-    gen = mgdd.MetaGenerator.from_pretrained()
-    gen.adapt(train, steps=args.adapt_steps, seed=0, device=args.device)
-    return gen.generate(ipc, seed=0, device=args.device)
+    return mgdd.distill("mgdd", train, ipc, seed=0, device=args.device, steps=args.adapt_steps)
 
 
 if __name__ == "__main__":

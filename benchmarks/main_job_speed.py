@@ -18,7 +18,10 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
+from common import (
+    RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
+    machine_description, save_results, today, write_markdown,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import adapt  # noqa: E402  (the README's main job, at the repository root)
@@ -31,10 +34,9 @@ VARIANTS = {"chunked": [], "whole": ["--eval-chunk", "0"]}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    add_threads_option(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     path = RESULTS_DIR / f"{NAME}.json"
     results = load_results(path)
     key = f"{today()} {torch.get_num_threads()} threads"

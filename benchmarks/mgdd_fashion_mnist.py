@@ -24,7 +24,10 @@ import time
 import torch
 
 import mgdd
-from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
+from common import (
+    RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
+    machine_description, save_results, today, write_markdown,
+)
 from mgdd.generator.meta import DEFAULT_MODEL, MetaGenerator, default_label_samples
 
 NAME = "mgdd_fashion_mnist"
@@ -52,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    add_threads_option(parser)
     parser.add_argument("--device", default=None)
     return parser.parse_args()
 
@@ -214,7 +217,8 @@ def render(results: dict) -> str:
                   "`seed` draws the adaptation and the evaluation; ± is over the evaluated models of one set.", "",
                   "| variant | IPC | adapt steps | seed | accuracy | adapt s | models |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['variant']}{' (output clamped to the data range)' if r.get('clamp_output') else ''} | {r['ipc']} | {r['adapt_steps']} | {r.get('seed', 0)} | {r['mean']:.2f} ± "
+        clamped = " (output clamped to the data range)"
+        lines += [f"| {r['variant']}{clamped if r.get('clamp_output') else ''} | {r['ipc']} | {r['adapt_steps']} | {r.get('seed', 0)} | {r['mean']:.2f} ± "
                   f"{r['std']:.2f} | {r['adapt_seconds']:.1f} | {r['models']} |" for r in variants]
     labels = sorted((v for k, v in results.items() if k.startswith("labels/")), key=lambda r: (r["ipc"], r["labels"]))
     if labels:
@@ -259,8 +263,7 @@ def targets_section(adapt: list[dict], curve: list[dict]) -> list[str]:
 
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     device = mgdd.resolve_device(args.device)
     results = load_results(RESULTS_DIR / f"{NAME}.json")
     train = mgdd.load_dataset("fashion-mnist", "train")

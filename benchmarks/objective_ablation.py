@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-
 import mgdd
 from mgdd.formation import decode_formation, encode_formation
-from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
+from common import (
+    RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
+    machine_description, save_results, today, write_markdown,
+)
 
 NAME = "objective_ablation"
 # lever name -> (options of the frepo method, what the row changes against the first row)
@@ -47,15 +48,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--models", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    add_threads_option(parser)
     parser.add_argument("--device", default=None)
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     device = mgdd.resolve_device(args.device)
     train, test = mgdd.load_dataset("fashion-mnist", "train"), mgdd.load_dataset("fashion-mnist", "test")
     path = RESULTS_DIR / f"{NAME}.json"

@@ -171,7 +171,7 @@ class MetaGenerator:
                 net, guide = pool.nets[task.pool_net], pool.nets[task.guide_net]
             else:
                 net, guide = self._random_net(data, generator, device), self._random_net(data, generator, device)
-            outputs: dict = {}
+            outputs: dict | None = {} if online else None
             loss, stats = distillation_loss(self.generator, task, net, self.model.ridge, self.model.label_ridge,
                                             augmenter, unroll=self.model.unroll, guide_net=guide, mean_weight=mean_weight,
                                             outputs=outputs, clamp=self.model.clamp_output)
