@@ -27,12 +27,12 @@ NAME = "objective_ablation"
 ROWS: dict[str, tuple[dict, str]] = {
     "frepo": ({}, "online pool of 4 ConvNets, learned labels from centred targets, MSE, random real init"),
     "random-pool": ({"model_pool": "random"}, "frozen random networks (fresh each iteration) instead of the online pool"),
-    "fixed-labels": ({"learn_labels": False}, "labels fixed at the centred targets"),
+    "fixed-labels": ({"model_pool": "random", "learn_labels": False}, "as random-pool, labels fixed at the centred targets"),
     "ls-labels": ({"label_init": "least-squares"}, "labels start at the least-squares solve"),
-    "platt": ({"loss": "platt"}, "Platt-scaled cross-entropy instead of MSE"),
-    "mean-term": ({"mean_weight": 1.0}, "plus DM's class-mean term (weight 1)"),
-    "herding-init": ({"init": "herding"}, "initial images by herding"),
-    "no-norm": ({"norm": "none"}, "pool networks without normalisation (the paper's)"),
+    "platt": ({"model_pool": "random", "loss": "platt"}, "as random-pool, Platt-scaled cross-entropy instead of MSE"),
+    "mean-term": ({"model_pool": "random", "mean_weight": 1.0}, "as random-pool, plus DM's class-mean term (weight 1)"),
+    "herding-init": ({"model_pool": "random", "init": "herding"}, "as random-pool, initial images by herding"),
+    "no-norm": ({"model_pool": "random", "norm": "none"}, "as random-pool, networks without normalisation (the paper's)"),
     "frepo-mf2": ({"formation": 2}, "multi-formation factor 2: 4 half-resolution samples per stored image, "
                   "one learned label each (same memory)"),
     "real-mf2": ({"formation": 2}, "no optimisation: random real images, 4 per stored slot at half resolution "
