@@ -51,7 +51,8 @@ def parse_args() -> argparse.Namespace:
                         help="adapt() options, comma-separated within one variant: mean_weight=1,augment=true")
     parser.add_argument("--label-ipc", type=int, default=50)
     parser.add_argument("--label-real-per-class", nargs="+", default=["100", "500"],
-                        help="real samples per class for the label solve; 'hard' for one-hot labels")
+                        help="label solves: COUNT[,nets=N][,ridge=R] (real samples per class, networks solved "
+                             "across, head ridge), or 'hard' for one-hot labels")
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
@@ -168,18 +169,45 @@ def run_variants(args, results, train, test, device) -> None:
         }, device)
 
 
+def parse_label_variant(spec: str) -> dict:
+    """``"500,nets=4,ridge=1e-6"`` -> generate() label options; ``"hard"`` -> one-hot labels."""
+    if spec == "hard":
+        return {"labels": "hard"}
+    count, *rest = spec.split(",")
+    options = {"labels": "least-squares", "real_per_class": int(count)}
+    for item in rest:
+        name, _, value = item.partition("=")
+        if name == "nets":
+            options["label_networks"] = int(value)
+        elif name == "ridge":
+            options["label_ridge"] = float(value)
+        else:
+            raise ValueError(f"label variant {spec!r}: expected COUNT[,nets=N][,ridge=R] or 'hard'")
+    return options
+
+
+def describe_labels(options: dict) -> str:
+    if options["labels"] == "hard":
+        return "one-hot"
+    text = f"least-squares, {options['real_per_class']} real per class"
+    if options.get("label_networks", 1) > 1:
+        text += f", solved across {options['label_networks']} networks"
+    if "label_ridge" in options:
+        text += f", head ridge {options['label_ridge']:g}"
+    return text
+
+
 def run_labels(args, results, train, test, device) -> None:
     identity = untrained(args.model)  # zero-initialised output: generate() returns the initial real images
     for variant in args.label_real_per_class:
         key = f"labels/ipc{args.label_ipc}/{variant}"
         if key in results:
             continue
-        hard = variant == "hard"
-        syn = identity.generate(args.label_ipc, data=train, labels="hard" if hard else "least-squares",
-                                real_per_class=100 if hard else int(variant), seed=args.seed, device=device)
+        options = parse_label_variant(variant)
+        syn = identity.generate(args.label_ipc, data=train, seed=args.seed, device=device, **options)
         result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
         record(results, key, {
-            "ipc": args.label_ipc, "labels": "one-hot" if hard else f"least-squares, {variant} real per class",
+            "ipc": args.label_ipc, "labels": describe_labels(options), "options": options,
             "mean": result.mean, "std": result.std, "accuracies": result.accuracies, "epochs": args.epochs,
             "models": args.models,
         }, device)

@@ -2,7 +2,9 @@
 
 import torch
 
-from mgdd.generator.labels import ridge_predict, ridge_predictor, solve_labels
+import pytest
+
+from mgdd.generator.labels import ridge_predict, ridge_predictor, solve_labels, solve_labels_across_networks
 
 
 def _problem(m=6, n=40, d=12, k=3, seed=0):
@@ -68,3 +70,27 @@ def test_float32_inputs_are_solved_in_float64():
     labels = solve_labels(syn.float(), real.float(), targets.float())
     assert labels.dtype == torch.float64
     assert torch.allclose(labels, solve_labels(syn, real, targets), atol=1e-4)
+
+
+def test_labels_across_networks_minimise_the_summed_objective():
+    (syn, real, targets), (syn2, real2, _) = _problem(), _problem(seed=1)
+    one = solve_labels_across_networks(syn[None], real[None], targets)
+    assert torch.allclose(one, solve_labels(syn, real, targets), atol=1e-8)  # one network: the usual solve
+    labels = solve_labels_across_networks(torch.stack([syn, syn2]), torch.stack([real, real2]), targets)
+    p = ridge_predictor(torch.stack([syn, syn2]), torch.stack([real, real2]))
+    mu = 1e-4 * (p.transpose(1, 2) @ p).sum(0).diagonal().mean()
+    lab = labels.clone().requires_grad_(True)
+    objective = ((p @ lab - targets) ** 2).sum() + mu * (lab**2).sum()
+    (grad,) = torch.autograd.grad(objective, lab)
+    assert grad.abs().max() < 1e-8  # the stationary point of the summed objective
+    # and not either network's own solution
+    assert not torch.allclose(labels, solve_labels(syn, real, targets), atol=1e-3)
+    assert not torch.allclose(labels, solve_labels(syn2, real2, targets), atol=1e-3)
+
+
+def test_labels_across_networks_reject_unstacked_features():
+    syn, real, targets = _problem()
+    with pytest.raises(ValueError, match="stacks"):
+        solve_labels_across_networks(syn, real, targets)
+    with pytest.raises(ValueError, match="stacks"):
+        solve_labels_across_networks(torch.stack([syn, syn]), real[None], targets)

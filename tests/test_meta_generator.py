@@ -97,6 +97,17 @@ def test_label_solve_uses_more_real_samples_for_larger_sets(adapted):
     assert not torch.allclose(few.labels, adapted.generate(12).labels)
 
 
+def test_labels_solved_across_several_networks(adapted):
+    one, four = adapted.generate(5), adapted.generate(5, label_networks=4)
+    assert torch.equal(one.images, four.images)
+    assert four.metadata["label_networks"] == 4 and four.metadata["label_ridge"] == adapted.model.ridge
+    assert not torch.allclose(one.labels, four.labels, atol=1e-3)
+    classes = torch.arange(10).repeat_interleave(5)
+    assert (four.labels.argmax(1) == classes).float().mean() > 0.6
+    sharp = adapted.generate(5, label_ridge=1e-6)  # a smaller head ridge fits the real batch more tightly
+    assert sharp.metadata["label_ridge"] == 1e-6 and not torch.allclose(sharp.labels, one.labels, atol=1e-3)
+
+
 def test_generate_rejects_bad_input(adapted, digits_train):
     with pytest.raises(ValueError, match="ipc"):
         adapted.generate(0)
@@ -104,6 +115,8 @@ def test_generate_rejects_bad_input(adapted, digits_train):
         adapted.generate(10_000)
     with pytest.raises(ValueError, match="init"):
         adapted.generate(1, init="best")
+    with pytest.raises(ValueError, match="label_networks"):
+        adapted.generate(1, label_networks=0)
     with pytest.raises(RuntimeError, match="adapt"):
         MetaGenerator(**TINY).generate(1)
 

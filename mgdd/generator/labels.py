@@ -64,6 +64,34 @@ def solve_labels(
     return _spd_solve(normal, predictor.transpose(-1, -2) @ real_targets.double())
 
 
+def solve_labels_across_networks(
+    syn_features: Tensor,
+    real_features: Tensor,
+    real_targets: Tensor,
+    ridge: float = 1e-3,
+    label_ridge: float = 1e-4,
+) -> Tensor:
+    """One set of synthetic labels (m x K) for the ridge heads of several networks at once.
+
+    The least-squares labels of the summed objective ``sum_j ||P_j L - Y||^2 + mu ||L||^2`` over the
+    networks ``j`` (the leading dimension of both feature stacks): the fixed point that learning the
+    labels by gradient against a pool of frozen networks converges to, for fixed samples, in one solve.
+    One network's labels fit that network's quirks; labels that hold across networks transfer better
+    to the network trained on the set.
+
+    Args:
+        syn_features: (N, m, d) features of the synthetic samples under N networks.
+        real_features: (N, n, d) features of the real samples under the same networks.
+        real_targets: (n, K) or (N, n, K) targets of the real samples.
+    """
+    if syn_features.dim() != 3 or real_features.dim() != 3 or len(syn_features) != len(real_features):
+        raise ValueError("syn_features and real_features must be (N, m, d) and (N, n, d) stacks over the same N networks")
+    predictor = ridge_predictor(syn_features, real_features, ridge)  # (N, n, m)
+    targets = real_targets.double().expand(len(predictor), *real_targets.shape[-2:])
+    normal = _relative_ridge((predictor.transpose(-1, -2) @ predictor).sum(0), label_ridge)
+    return _spd_solve(normal, (predictor.transpose(-1, -2) @ targets).sum(0))
+
+
 def ridge_predict(
     syn_features: Tensor, syn_labels: Tensor, query_features: Tensor, ridge: float = 1e-3
 ) -> Tensor:

@@ -23,7 +23,7 @@ from ..device import resolve_device
 from ..nets import seeded_network
 from ..nets.online_pool import OnlineModelPool
 from ..synthetic import SyntheticSet
-from .labels import solve_labels
+from .labels import solve_labels_across_networks
 from .model import BUNDLED_DIR, DEFAULT_MODEL, GeneratorModel, bundled_models  # noqa: F401 (re-exported)
 from .network import ConditionalGenerator
 from .step import FeaturePool, distillation_loss, random_feature_net, sample_task, synthesize
@@ -31,6 +31,7 @@ from .step import FeaturePool, distillation_loss, random_feature_net, sample_tas
 INIT_METHODS = ("random", "kcenter")
 MODEL_POOLS = ("random", "online")
 LABEL_METHODS = ("least-squares", "hard")
+LABEL_SEED_STRIDE = 7919  # seeds of the label networks: seed + 1 + stride * j (apart from the guidance's seed + 2)
 
 
 @dataclass
@@ -222,6 +223,8 @@ class MetaGenerator:
         real_per_class: int | None = None,
         guide_per_class: int = 100,
         support_per_class: int = 32,
+        label_networks: int = 1,
+        label_ridge: float | None = None,
         device: str | torch.device | None = None,
     ) -> SyntheticSet:
         """A synthetic set with ``ipc`` images per class in one forward pass.
@@ -235,11 +238,16 @@ class MetaGenerator:
                 (at IPC 50, 100 per class made the labels worse than one-hot: the solve needs many
                 more real points than synthetic ones).
             guide_per_class: real samples per class behind the guidance (the generator's input).
+            label_networks: random networks the least-squares labels are solved across (one solve of their
+                summed objective, :func:`solve_labels_across_networks`); their real features are cached.
+            label_ridge: ridge of the ridge heads in the label solve (default: the model's ``ridge``).
         """
         if init not in INIT_METHODS:
             raise ValueError(f"init must be one of {INIT_METHODS}, got {init!r}")
         if labels not in LABEL_METHODS:
             raise ValueError(f"labels must be one of {LABEL_METHODS}, got {labels!r}")
+        if label_networks < 1 or (label_ridge is not None and label_ridge <= 0):
+            raise ValueError(f"label_networks must be >= 1 and label_ridge > 0, got {label_networks}, {label_ridge}")
         target = self._target_for(data)
         data = target.data
         check_ipc(ipc, data)
@@ -256,17 +264,22 @@ class MetaGenerator:
                             self.model.ridge, self.model.label_ridge, self.model.clamp_output)
         targets = task.initial_labels
         label_count = real_per_class if real_per_class is not None else default_label_samples(ipc)
-        if labels == "least-squares":  # from another network than the guidance's
-            reference = self._reference(target, label_count, seed + 1, device)
-            syn_features = embed(reference["net"], images).to(device)
-            targets = solve_labels(syn_features, reference["features"], reference["targets"], self.model.ridge,
-                                   self.model.label_ridge).float()
+        head_ridge = self.model.ridge if label_ridge is None else label_ridge
+        if labels == "least-squares":  # from other networks than the guidance's
+            references = [self._reference(target, label_count, seed + 1 + LABEL_SEED_STRIDE * j, device)
+                          for j in range(label_networks)]
+            syn_features = torch.stack([embed(r["net"], images).to(device) for r in references])
+            targets = solve_labels_across_networks(syn_features, torch.stack([r["features"] for r in references]),
+                                                   torch.stack([r["targets"] for r in references]), head_ridge,
+                                                   self.model.label_ridge).float()
         syn = SyntheticSet(
             images.cpu(), targets.cpu(), data.num_classes, list(data.class_names), data.mean, data.std,
             metadata={
                 "method": "mgdd", "dataset": data.name, "ipc": ipc, "seed": seed, "arch": self.model.feature_arch,
                 "init": init, "labels": labels,
                 "label_real_per_class": label_count if labels == "least-squares" else None,
+                "label_networks": label_networks if labels == "least-squares" else None,
+                "label_ridge": head_ridge if labels == "least-squares" else None,
                 "adaptation": {k: v for k, v in target.info.items() if k not in ("losses", "ridge_accuracies", "step_ipcs")},
             },
         )
