@@ -8,7 +8,7 @@ Parts (each resumable: finished cells are kept in results/mgdd_fashion_mnist.jso
   curve  meta-trained start vs the same generator from scratch, at each of --curve-steps, IPC --curve-ipc
   variants  adaptation options beyond the defaults (--variants, e.g. mean_weight=1 augment=true), each
          adapted at --adapt-ipc for --steps and evaluated at that IPC
-  labels the untrained (identity) generator, i.e. random real images, with least-squares labels solved
+  labels the untrained (identity) generator, i.e. real images (random, or init=herding), with least-squares labels solved
          on --label-real-per-class real samples per class (and "hard": one-hot), at --label-ipc:
          what the labels alone contribute, and how many real samples the solve needs
 The markdown table (results/mgdd_fashion_mnist.md) also lists random real and the coreset baselines
@@ -51,8 +51,8 @@ def parse_args() -> argparse.Namespace:
                         help="adapt() options, comma-separated within one variant: mean_weight=1,augment=true")
     parser.add_argument("--label-ipc", type=int, default=50)
     parser.add_argument("--label-real-per-class", nargs="+", default=["100", "500"],
-                        help="label solves: COUNT[,nets=N][,ridge=R] (real samples per class, networks solved "
-                             "across, head ridge), or 'hard' for one-hot labels")
+                        help="label solves: COUNT|hard[,nets=N][,ridge=R][,init=I] (real samples per class or "
+                             "one-hot labels, networks solved across, head ridge, initial images)")
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
@@ -170,26 +170,27 @@ def run_variants(args, results, train, test, device) -> None:
 
 
 def parse_label_variant(spec: str) -> dict:
-    """``"500,nets=4,ridge=1e-6"`` -> generate() label options; ``"hard"`` -> one-hot labels."""
-    if spec == "hard":
-        return {"labels": "hard"}
+    """``"500,nets=4,ridge=1e-6,init=herding"`` -> generate() options; ``"hard"`` -> one-hot labels."""
     count, *rest = spec.split(",")
-    options = {"labels": "least-squares", "real_per_class": int(count)}
+    options = {"labels": "hard"} if count == "hard" else {"labels": "least-squares", "real_per_class": int(count)}
     for item in rest:
         name, _, value = item.partition("=")
         if name == "nets":
             options["label_networks"] = int(value)
         elif name == "ridge":
             options["label_ridge"] = float(value)
+        elif name == "init":
+            options["init"] = value
         else:
-            raise ValueError(f"label variant {spec!r}: expected COUNT[,nets=N][,ridge=R] or 'hard'")
+            raise ValueError(f"label variant {spec!r}: expected COUNT|hard[,nets=N][,ridge=R][,init=I]")
     return options
 
 
 def describe_labels(options: dict) -> str:
+    start = f"{options['init']} images, " if "init" in options else ""
     if options["labels"] == "hard":
-        return "one-hot"
-    text = f"least-squares, {options['real_per_class']} real per class"
+        return start + "one-hot"
+    text = start + f"least-squares, {options['real_per_class']} real per class"
     if options.get("label_networks", 1) > 1:
         text += f", solved across {options['label_networks']} networks"
     if "label_ridge" in options:

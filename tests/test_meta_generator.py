@@ -108,6 +108,14 @@ def test_labels_solved_across_several_networks(adapted):
     assert sharp.metadata["label_ridge"] == 1e-6 and not torch.allclose(sharp.labels, one.labels, atol=1e-3)
 
 
+def test_herding_start_is_the_herding_baselines_selection(digits_train):
+    identity = MetaGenerator(**TINY)  # zero-initialised output: the generated images are the initial ones
+    syn = identity.generate(2, data=digits_train, init="herding", seed=3)
+    herding = mgdd.distill("herding", digits_train, 2, seed=3)
+    assert syn.metadata["init"] == "herding"
+    assert torch.allclose(syn.images, herding.images, atol=1e-5)
+
+
 def test_generate_rejects_bad_input(adapted, digits_train):
     with pytest.raises(ValueError, match="ipc"):
         adapted.generate(0)

@@ -53,12 +53,15 @@ class _FeatureCoreset(Distiller):
         self.batch_size = batch_size
 
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
-        features = self.features(train, seed, device)
-        generator = torch.Generator().manual_seed(seed)
-        picks = [idx[self.select(features[idx], ipc, generator)] for idx in train.class_index]
-        syn = SyntheticSet.from_real(train, torch.cat(picks))
+        syn = SyntheticSet.from_real(train, self.select_indices(train, ipc, seed, device))
         syn.metadata["arch"] = self.feature_arch
         return syn
+
+    def select_indices(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> Tensor:
+        """Indices into ``train`` of the ``ipc`` selected samples of each class, class-major."""
+        features = self.features(train, seed, device)
+        generator = torch.Generator().manual_seed(seed)
+        return torch.cat([idx[self.select(features[idx], ipc, generator)] for idx in train.class_index])
 
     def select(self, features: Tensor, k: int, generator: torch.Generator) -> Tensor:  # pragma: no cover
         raise NotImplementedError
@@ -78,11 +81,12 @@ class _FeatureCoreset(Distiller):
         net = get_network(self.feature_arch, train.channels, train.num_classes, train.image_shape[1:]).to(device)
         if self.feature_epochs:
             generator = torch.Generator(device=device).manual_seed(seed)
-            # constant lr: the protocol's half-way decay is meant for long runs
-            train_network(
-                net, train.images.to(device), train.labels.to(device), self.feature_epochs, self.feature_lr,
-                self.batch_size, generator=generator,
-            )
+            # constant lr: the protocol's half-way decay is meant for long runs; enable_grad: callers may be in no_grad
+            with torch.enable_grad():
+                train_network(
+                    net, train.images.to(device), train.labels.to(device), self.feature_epochs, self.feature_lr,
+                    self.batch_size, generator=generator,
+                )
         return net.eval()
 
 

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..augment import DiffAugment
-from ..baselines.coreset import embed, kcenter_select
+from ..baselines.coreset import Herding, embed, kcenter_select
 from ..data import ImageDataset, as_image_dataset, check_ipc
 from ..device import resolve_device
 from ..nets import seeded_network
@@ -28,7 +28,7 @@ from .model import BUNDLED_DIR, DEFAULT_MODEL, GeneratorModel, bundled_models  #
 from .network import ConditionalGenerator
 from .step import FeaturePool, distillation_loss, random_feature_net, sample_task, synthesize
 
-INIT_METHODS = ("random", "kcenter")
+INIT_METHODS = ("random", "kcenter", "herding")
 MODEL_POOLS = ("random", "online")
 LABEL_METHODS = ("least-squares", "hard")
 LABEL_SEED_STRIDE = 7919  # seeds of the label networks: seed + 1 + stride * j (apart from the guidance's seed + 2)
@@ -232,7 +232,8 @@ class MetaGenerator:
         Args:
             data: target data (default: the data of the last :meth:`adapt`); before any adaptation it
                 becomes ``target`` (unadapted weights), otherwise it is used for this call only.
-            init: initial real samples per class, ``"random"`` or ``"kcenter"`` (in random-ConvNet features).
+            init: initial real samples per class: ``"random"``, ``"kcenter"`` (in random-ConvNet features) or
+                ``"herding"`` (the herding baseline's selection; its first call trains a ConvNet for one epoch).
             labels: ``"least-squares"`` (soft labels solved in feature space) or ``"hard"``.
             real_per_class: real samples per class in the label solve; default ``max(100, 10 * ipc)``
                 (at IPC 50, 100 per class made the labels worse than one-hot: the solve needs many
@@ -255,7 +256,7 @@ class MetaGenerator:
         self.model.to(device).eval()
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(seed)
-        initial = self._initial_indices(data, ipc, init, generator, device)
+        initial = self._initial_indices(data, ipc, init, generator, device, seed)
         task = sample_task(data, ipc, generator, initial_indices=initial, real_per_class=1,
                            support_per_class=support_per_class).to(device)
         guide = self._reference(target, guide_per_class, seed + 2, device)
@@ -300,9 +301,11 @@ class MetaGenerator:
         return target
 
     def _initial_indices(self, data: ImageDataset, ipc: int, init: str, generator: torch.Generator,
-                         device: torch.device) -> Tensor:
+                         device: torch.device, seed: int) -> Tensor:
         if init == "random":
             return data.balanced_indices(ipc, seed=int(torch.randint(2**31 - 1, (1,), generator=generator)))
+        if init == "herding":  # the herding baseline's selection (features of a ConvNet trained 1 epoch, cached)
+            return Herding().select_indices(data, ipc, seed, device)  # = the herding baseline's set at this seed
         net = self._random_net(data, generator, device)
         picks = []
         for idx in data.class_index:
