@@ -49,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--curve-lr", type=float, default=None, help="lr for both curve runs (default --lr)")
     parser.add_argument("--variants", nargs="+", default=["mean_weight=1", "augment=true"],
                         help="adapt() options, comma-separated within one variant: mean_weight=1,augment=true")
-    parser.add_argument("--label-ipc", type=int, default=50)
+    parser.add_argument("--label-ipc", type=int, nargs="+", default=[50])
     parser.add_argument("--label-real-per-class", nargs="+", default=["100", "500"],
                         help="label solves: COUNT|hard[,nets=N][,ridge=R][,init=I] (real samples per class or "
                              "one-hot labels, networks solved across, head ridge, initial images)")
@@ -170,10 +170,14 @@ def run_variants(args, results, train, test, device) -> None:
 
 
 def parse_label_variant(spec: str) -> dict:
-    """``"500,nets=4,ridge=1e-6,init=herding"`` -> generate() options; ``"hard"`` -> one-hot labels."""
-    count, *rest = spec.split(",")
-    options = {"labels": "hard"} if count == "hard" else {"labels": "least-squares", "real_per_class": int(count)}
-    for item in rest:
+    """``"500,nets=4,ridge=1e-6,init=herding"`` -> generate() options; ``"hard"`` -> one-hot labels; without a
+    count, the label solve uses generate()'s default number of real samples for the IPC."""
+    items = spec.split(",")
+    count = items.pop(0) if "=" not in items[0] else "default"
+    options = {"labels": "hard" if count == "hard" else "least-squares"}
+    if count not in ("hard", "default"):
+        options["real_per_class"] = int(count)
+    for item in items:
         name, _, value = item.partition("=")
         if name == "nets":
             options["label_networks"] = int(value)
@@ -182,7 +186,7 @@ def parse_label_variant(spec: str) -> dict:
         elif name == "init":
             options["init"] = value
         else:
-            raise ValueError(f"label variant {spec!r}: expected COUNT|hard[,nets=N][,ridge=R][,init=I]")
+            raise ValueError(f"label variant {spec!r}: expected [COUNT|hard,][nets=N,][ridge=R,][init=I]")
     return options
 
 
@@ -190,7 +194,7 @@ def describe_labels(options: dict) -> str:
     start = f"{options['init']} images, " if "init" in options else ""
     if options["labels"] == "hard":
         return start + "one-hot"
-    text = start + f"least-squares, {options['real_per_class']} real per class"
+    text = start + f"least-squares, {options.get('real_per_class', 'default')} real per class"
     if options.get("label_networks", 1) > 1:
         text += f", solved across {options['label_networks']} networks"
     if "label_ridge" in options:
@@ -200,18 +204,24 @@ def describe_labels(options: dict) -> str:
 
 def run_labels(args, results, train, test, device) -> None:
     identity = untrained(args.model)  # zero-initialised output: generate() returns the initial real images
-    for variant in args.label_real_per_class:
-        key = f"labels/ipc{args.label_ipc}/{variant}"
-        if key in results:
-            continue
-        options = parse_label_variant(variant)
-        syn = identity.generate(args.label_ipc, data=train, seed=args.seed, device=device, **options)
-        result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
-        record(results, key, {
-            "ipc": args.label_ipc, "labels": describe_labels(options), "options": options,
-            "mean": result.mean, "std": result.std, "accuracies": result.accuracies, "epochs": args.epochs,
-            "models": args.models,
-        }, device)
+    for ipc in args.label_ipc:
+        for variant in args.label_real_per_class:
+            key = f"labels/ipc{ipc}/{variant}"
+            if key not in results:
+                run_label_variant(args, results, train, test, device, identity, ipc, variant, key)
+
+
+def run_label_variant(args, results, train, test, device, identity, ipc: int, variant: str, key: str) -> None:
+    options = parse_label_variant(variant)
+    syn = identity.generate(ipc, data=train, seed=args.seed, device=device, **options)
+    result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
+    if options["labels"] == "least-squares":
+        options["real_per_class"] = syn.metadata["label_real_per_class"]
+    record(results, key, {
+        "ipc": ipc, "labels": describe_labels(options), "options": options,
+        "mean": result.mean, "std": result.std, "accuracies": result.accuracies, "epochs": args.epochs,
+        "models": args.models,
+    }, device)
 
 
 def render(results: dict) -> str:

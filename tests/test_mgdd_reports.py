@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from mgdd_fashion_mnist import parse_variant, render, targets_section  # noqa: E402
+from mgdd_fashion_mnist import describe_labels, parse_label_variant, parse_variant, render, targets_section  # noqa: E402
 from model_card_results import results_text  # noqa: E402
 
 
@@ -62,3 +62,13 @@ def test_variants_table_lists_each_variant():
              "models": 3, "machine": "m", "command": "python x"}
     text = render({"variant/mean_weight=1/ipc10/steps200": entry})
     assert "| mean_weight=1 | 10 | 200 | 0 | 79.50 ± 0.25 | 510.0 | 3 |" in text
+
+
+def test_label_variants_parse_into_generate_options():
+    assert parse_label_variant("hard") == {"labels": "hard"}
+    assert parse_label_variant("500,nets=8") == {"labels": "least-squares", "real_per_class": 500, "label_networks": 8}
+    herding = parse_label_variant("nets=8,init=herding")
+    assert herding == {"labels": "least-squares", "label_networks": 8, "init": "herding"}
+    assert describe_labels(herding) == "herding images, least-squares, default real per class, solved across 8 networks"
+    with pytest.raises(ValueError, match="expected"):
+        parse_label_variant("100,temperature=2")

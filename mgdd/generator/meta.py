@@ -175,7 +175,7 @@ class MetaGenerator:
             outputs: dict | None = {} if online else None
             loss, stats = distillation_loss(self.generator, task, net, self.model.ridge, self.model.label_ridge,
                                             augmenter, unroll=self.model.unroll, guide_net=guide, mean_weight=mean_weight,
-                                            outputs=outputs, clamp=self.model.clamp_output)
+                                            outputs=outputs, clamp=self.model.clamp_output, compare_initial=False)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError("adaptation loss is not finite; lower lr")
             optimizer.zero_grad(set_to_none=True)
