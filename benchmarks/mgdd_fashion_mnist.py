@@ -49,6 +49,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--curve-lr", type=float, default=None, help="lr for both curve runs (default --lr)")
     parser.add_argument("--variants", nargs="+", default=["mean_weight=1", "augment=true"],
                         help="adapt() options, comma-separated within one variant: mean_weight=1,augment=true")
+    parser.add_argument("--generate", default="",
+                        help="generate() options of the variants part, as a label variant (e.g. nets=8,init=herding)")
     parser.add_argument("--label-ipc", type=int, nargs="+", default=[50])
     parser.add_argument("--label-real-per-class", nargs="+", default=["100", "500"],
                         help="label solves: COUNT|hard[,nets=N][,ridge=R][,init=I] (real samples per class or "
@@ -155,14 +157,17 @@ def run_variants(args, results, train, test, device) -> None:
     for spec in args.variants:
         options = {"lr": args.lr, **parse_variant(spec)}
         key = f"variant/{spec}/ipc{args.adapt_ipc}/steps{args.steps}" + (f"/seed{args.seed}" if args.seed else "")
+        key += f"/generate:{args.generate}" if args.generate else ""
         if key in results:
             continue
         gen = MetaGenerator.from_pretrained(args.model)
         gen.adapt(train, steps=args.steps, ipc=args.adapt_ipc, seed=args.seed, device=device, **options)
-        syn = gen.generate(args.adapt_ipc, seed=args.seed, device=device)
+        generate_options = parse_label_variant(args.generate) if args.generate else {}
+        syn = gen.generate(args.adapt_ipc, seed=args.seed, device=device, **generate_options)
         result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
         record(results, key, {
-            "variant": spec, "ipc": args.adapt_ipc, "adapt_steps": args.steps, "seed": args.seed,
+            "variant": spec + (f"; generate: {describe_labels(generate_options)}" if args.generate else ""),
+            "ipc": args.adapt_ipc, "adapt_steps": args.steps, "seed": args.seed,
             "mean": result.mean, "std": result.std,
             "accuracies": result.accuracies, "adapt_seconds": gen.adapt_info["seconds"],
             "model": args.model, "epochs": args.epochs, "models": args.models,
@@ -261,7 +266,7 @@ def render(results: dict) -> str:
                   f"{r['std']:.2f} | {r['adapt_seconds']:.1f} | {r['models']} |" for r in variants]
     labels = sorted((v for k, v in results.items() if k.startswith("labels/")), key=lambda r: (r["ipc"], r["labels"]))
     if labels:
-        lines += ["", "## Labels alone: random real images (untrained generator) with each labelling", "",
+        lines += ["", "## Labels alone: real images (untrained generator; random unless the row says herding) with each labelling", "",
                   "| IPC | labels | accuracy | models |", "| --- | --- | --- | --- |"]
         lines += [f"| {r['ipc']} | {r['labels']} | {r['mean']:.2f} ± {r['std']:.2f} | {r['models']} |" for r in labels]
     baselines = RESULTS_DIR / "coreset_fashion_mnist.json"
