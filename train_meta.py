@@ -39,6 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--code-dim", type=int, default=64)
     parser.add_argument("--blocks", type=int, default=3)
     parser.add_argument("--feature-width", type=int, default=128)
+    parser.add_argument("--unroll", type=int, default=1, help="guided generator steps per call (model config)")
+    parser.add_argument("--no-clamp", action="store_true",
+                        help="do not clamp generated pixels to the data range (model config)")
+    parser.add_argument("--mean-weight", type=float, default=0.0, help="weight of DM's class-mean term in the loss")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--cpu", action="store_true", help="force the CPU even if a GPU is present")
     parser.add_argument("--no-progress", action="store_true")
@@ -68,14 +72,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: sources differ in channel count {sorted(channels)}")
     model = MetaGenerator(
         channels=channels.pop(), width=args.width, code_dim=args.code_dim, blocks=args.blocks,
-        feature_width=args.feature_width,
+        feature_width=args.feature_width, unroll=args.unroll, clamp_output=not args.no_clamp,
     )
     model.provenance["train_image_size"] = args.size
     config = MetaTrainConfig(
         steps=args.steps, lr=args.lr, ipcs=tuple(args.ipcs), min_classes=args.min_classes,
         max_classes=args.max_classes, real_per_class=args.real_per_class, save_every=args.save_every,
         pool_size=args.pool_size, pool_per_class=args.pool_per_class, pool_refresh=args.pool_refresh,
-        seed=args.seed, sources=list(args.sources),
+        mean_weight=args.mean_weight, seed=args.seed, sources=list(args.sources),
     )
     meta_train(model, sources, args.out, config, resume=args.resume, cpu=args.cpu, progress=not args.no_progress)
     print(f"meta-trained model written to {args.out}/model")

@@ -38,3 +38,13 @@ def test_meta_training_checkpoints_and_resumes(tmp_path, digits_train):
     straight = meta_train(MetaGenerator(**TINY), sources, tmp_path / "straight", config, cpu=True, progress=False)
     for (k, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-6), k
+
+
+def test_class_mean_term_enters_the_meta_training_loss(tmp_path, digits_train):
+    config = MetaTrainConfig(steps=1, ipcs=(2,), min_classes=3, max_classes=3, real_per_class=4, support_per_class=2,
+                             pool_size=1, pool_per_class=8, mean_weight=1.0)
+    torch.manual_seed(0)
+    meta_train(MetaGenerator(**TINY, unroll=2), [digits_train], tmp_path, config, cpu=True, progress=False)
+    (record,) = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert record["mean_mismatch"] > 0  # logged only when the term is in the loss
+    assert MetaGenerator.from_pretrained(tmp_path / "model").model.unroll == 2

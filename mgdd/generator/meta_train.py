@@ -40,6 +40,7 @@ class MetaTrainConfig:
     pool_size: int = 4
     pool_per_class: int = 64
     pool_refresh: int = 100
+    mean_weight: float = 0.0  # DM's class-mean term added to the ridge loss (see distillation_loss)
     seed: int = 0
     sources: list[str] = field(default_factory=list)
 
@@ -127,7 +128,7 @@ def meta_train(
             net, guide = (random_feature_net(*shape, hub.feature_arch, hub.feature_width, rng, device)
                           for _ in range(2))
         loss, stats = distillation_loss(generator, task, net, hub.ridge, hub.label_ridge, unroll=hub.unroll,
-                                        guide_net=guide, clamp=hub.clamp_output)
+                                        guide_net=guide, clamp=hub.clamp_output, mean_weight=config.mean_weight)
         if not math.isfinite(stats["loss"]):
             raise FloatingPointError(f"meta-training loss is not finite at step {step}; lower --lr")
         optimizer.zero_grad(set_to_none=True)
