@@ -116,6 +116,14 @@ def test_herding_start_is_the_herding_baselines_selection(digits_train):
     assert torch.allclose(syn.images, herding.images, atol=1e-5)
 
 
+def test_guided_steps_apply_the_generator_again(adapted):
+    one, three = adapted.generate(4, seed=2), adapted.generate(4, seed=2, guided_steps=3)
+    assert one.metadata["guided_steps"] == 1 and three.metadata["guided_steps"] == 3
+    assert not torch.allclose(one.images, three.images)  # same start, two more generator steps
+    with pytest.raises(ValueError, match="guided_steps"):
+        adapted.generate(4, guided_steps=0)
+
+
 def test_generate_rejects_bad_input(adapted, digits_train):
     with pytest.raises(ValueError, match="ipc"):
         adapted.generate(0)

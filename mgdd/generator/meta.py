@@ -225,6 +225,7 @@ class MetaGenerator:
         support_per_class: int = 32,
         label_networks: int = 1,
         label_ridge: float | None = None,
+        guided_steps: int | None = None,
         device: str | torch.device | None = None,
     ) -> SyntheticSet:
         """A synthetic set with ``ipc`` images per class in one forward pass.
@@ -242,6 +243,8 @@ class MetaGenerator:
             label_networks: random networks the least-squares labels are solved across (one solve of their
                 summed objective, :func:`solve_labels_across_networks`); their real features are cached.
             label_ridge: ridge of the ridge heads in the label solve (default: the model's ``ridge``).
+            guided_steps: generator steps, each reading the guidance at its own input (default: the model's
+                ``unroll``, what it was trained with); more steps use the generator as a learned optimiser.
         """
         if init not in INIT_METHODS:
             raise ValueError(f"init must be one of {INIT_METHODS}, got {init!r}")
@@ -249,6 +252,9 @@ class MetaGenerator:
             raise ValueError(f"labels must be one of {LABEL_METHODS}, got {labels!r}")
         if label_networks < 1 or (label_ridge is not None and label_ridge <= 0):
             raise ValueError(f"label_networks must be >= 1 and label_ridge > 0, got {label_networks}, {label_ridge}")
+        steps = self.model.unroll if guided_steps is None else guided_steps
+        if steps < 1:
+            raise ValueError(f"guided_steps must be >= 1, got {guided_steps}")
         target = self._target_for(data)
         data = target.data
         check_ipc(ipc, data)
@@ -261,7 +267,7 @@ class MetaGenerator:
                            support_per_class=support_per_class).to(device)
         guide = self._reference(target, guide_per_class, seed + 2, device)
         task = dataclasses.replace(task, real_targets=guide["targets"])
-        images = synthesize(self.generator, task, guide["net"], guide["features"], self.model.unroll,
+        images = synthesize(self.generator, task, guide["net"], guide["features"], steps,
                             self.model.ridge, self.model.label_ridge, self.model.clamp_output)
         targets = task.initial_labels
         label_count = real_per_class if real_per_class is not None else default_label_samples(ipc)
@@ -277,7 +283,7 @@ class MetaGenerator:
             images.cpu(), targets.cpu(), data.num_classes, list(data.class_names), data.mean, data.std,
             metadata={
                 "method": "mgdd", "dataset": data.name, "ipc": ipc, "seed": seed, "arch": self.model.feature_arch,
-                "init": init, "labels": labels,
+                "init": init, "labels": labels, "guided_steps": steps,
                 "label_real_per_class": label_count if labels == "least-squares" else None,
                 "label_networks": label_networks if labels == "least-squares" else None,
                 "label_ridge": head_ridge if labels == "least-squares" else None,
