@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .augment import DiffAugment
+from .curriculum import curriculum_stages
 from .data import ImageDataset, as_image_dataset
 from .device import GPU_INFERENCE_CHUNK, inference_chunk, resolve_device, train_chunk
 from .nets import get_network
@@ -82,6 +83,7 @@ def evaluate(
     progress: bool = True,
     net_options: dict | None = None,
     chunk: int | None = None,
+    curriculum: bool = False,
 ) -> EvalResult | dict[str, EvalResult]:
     """Train ``models`` fresh networks on ``syn`` and report their accuracy on ``test``.
 
@@ -98,12 +100,15 @@ def evaluate(
             (gradients accumulate over the chunks of a batch). None: cache-sized chunks on CPU for
             networks without BatchNorm, whole batches elsewhere; 0: whole training batches and test
             batches of 1000 (the behaviour before chunking, for speed comparisons).
+        curriculum: for sets distilled subset by subset (SeqMatch, :mod:`mgdd.curriculum`): each network
+            trains ``epochs`` on S1, then ``epochs`` on S1+S2, and so on (each stage with its subset's
+            learned lr unless ``lr`` is given); the final accuracy counts.
     """
     if isinstance(arch, (list, tuple)):
         return {
             name: evaluate(
                 syn, test, name, models, epochs, lr, batch_size, momentum, weight_decay, augment,
-                dsa_strategy, loss, seed, device, progress, net_options, chunk,
+                dsa_strategy, loss, seed, device, progress, net_options, chunk, curriculum,
             )
             for name in arch
         }
@@ -115,29 +120,35 @@ def evaluate(
     if chunk is not None and chunk < 0:
         raise ValueError(f"chunk must be >= 0 images (0: whole batches), got {chunk}")
     loss = resolve_loss(syn.labels, loss)
-    lr = float(lr if lr is not None else (syn.learned_lr or 0.01))
+    default_lr = float(lr if lr is not None else (syn.learned_lr or 0.01))
+    # (indices, lr) of each training stage: the whole set, or the curriculum's growing unions of subsets
+    stages = ([(idx, float(stage_lr) if lr is None and stage_lr is not None else default_lr)
+               for idx, stage_lr in curriculum_stages(syn)] if curriculum else [(None, default_lr)])
     device = resolve_device(device)
     images, targets = syn.images.to(device), syn.labels.to(device)
     test_images, test_labels = test.images.to(device), test.labels.to(device)
     augmenter = DiffAugment(dsa_strategy) if augment else None
     started = time.perf_counter()
     accuracies = []
-    bar = tqdm(total=models * epochs, desc=f"evaluate {arch}", disable=not progress, leave=False)
+    bar = tqdm(total=models * epochs * len(stages), desc=f"evaluate {arch}", disable=not progress, leave=False)
     for model_index in range(models):
         torch.manual_seed(seed + model_index)
         net = get_network(
             arch, syn.image_shape[0], syn.num_classes, syn.image_shape[1:], **(net_options or {})
         ).to(device)
         generator = torch.Generator(device=device).manual_seed(seed + model_index)
-        train_network(
-            net, images, targets, epochs, lr, batch_size, momentum, weight_decay, augmenter, loss,
-            generator, on_epoch=bar.update, chunk=chunk,
-        )
+        for indices, stage_lr in stages:
+            stage_images, stage_targets = (images, targets) if indices is None else (images[indices], targets[indices])
+            train_network(
+                net, stage_images, stage_targets, epochs, stage_lr, batch_size, momentum, weight_decay, augmenter,
+                loss, generator, on_epoch=bar.update, chunk=chunk,
+            )
         test_batch = GPU_INFERENCE_CHUNK if chunk == 0 else chunk
         accuracies.append(100.0 * accuracy(net, test_images, test_labels, test_batch))
         bar.set_postfix(acc=f"{statistics.fmean(accuracies):.2f}")
     bar.close()
-    return EvalResult(arch, accuracies, epochs, lr, loss, augment, time.perf_counter() - started)
+    extra = {"curriculum_lrs": [stage_lr for _, stage_lr in stages]} if curriculum else {}
+    return EvalResult(arch, accuracies, epochs, stages[-1][1], loss, augment, time.perf_counter() - started, extra)
 
 
 def resolve_loss(labels: Tensor, loss: str) -> str:
