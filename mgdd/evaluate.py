@@ -137,12 +137,8 @@ def evaluate(
             arch, syn.image_shape[0], syn.num_classes, syn.image_shape[1:], **(net_options or {})
         ).to(device)
         generator = torch.Generator(device=device).manual_seed(seed + model_index)
-        for indices, stage_lr in stages:
-            stage_images, stage_targets = (images, targets) if indices is None else (images[indices], targets[indices])
-            train_network(
-                net, stage_images, stage_targets, epochs, stage_lr, batch_size, momentum, weight_decay, augmenter,
-                loss, generator, on_epoch=bar.update, chunk=chunk,
-            )
+        train_stages(net, images, targets, stages, epochs, batch_size, momentum, weight_decay, augmenter, loss,
+                     generator, on_epoch=bar.update, chunk=chunk)
         test_batch = GPU_INFERENCE_CHUNK if chunk == 0 else chunk
         accuracies.append(100.0 * accuracy(net, test_images, test_labels, test_batch))
         bar.set_postfix(acc=f"{statistics.fmean(accuracies):.2f}")
@@ -223,6 +219,20 @@ def train_network(
             raise FloatingPointError(f"training loss became {value.item()} at epoch {epoch}; lower the lr")
         if on_epoch is not None:
             on_epoch(1)
+    return net
+
+
+def train_stages(
+    net: nn.Module, images: Tensor, targets: Tensor, stages: list[tuple[Tensor | None, float]], epochs: int,
+    batch_size: int = 256, momentum: float = 0.9, weight_decay: float = 5e-4, augmenter: DiffAugment | None = None,
+    loss: str = "ce", generator: torch.Generator | None = None, on_epoch=None, chunk: int | None = None,
+) -> nn.Module:
+    """:func:`train_network` for ``epochs`` on each stage in turn: ``(indices, lr)``, indices None for all images
+    (one stage: the protocol; several: a curriculum, see :func:`mgdd.curriculum.curriculum_stages`)."""
+    for indices, lr in stages:
+        stage_images, stage_targets = (images, targets) if indices is None else (images[indices], targets[indices])
+        train_network(net, stage_images, stage_targets, epochs, lr, batch_size, momentum, weight_decay, augmenter,
+                      loss, generator, on_epoch=on_epoch, chunk=chunk)
     return net
 
 

@@ -62,3 +62,19 @@ def test_experts_then_mtt_from_the_command_line(tmp_path, capsys):
     assert main(["distill", "--method", "mtt", "--dataset", "digits", "--ipc", "1", "--out", str(out),
                  "--option", f"experts={buffer}", "--option", "max_start_epoch=5"]) == 2
     assert "exceeds the 3 epochs" in capsys.readouterr().err
+
+
+def test_seqmatch_and_its_curriculum_evaluation_from_the_command_line(tmp_path, capsys):
+    buffer = tmp_path / "experts"
+    assert main(["experts", "--dataset", "digits", "--experts", "1", "--epochs", "2", "--per-class", "20",
+                 "--out", str(buffer)]) == 0
+    out = tmp_path / "seqmatch"
+    options = ["experts=" + str(buffer), "sizes=[1,1]", "iterations=1", "syn_steps=2", "max_start_epoch=1",
+               "expert_epochs=1", "pretrain_epochs=1", "progress=false"]
+    assert main(["distill", "--method", "seqmatch", "--dataset", "digits", "--ipc", "2", "--out", str(out),
+                 *[arg for option in options for arg in ("--option", option)]]) == 0
+    syn = mgdd.SyntheticSet.load(out)
+    assert syn.metadata["method"] == "seqmatch" and syn.metadata["subsets"] == [1, 1]
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--models", "1", "--epochs", "1", "--curriculum"]) == 0
+    assert "ConvNet" in capsys.readouterr().out

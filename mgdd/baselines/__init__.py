@@ -6,11 +6,12 @@ from .experts import ExpertBuffer, load_experts, train_experts
 from .frepo import FRePo, centred_targets
 from .gradient_matching import DC, DSA, default_loops, gradient_distance
 from .iterative import IterativeDistiller, list_snapshots
+from .seqmatch import SeqMatch, join_subsets, split_ipc
 from .trajectory_matching import MTT, parameter_matching_loss, unroll_student
 
 __all__ = [
     "Herding", "KCenter", "RandomReal", "embed", "herding_select", "kcenter_select", "DM", "class_means",
     "mean_embedding_loss", "FRePo", "centred_targets", "ExpertBuffer", "load_experts", "train_experts", "DC", "DSA",
     "default_loops",
-    "gradient_distance", "IterativeDistiller", "list_snapshots", "MTT", "parameter_matching_loss", "unroll_student",
+    "gradient_distance", "IterativeDistiller", "list_snapshots", "SeqMatch", "join_subsets", "split_ipc", "MTT", "parameter_matching_loss", "unroll_student",
 ]

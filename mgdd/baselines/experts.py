@@ -9,10 +9,16 @@ Layout of a buffer folder::
 Training follows the MTT reference buffer: SGD lr 0.01, no momentum, no weight decay, batch
 256, DSA augmentation, constant lr. Every epoch's draws are seeded by (seed, expert, epoch),
 so an interrupted buffer resumes exactly; finished experts are never recomputed.
+
+SeqMatch's experts for a later subset (``pretrain``): each network is first trained on the earlier
+synthetic subsets (S1, then S1+S2, ... with the evaluation protocol and each subset's learned lr),
+and its trajectory on the real data starts from there. The manifest records which subsets
+(``pretrained_on``: their fingerprint), so a buffer built after other subsets is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -26,13 +32,15 @@ from tqdm.auto import tqdm
 from ..augment import DiffAugment
 from ..data import ImageDataset
 from ..device import resolve_device
-from ..evaluate import DEFAULT_DSA_STRATEGY, accuracy, train_network
+from ..curriculum import curriculum_stages, subset_sizes
+from ..evaluate import DEFAULT_DSA_STRATEGY, accuracy, resolve_loss, train_network, train_stages
 from ..io import load_tensors, save_tensors_atomic, write_json_atomic
 from ..nets import seeded_network
+from ..synthetic import SyntheticSet
 
 MANIFEST = "manifest.json"
 _TRAINING_KEYS = ("dataset", "arch", "epochs", "lr", "momentum", "weight_decay", "batch_size", "dsa", "seed",
-                  "per_class", "num_classes", "image_shape")
+                  "per_class", "num_classes", "image_shape", "pretrained_on")
 
 
 @dataclass
@@ -73,18 +81,23 @@ def train_experts(
     test: ImageDataset | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
+    pretrain: SyntheticSet | None = None,
+    pretrain_epochs: int = 300,
 ) -> ExpertBuffer:
     """Train (or finish training) ``experts`` trajectories of ``epochs`` epochs into ``folder``.
 
     ``per_class`` trains on a class-balanced random subset (a CPU budget; the reference uses
     the full training set). With ``test``, each expert's final test accuracy goes into the manifest.
+    ``pretrain``: a synthetic set each network is trained on first, ``pretrain_epochs`` per curriculum
+    stage (SeqMatch's experts for a later subset; the stages come from its recorded subsets).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     device = resolve_device(device)
     options = {"dataset": train.name, "arch": arch, "epochs": epochs, "lr": lr, "momentum": momentum,
                "weight_decay": weight_decay, "batch_size": batch_size, "dsa": dsa, "seed": seed,
-               "per_class": per_class, "num_classes": train.num_classes, "image_shape": list(train.image_shape)}
+               "per_class": per_class, "num_classes": train.num_classes, "image_shape": list(train.image_shape),
+               "pretrained_on": pretraining_record(pretrain, pretrain_epochs)}
     manifest = _open_manifest(folder, options)
     data = train.balanced_subset(per_class, seed) if per_class else train
     images, labels = data.images.to(device), data.labels.to(device)
@@ -95,7 +108,7 @@ def train_experts(
             bar.update(epochs)
             continue
         started = time.perf_counter()
-        net, trajectory = _resume_expert(folder, index, arch, data, seed, device)
+        net, trajectory = _resume_expert(folder, index, arch, data, seed, device, pretrain, pretrain_epochs)
         bar.update(len(trajectory) - 1)
         for epoch in range(len(trajectory) - 1, epochs):
             generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + index * 1009 + epoch)
@@ -128,11 +141,34 @@ def _open_manifest(folder: Path, options: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def _resume_expert(folder: Path, index: int, arch: str, data: ImageDataset, seed: int, device: torch.device):
+def pretraining_record(pretrain: SyntheticSet | None, epochs: int) -> dict[str, Any] | None:
+    """What a buffer's networks were trained on before the real data (None: nothing), for its manifest."""
+    if pretrain is None:
+        return None
+    digest = hashlib.sha256(pretrain.images.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(pretrain.labels.detach().cpu().contiguous().numpy().tobytes())
+    return {"fingerprint": digest.hexdigest()[:16], "subsets": subset_sizes(pretrain), "epochs": epochs}
+
+
+def pretrain_network(net: torch.nn.Module, pretrain: SyntheticSet, epochs: int, seed: int) -> torch.nn.Module:
+    """Train ``net`` on ``pretrain`` as the protocol does, stage by stage when it records subsets."""
+    device = next(net.parameters()).device
+    stages = curriculum_stages(pretrain) if subset_sizes(pretrain) else [(None, pretrain.learned_lr)]
+    stages = [(indices, lr if lr is not None else 0.01) for indices, lr in stages]
+    generator = torch.Generator(device=device).manual_seed(seed)
+    return train_stages(net, pretrain.images.to(device), pretrain.labels.to(device), stages, epochs,
+                        augmenter=DiffAugment(DEFAULT_DSA_STRATEGY), loss=resolve_loss(pretrain.labels, "auto"),
+                        generator=generator)
+
+
+def _resume_expert(folder: Path, index: int, arch: str, data: ImageDataset, seed: int, device: torch.device,
+                   pretrain: SyntheticSet | None = None, pretrain_epochs: int = 300):
     net = seeded_network(arch, data.channels, data.num_classes, data.image_shape[1:],
                          seed * 1_000_003 + index, device)
     partial = _expert_file(folder, index, partial=True)
     if not partial.exists():
+        if pretrain is not None:
+            pretrain_network(net, pretrain, pretrain_epochs, seed * 1_000_003 + index)
         return net, [{k: v.detach().cpu().clone() for k, v in net.named_parameters()}]
     stacks, _ = load_tensors(partial)
     trajectory = [{k: v[e] for k, v in stacks.items()} for e in range(next(iter(stacks.values())).shape[0])]

@@ -28,6 +28,7 @@ from torch.func import functional_call
 from ..data import ImageDataset
 from ..distill import register_method
 from ..nets import seeded_network
+from ..synthetic import SyntheticSet
 from .experts import ExpertBuffer, load_experts
 from .iterative import IterativeDistiller, RunState
 
@@ -68,7 +69,9 @@ class MTT(IterativeDistiller):
     Options (besides :class:`IterativeDistiller`'s): ``experts`` (buffer folder made by
     ``mgdd experts``), ``syn_steps``, ``expert_epochs``, ``max_start_epoch``, ``batch_syn``,
     ``lr_lr``, ``lr_init``, ``max_memory_gb`` (refuse an unroll whose autograd graph would
-    exceed it). Reference defaults: 5000 iterations, momentum 0.5 for images and lr.
+    exceed it), ``frozen`` (a synthetic set held fixed that the student also trains on: SeqMatch's
+    earlier subsets; only the new images and their lr learn). Reference defaults: 5000 iterations,
+    momentum 0.5 for images and lr.
     """
 
     name = "mtt"
@@ -86,6 +89,7 @@ class MTT(IterativeDistiller):
         lr_lr: float = 1e-5,
         lr_init: float = 0.01,
         max_memory_gb: float = 8.0,
+        frozen: SyntheticSet | None = None,
         **options,
     ) -> None:
         super().__init__(iterations=iterations, lr_img=lr_img, **options)
@@ -101,6 +105,10 @@ class MTT(IterativeDistiller):
         self.lr_lr = lr_lr
         self.lr_init = lr_init
         self.max_memory_gb = max_memory_gb
+        if frozen is not None and frozen.soft_labels:
+            raise ValueError("frozen: MTT's student trains with hard labels; this set has soft labels")
+        self.frozen = frozen
+        self._frozen_batch: tuple[Tensor, Tensor] | None = None
         self.buffer: ExpertBuffer | None = None
         self.student: nn.Module | None = None
 
@@ -132,6 +140,11 @@ class MTT(IterativeDistiller):
         if self.max_start_epoch + self.expert_epochs > buffer.epochs:
             raise ValueError(f"max_start_epoch + expert_epochs = {self.max_start_epoch + self.expert_epochs} "
                              f"exceeds the {buffer.epochs} epochs of the experts")
+        if self.frozen is not None:
+            if self.frozen.num_classes != train.num_classes or self.frozen.image_shape != train.image_shape:
+                raise ValueError(f"frozen set ({self.frozen.num_classes} classes, {self.frozen.image_shape}) does not "
+                                 f"match the data ({train.num_classes} classes, {train.image_shape})")
+            self._frozen_batch = (self.frozen.images.to(device), self.frozen.labels.to(device))
         self.buffer = buffer
         self.student = seeded_network(self.arch, train.channels, train.num_classes, train.image_shape[1:], 0, device)
         self._check_memory(train, ipc, device)
@@ -146,7 +159,8 @@ class MTT(IterativeDistiller):
             return tensor
 
         params = {k: v.detach().clone().requires_grad_(True) for k, v in self.student.named_parameters()}
-        x = train.images[: self.batch_for(ipc * train.num_classes)].to(device)
+        frozen = len(self.frozen.images) if self.frozen is not None else 0
+        x = train.images[: self.batch_for(ipc * train.num_classes + frozen)].to(device)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             loss = F.cross_entropy(functional_call(self.student, params, (x,)), train.labels[: len(x)].to(device))
             torch.autograd.grad(loss, list(params.values()), create_graph=True)
@@ -165,7 +179,9 @@ class MTT(IterativeDistiller):
         target = {k: v.to(state.device) for k, v in
                   self.buffer.parameters_at(expert, start_epoch + self.expert_epochs).items()}
         student = {k: v.clone().requires_grad_(True) for k, v in start.items()}
-        final = unroll_student(self.student, student, state.images, state.labels, state.learnables.lr,
-                               self.steps_for(state.ipc), self.batch_for(len(state.images)), state.device_rng,
-                               self.augment)
+        images, labels = state.images, state.labels
+        if self._frozen_batch is not None:  # mini-batches from the earlier subsets and the trainable one
+            images, labels = torch.cat([self._frozen_batch[0], images]), torch.cat([self._frozen_batch[1], labels])
+        final = unroll_student(self.student, student, images, labels, state.learnables.lr,
+                               self.steps_for(state.ipc), self.batch_for(len(images)), state.device_rng, self.augment)
         return state.update(parameter_matching_loss(final, start, target), self.name)

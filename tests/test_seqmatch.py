@@ -1,0 +1,102 @@
+"""SeqMatch: subsets distilled in sequence on MTT, later experts start from the earlier subsets, resumes."""
+
+import pytest
+import torch
+
+from mgdd import distill
+from mgdd.baselines import join_subsets, load_experts, split_ipc, train_experts
+from mgdd.baselines.experts import pretrain_network
+from mgdd.curriculum import curriculum_stages
+from mgdd.nets import seeded_network
+from mgdd.synthetic import SyntheticSet
+
+TINY = dict(iterations=2, syn_steps=2, max_start_epoch=1, expert_epochs=1, pretrain_epochs=2, lr_lr=1e-9, progress=False)
+
+
+@pytest.fixture(scope="module")
+def small_digits(digits_train):
+    return digits_train.balanced_subset(20, seed=0)
+
+
+@pytest.fixture(scope="module")
+def plain_experts(small_digits, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("seqmatch") / "experts"
+    train_experts(small_digits, folder, experts=1, epochs=2, progress=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finished(small_digits, plain_experts, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    return folder, distill("seqmatch", small_digits, 3, experts=str(plain_experts), sizes=[2, 1],
+                           snapshot_dir=str(folder), **TINY)
+
+
+def test_split_and_join_keep_each_class_in_subset_order():
+    assert split_ipc(50, 3) == [17, 17, 16] and split_ipc(10, 2) == [5, 5]
+    with pytest.raises(ValueError, match="subsets"):
+        split_ipc(2, 3)
+
+
+def test_the_set_records_its_subsets_in_class_major_order(finished):
+    _, syn = finished
+    assert syn.metadata["subsets"] == [2, 1] and len(syn.metadata["subset_lrs"]) == 2
+    assert syn.labels.tolist() == torch.arange(10).repeat_interleave(3).tolist()
+    assert syn.learned_lr == syn.metadata["subset_lrs"][-1]
+    (first, _), (union, _) = curriculum_stages(syn)
+    assert len(first) == 20 and len(union) == 30
+
+
+def test_earlier_subsets_stay_bit_identical(finished):
+    folder, syn = finished
+    subset_1 = syn.images.reshape(10, 3, *syn.image_shape)[:, :2].reshape(20, *syn.image_shape)
+    alone = SyntheticSet.load(folder / "subset_1" / "final")  # subset 1 as its own MTT run left it
+    assert torch.equal(subset_1, alone.images)
+
+
+def test_experts_for_subset_2_start_from_a_network_trained_on_subset_1(finished, small_digits, plain_experts):
+    folder, _ = finished
+    subset_1 = SyntheticSet.load(folder / "subset_1" / "final")
+    (later,) = [p for p in folder.iterdir() if p.name.startswith("experts-after-")]
+    buffer = load_experts(later)
+    assert buffer.manifest["pretrained_on"]["subsets"] == [2]  # S1 alone: one curriculum stage
+    plain = load_experts(plain_experts)
+    seed = plain.manifest["seed"] * 1_000_003  # expert 0
+    expected = pretrain_network(seeded_network("ConvNet", 1, 10, 8, seed), subset_1, 2, seed)
+    start = buffer.parameters_at(0, 0)
+    for name, value in expected.named_parameters():
+        assert torch.allclose(start[name], value.detach(), atol=1e-6), name
+    fresh = dict(seeded_network("ConvNet", 1, 10, 8, seed).named_parameters())
+    assert not torch.allclose(start["features.0.weight"], fresh["features.0.weight"])
+    # a buffer built after other subsets is refused
+    with pytest.raises(ValueError, match="pretrained_on"):
+        train_experts(small_digits, later, experts=1, epochs=2, progress=False)
+
+
+def test_an_interrupted_run_resumes_to_the_same_set(finished, small_digits, plain_experts, tmp_path, monkeypatch):
+    _, straight = finished
+    import mgdd.baselines.seqmatch as seqmatch
+
+    real_later = seqmatch.SeqMatch._later_experts
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(seqmatch.SeqMatch, "_later_experts", interrupted)
+    options = dict(experts=str(plain_experts), sizes=[2, 1], snapshot_dir=str(tmp_path), **TINY)
+    with pytest.raises(KeyboardInterrupt):
+        distill("seqmatch", small_digits, 3, **options)
+    assert (tmp_path / "subset_1" / "final").exists() and not (tmp_path / "subset_2").exists()
+    monkeypatch.setattr(seqmatch.SeqMatch, "_later_experts", real_later)
+    resumed = distill("seqmatch", small_digits, 3, **options)
+    assert torch.equal(resumed.images, straight.images)
+    assert resumed.metadata["subset_lrs"] == straight.metadata["subset_lrs"]
+
+
+def test_bad_options_are_refused_before_any_work(small_digits, plain_experts):
+    with pytest.raises(ValueError, match="experts"):
+        distill("seqmatch", small_digits, 2)
+    with pytest.raises(ValueError, match="add up to 3, not ipc=4"):
+        distill("seqmatch", small_digits, 4, experts=str(plain_experts), sizes=[2, 1], **TINY)
+    with pytest.raises(ValueError, match="unknown option"):
+        distill("seqmatch", small_digits, 2, experts=str(plain_experts), frozen=None)
