@@ -43,6 +43,7 @@ def test_the_set_records_its_subsets_in_class_major_order(finished):
     assert syn.metadata["subsets"] == [2, 1] and len(syn.metadata["subset_lrs"]) == 2
     assert syn.labels.tolist() == torch.arange(10).repeat_interleave(3).tolist()
     assert syn.learned_lr == syn.metadata["subset_lrs"][-1]
+    assert syn.metadata["iterations"] == [2, 2] and syn.metadata["later_expert_seconds"] > 0
     (first, _), (union, _) = curriculum_stages(syn)
     assert len(first) == 20 and len(union) == 30
 
@@ -100,3 +101,18 @@ def test_bad_options_are_refused_before_any_work(small_digits, plain_experts):
         distill("seqmatch", small_digits, 4, experts=str(plain_experts), sizes=[2, 1], **TINY)
     with pytest.raises(ValueError, match="unknown option"):
         distill("seqmatch", small_digits, 2, experts=str(plain_experts), frozen=None)
+
+
+def test_benchmark_table_states_the_budget():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from seqmatch_fashion_mnist import markdown
+
+    entry = {"method": "seqmatch", "evaluation": "curriculum", "ipc": 10, "subsets": [5, 5], "iterations": [30, 30],
+             "distill_seconds": 1200.4, "later_expert_seconds": 300.0, "expert_seconds": 1114.0, "mean": 80.1,
+             "std": 0.2, "models": 3, "epochs": 300, "date": "2026-11-28", "machine": "CPU", "command": "python x.py"}
+    text = markdown({"k": entry})
+    assert "| 10 | seqmatch | curriculum | [5, 5] | [30, 30] | 1200 | 300 | 1114 | 80.10 ± 0.20 | 3 x 300 |" in text
+    assert "- `python x.py`" in text

@@ -8,7 +8,8 @@ earlier subsets plus the trainable new one. Later subsets thus learn what a netw
 earlier ones still lacks, instead of every image learning the same easy features.
 
 The set keeps, within each class, S1's images first, then S2's, ... (``metadata["subsets"]``, each
-subset's learned lr in ``metadata["subset_lrs"]``), so ``evaluate(..., curriculum=True)`` can train
+subset's learned lr in ``metadata["subset_lrs"]``; ``distill_seconds`` sums the subsets' MTT runs and
+``later_expert_seconds`` the later experts' training), so ``evaluate(..., curriculum=True)`` can train
 on them in order as the paper does; plain training on the union uses the last subset's lr.
 
 Differences from the reference (shqii1j/seqmatch): no image selection by test accuracy (it leaks the
@@ -128,17 +129,23 @@ class SeqMatch(Distiller):
             if folder is not None:
                 part.save(folder / FINAL, grid=False)
             parts.append(part)
+        expert_seconds = sum(sum(e["seconds"] for e in load_experts(self._later_folder(join_subsets(parts[:k], {})))
+                                 .manifest["experts"]) for k in range(1, len(parts)))
         return join_subsets(parts, {"method": self.name, "dataset": train.name, "ipc": ipc, "seed": seed,
                                     "arch": self.mtt_options.get("arch", "ConvNet"),
+                                    "iterations": [p.metadata.get("iteration") for p in parts],
                                     "distill_seconds": round(sum(p.metadata.get("distill_seconds", 0.0)
-                                                                 for p in parts), 3)})
+                                                                 for p in parts), 3),
+                                    "later_expert_seconds": round(expert_seconds, 1)})
+
+    def _later_folder(self, earlier: SyntheticSet) -> Path:
+        root = self.snapshot_dir if self.snapshot_dir is not None else self.experts.parent
+        return root / f"{self.experts.name}-after-{pretraining_record(earlier, self.pretrain_epochs)['fingerprint']}"
 
     def _later_experts(self, train: ImageDataset, earlier: SyntheticSet, seed: int, device: torch.device) -> Path:
         """The buffer for the next subset: networks trained on ``earlier`` first, then on the real data."""
         plain = load_experts(self.experts).manifest
-        record = pretraining_record(earlier, self.pretrain_epochs)
-        root = self.snapshot_dir if self.snapshot_dir is not None else self.experts.parent
-        folder = root / f"{self.experts.name}-after-{record['fingerprint']}"
+        folder = self._later_folder(earlier)
         train_experts(
             train, folder, experts=self.later_experts or len(plain["experts"]),
             epochs=self.expert_epochs_real or plain["epochs"], arch=plain["arch"], lr=plain["lr"],

@@ -1,0 +1,108 @@
+"""SeqMatch against plain MTT on Fashion-MNIST: same experts, same total distillation iterations.
+
+    python benchmarks/seqmatch_fashion_mnist.py --ipc 10 --subsets 2 --iterations 60 --models 3
+    python benchmarks/seqmatch_fashion_mnist.py --ipc 50 --subsets 3 --iterations 60 --models 3
+
+Both methods share one expert buffer (``--experts`` networks, ``--expert-epochs`` epochs, as in
+time_to_accuracy.py). MTT runs ``--iterations``; SeqMatch splits the same number of iterations over its
+K subsets and also trains its later experts (their seconds are reported separately). Sets are evaluated
+under the protocol (ConvNet-3, DSA, ``--epochs``, ``--models``); SeqMatch both by plain training on the
+union and by its curriculum (S1, then S1+S2, ...: K times the epochs). Resumable: distillation runs
+snapshot into runs/seqmatch/, finished cells are kept in results/seqmatch_fashion_mnist.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import mgdd
+from common import (
+    RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
+    machine_description, save_results, today, write_markdown,
+)
+from mgdd.baselines import train_experts
+
+NAME = "seqmatch_fashion_mnist"
+RUNS = Path("runs") / "seqmatch"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ipc", type=int, default=10)
+    parser.add_argument("--subsets", type=int, default=2)
+    parser.add_argument("--iterations", type=int, default=60, help="total MTT iterations of each method")
+    parser.add_argument("--experts", type=int, default=3)
+    parser.add_argument("--expert-epochs", type=int, default=6)
+    parser.add_argument("--pretrain-epochs", type=int, default=300, help="later experts: epochs per earlier stage")
+    parser.add_argument("--models", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    add_threads_option(parser)
+    parser.add_argument("--device", default=None)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    apply_threads(args)
+    device = mgdd.resolve_device(args.device)
+    train, test = mgdd.load_dataset("fashion-mnist", "train"), mgdd.load_dataset("fashion-mnist", "test")
+    path = RESULTS_DIR / f"{NAME}.json"
+    results = load_results(path)
+    experts = RUNS / "experts"
+    buffer = train_experts(train, experts, args.experts, args.expert_epochs, seed=args.seed, test=test, device=device)
+    expert_seconds = sum(e["seconds"] for e in buffer.manifest["experts"])
+    common = dict(experts=str(experts), seed=args.seed, device=device)
+    runs = {
+        "mtt": lambda: mgdd.distill("mtt", train, args.ipc, iterations=args.iterations,
+                                    snapshot_dir=str(RUNS / f"mtt-ipc{args.ipc}"), snapshot_every=5, **common),
+        "seqmatch": lambda: mgdd.distill("seqmatch", train, args.ipc, subsets=args.subsets,
+                                         iterations=args.iterations // args.subsets, snapshot_every=5,
+                                         pretrain_epochs=args.pretrain_epochs,
+                                         snapshot_dir=str(RUNS / f"seqmatch-ipc{args.ipc}-k{args.subsets}"), **common),
+    }
+    for method, make in runs.items():
+        evaluations = [False, True] if method == "seqmatch" else [False]
+        keys = [f"ipc{args.ipc} it{args.iterations} {method}" + (" curriculum" if c else "") for c in evaluations]
+        if all(k in results for k in keys):
+            continue
+        syn = make()
+        for curriculum, key in zip(evaluations, keys):
+            if key in results:
+                continue
+            result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device,
+                                   curriculum=curriculum)
+            results[key] = {
+                "method": method, "evaluation": "curriculum" if curriculum else "union", "ipc": args.ipc,
+                "subsets": syn.metadata.get("subsets"), "iterations": syn.metadata.get("iterations", args.iterations),
+                "distill_seconds": syn.metadata["distill_seconds"],
+                "later_expert_seconds": syn.metadata.get("later_expert_seconds", 0.0),
+                "expert_seconds": round(expert_seconds, 1), "learned_lr": syn.learned_lr,
+                "accuracies": result.accuracies, "mean": result.mean, "std": result.std, "models": args.models,
+                "epochs": args.epochs, "date": today(), "machine": machine_description(device), "command": command_line(),
+            }
+            print(key, f"{result.mean:.2f} ± {result.std:.2f}", flush=True)
+            save_results(path, results)
+            write_markdown(RESULTS_DIR / f"{NAME}.md", markdown(results))
+
+
+def markdown(results: dict) -> str:
+    lines = ["# SeqMatch vs MTT on Fashion-MNIST (ConvNet-3, standard protocol)", "",
+             "Same expert buffer, same total MTT iterations. SeqMatch's later experts are trained in its run "
+             "(`later s`); the shared buffer's seconds are `experts s`. Curriculum: S1, then S1+S2, ... (the "
+             "epochs per stage).", "",
+             "| IPC | method | evaluation | subsets | iterations | distill s | later s | experts s | accuracy | models x "
+             "epochs | date, machine |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for entry in sorted(results.values(), key=lambda e: (e["ipc"], e["method"], e["evaluation"])):
+        lines.append(f"| {entry['ipc']} | {entry['method']} | {entry['evaluation']} | {entry['subsets'] or '—'} | "
+                     f"{entry['iterations']} | {entry['distill_seconds']:.0f} | {entry['later_expert_seconds']:.0f} | "
+                     f"{entry['expert_seconds']:.0f} | {entry['mean']:.2f} ± {entry['std']:.2f} | "
+                     f"{entry['models']} x {entry['epochs']} | {entry['date']}, {entry['machine']} |")
+    lines += ["", "Commands:", ""] + sorted({f"- `{e['command']}`" for e in results.values()})
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
