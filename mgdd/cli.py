@@ -5,6 +5,8 @@
     mgdd show runs/herding-ipc10 --png grid.png
     mgdd experts --dataset fashion-mnist --experts 5 --epochs 6 --out runs/experts-fmnist
     mgdd distill --method mtt --dataset fashion-mnist --ipc 10 --out runs/mtt --option experts=runs/experts-fmnist
+    mgdd teacher --dataset fashion-mnist --out runs/teacher-fmnist
+    mgdd distill --method dwa --dataset fashion-mnist --ipc 10 --out runs/dwa --option teacher=runs/teacher-fmnist
 """
 
 from __future__ import annotations
@@ -70,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--per-class", type=int, default=None, help="train on this many images per class")
     p.add_argument("--no-augment", action="store_true", help="train without DSA augmentation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+
+    p = sub.add_parser("teacher", help="train a BatchNorm teacher for SRe2L / DWA (squeeze; resumable)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", default=None)
+    p.add_argument("--out", required=True, help="teacher folder (an unfinished one is resumed)")
+    p.add_argument("--arch", default="ConvNetBN")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
 
@@ -140,6 +153,19 @@ def cmd_experts(args) -> None:
     print(f"{len(buffer)} experts of {buffer.epochs} epochs in {args.out}")
 
 
+def cmd_teacher(args) -> None:
+    from .data import load_dataset
+    from .teacher import CONFIG_FILE, train_teacher
+
+    train = load_dataset(args.dataset, "train", root=args.root)
+    test = load_dataset(args.dataset, "test", root=args.root)
+    train_teacher(train, args.out, args.arch, args.epochs, args.lr, args.batch_size, seed=args.seed, test=test,
+                  device=args.device)
+    config = json.loads((Path(args.out) / CONFIG_FILE).read_text())
+    print(f"{config['arch']} teacher in {args.out}: test accuracy {config.get('test_accuracy')} %, "
+          f"{config['seconds']} s")
+
+
 def cmd_show(args) -> None:
     from .synthetic import load_synthetic
 
@@ -156,10 +182,11 @@ def cmd_show(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"distill": cmd_distill, "evaluate": cmd_evaluate, "experts": cmd_experts, "show": cmd_show}
+    handlers = {"distill": cmd_distill, "evaluate": cmd_evaluate, "experts": cmd_experts, "teacher": cmd_teacher,
+                "show": cmd_show}
     try:
         handlers[args.command](args)
-    except (KeyError, ValueError, FileNotFoundError, ConnectionError, TypeError, MemoryError,
+    except (KeyError, ValueError, FileNotFoundError, NotADirectoryError, ConnectionError, TypeError, MemoryError,
             FloatingPointError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)

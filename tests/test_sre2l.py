@@ -1,0 +1,158 @@
+"""SRe2L / DWA: the teacher (squeeze, resumable), the BN-statistics loss, the directed weight adjustment, recover."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mgdd import distill
+from mgdd.baselines import BNStatistics, directed_weight_adjustment
+from mgdd.cli import main
+from mgdd.nets import get_network, seeded_network
+from mgdd.teacher import crop_and_flip, load_teacher, train_teacher
+
+TINY = dict(iterations=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def small_digits(digits_train):
+    return digits_train.balanced_subset(20, seed=0)
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(small_digits, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("teacher")
+    train_teacher(small_digits, folder, epochs=15, lr=0.05, test=small_digits, progress=False)
+    return folder
+
+
+def test_bn_loss_matches_a_hand_computation():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.ReLU(),
+                              torch.nn.Conv2d(3, 2, 3), torch.nn.BatchNorm2d(2)).eval()
+    for bn in (net[1], net[4]):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(5, 1, 8, 8)
+    stats = BNStatistics(net, r_var=11.0)
+    net(x)
+    loss = stats.loss(first_multiplier=10.0)
+    a = net[0](x)
+    b = net[3](net[2](net[1](a)))
+    expected = 0.0
+    for weight, h, bn in ((10.0, a, net[1]), (1.0, b, net[4])):
+        mean = h.mean((0, 2, 3))
+        var = ((h - mean[None, :, None, None]) ** 2).mean((0, 2, 3))  # biased
+        expected += weight * (11.0 * (bn.running_var - var).norm() + (bn.running_mean - mean).norm())
+    assert torch.allclose(loss, expected, rtol=1e-5)
+    stats.remove()
+
+
+def test_directed_adjustment_has_length_rho_and_keeps_running_statistics():
+    x, y = torch.randn(10, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(10)
+
+    def displacement(steps):
+        net = seeded_network("ConvNetBN", 1, 10, 8, 0).eval()
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        directed_weight_adjustment(net, x, y, rho=0.015, steps=steps)
+        params = dict(net.named_parameters())
+        return float(torch.sqrt(sum((params[k] - before[k]).pow(2).sum() for k in params))), net, before
+
+    one, _, _ = displacement(1)
+    assert one == pytest.approx(0.015, rel=1e-5)  # one normalised step of length rho
+    twelve, net, before = displacement(12)  # 12 steps of rho/12: a path of length rho, gradients re-taken
+    assert 0.9 * 0.015 < twelve <= 0.015 * (1 + 1e-5)
+    fresh = seeded_network("ConvNetBN", 1, 10, 8, 0).eval()
+    loss_before = F.cross_entropy(fresh(x), y).item()
+    for name, value in net.state_dict().items():
+        if "running" in name or "num_batches" in name:
+            assert torch.equal(value, before[name]), name
+    assert F.cross_entropy(net(x), y).item() > loss_before  # an ascent step
+    assert not any(p.requires_grad for p in net.parameters())
+
+
+def test_crop_and_flip_moves_pixels_within_the_padding():
+    images = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
+    out = crop_and_flip(images, torch.tensor([-1.0]), torch.Generator().manual_seed(0), padding=1)
+    assert out.shape == images.shape
+    for original, moved in zip(images, out):
+        values = set(moved.flatten().tolist()) - {-1.0}
+        assert values <= set(original.flatten().tolist()) and len(values) >= 9  # at most one row/column lost
+
+
+def test_teacher_is_saved_resumes_and_refuses_other_options(small_digits, teacher_dir, tmp_path):
+    net, config = load_teacher(teacher_dir)
+    assert config["arch"] == "ConvNetBN" and config["test_accuracy"] > 50  # 15 epochs on 200 digits (train = test here)
+    assert not net.training and not any(p.requires_grad for p in net.parameters())
+    # one epoch, then a second run to 2 epochs equals 2 epochs straight
+    folder = tmp_path / "resumed"
+    train_teacher(small_digits, folder, epochs=2, lr=0.05, progress=False)  # fresh copy of the fixture's run
+    straight = load_teacher(folder)[0].state_dict()
+    interrupted = tmp_path / "interrupted"
+    import mgdd.teacher as teacher_module
+
+    original = teacher_module.save_training_state
+    calls = []
+
+    def stop_after_first(*args, **kwargs):
+        original(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    teacher_module.save_training_state = stop_after_first
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_teacher(small_digits, interrupted, epochs=2, lr=0.05, progress=False)
+    finally:
+        teacher_module.save_training_state = original
+    train_teacher(small_digits, interrupted, epochs=2, lr=0.05, progress=False)
+    for name, value in load_teacher(interrupted)[0].state_dict().items():
+        assert torch.allclose(value, straight[name], atol=1e-6), name
+    with pytest.raises(ValueError, match="other options"):
+        train_teacher(small_digits, interrupted, epochs=3, lr=0.05, progress=False)
+    with pytest.raises(ValueError, match="BatchNorm"):
+        train_teacher(small_digits, tmp_path / "in", arch="ConvNet", epochs=1, progress=False)
+
+
+def test_recover_lowers_the_teachers_loss_and_keeps_the_valid_range(small_digits, teacher_dir):
+    teacher, _ = load_teacher(teacher_dir)
+    start = distill("sre2l", small_digits, 2, teacher=str(teacher_dir), iterations=1, lr=1e-6, progress=False)
+    syn = distill("sre2l", small_digits, 2, teacher=str(teacher_dir), iterations=30, progress=False)
+    assert syn.labels.tolist() == torch.arange(10).repeat_interleave(2).tolist()
+    low, high = -small_digits.mean[0] / small_digits.std[0], (1 - small_digits.mean[0]) / small_digits.std[0]
+    assert syn.images.min() >= low - 1e-5 and syn.images.max() <= high + 1e-5
+    with torch.no_grad():
+        assert F.cross_entropy(teacher(syn.images), syn.labels) < F.cross_entropy(teacher(start.images), start.labels)
+
+
+def test_dwa_starts_from_real_images_and_differs_from_rho_zero(small_digits, teacher_dir, tmp_path):
+    options = dict(teacher=str(teacher_dir), **TINY)
+    dwa = distill("dwa", small_digits, 2, seed=1, snapshot_dir=str(tmp_path / "dwa"), **options)
+    plain = distill("dwa", small_digits, 2, seed=1, rho=0.0, **options)
+    assert dwa.metadata["init"] == "real" and not torch.allclose(dwa.images, plain.images)
+    # a finished batch is loaded, not redone
+    assert sorted(p.name for p in (tmp_path / "dwa").iterdir()) == ["batch_0000.safetensors", "batch_0001.safetensors"]
+    again = distill("dwa", small_digits, 2, seed=1, snapshot_dir=str(tmp_path / "dwa"), **{**options, "iterations": 1})
+    assert torch.equal(again.images, dwa.images)
+    with pytest.raises(ValueError, match="teacher"):
+        distill("sre2l", small_digits, 1)
+
+
+def test_teacher_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "teacher"
+    assert main(["teacher", "--dataset", "digits", "--epochs", "1", "--out", str(out)]) == 0
+    assert "ConvNetBN teacher" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["epochs"] == 1
+
+
+def test_resnet18_teacher_on_colour_tensors(tmp_path):
+    from mgdd.data import from_tensors
+
+    g = torch.Generator().manual_seed(0)
+    data = from_tensors(torch.rand(20, 3, 16, 16, generator=g), torch.arange(20) % 2, num_classes=2, name="tiny")
+    train_teacher(data, tmp_path / "t", arch="ResNet18BN", epochs=1, batch_size=10, progress=False)
+    syn = distill("dwa", data, 1, teacher=str(tmp_path / "t"), iterations=2, progress=False)
+    assert syn.images.shape == (2, 3, 16, 16)
+    assert get_network("ResNet18BN", 3, 2, 16) is not None
