@@ -98,6 +98,9 @@ def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=1000)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--no-augment", action="store_true", help="train without DSA augmentation")
+    p.add_argument("--teacher", default=None,
+                   help="relabel protocol (SRe2L/DWA): the student learns this teacher's soft labels online")
+    p.add_argument("--temperature", type=float, default=30.0, help="temperature of the relabel protocol")
     p.add_argument("--curriculum", action="store_true",
                    help="train on the set's subsets in order, S1 then S1+S2 ... (sets distilled by SeqMatch)")
     p.add_argument("--json", default=None, help="also write the results as JSON here")
@@ -115,6 +118,7 @@ def _run_evaluation(syn, args) -> None:
     results = evaluate(
         syn, test, arch=list(args.arch), models=args.models, epochs=args.epochs, lr=args.lr,
         augment=not args.no_augment, seed=args.seed, device=args.device, curriculum=args.curriculum,
+        teacher=args.teacher, temperature=args.temperature,
     )
     for result in results.values():
         print(result)

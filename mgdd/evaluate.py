@@ -9,6 +9,7 @@ several freshly initialised models.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -72,7 +73,7 @@ def evaluate(
     models: int = 5,
     epochs: int = 1000,
     lr: float | None = None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     momentum: float = 0.9,
     weight_decay: float = 5e-4,
     augment: bool = True,
@@ -84,6 +85,8 @@ def evaluate(
     net_options: dict | None = None,
     chunk: int | None = None,
     curriculum: bool = False,
+    teacher: nn.Module | str | None = None,
+    temperature: float = 30.0,
 ) -> EvalResult | dict[str, EvalResult]:
     """Train ``models`` fresh networks on ``syn`` and report their accuracy on ``test``.
 
@@ -91,6 +94,7 @@ def evaluate(
         arch: one architecture name, or a list for a cross-architecture table (then a dict
             ``{arch: EvalResult}`` is returned).
         epochs: training epochs (DSA/DM use 1000, DC 300).
+        batch_size: default 256 (128 under the relabel protocol).
         lr: learning rate; ``None`` uses the set's learned lr if it has one, else 0.01.
         augment: DSA augmentation during training, drawn per sample.
         loss: ``"ce"`` for hard labels, ``"soft_ce"`` (labels are distributions) or ``"mse"``
@@ -103,12 +107,16 @@ def evaluate(
         curriculum: for sets distilled subset by subset (SeqMatch, :mod:`mgdd.curriculum`): each network
             trains ``epochs`` on S1, then ``epochs`` on S1+S2, and so on (each stage with its subset's
             learned lr unless ``lr`` is given); the final accuracy counts.
+        teacher: SRe2L/DWA's relabel protocol instead (a teacher or its folder, :mod:`mgdd.teacher`): the
+            student learns the teacher's soft labels at ``temperature``, computed online on each augmented,
+            mixed batch, with the reference's AdamW and cosine schedule (:mod:`mgdd.relabel`; ``lr`` default
+            1e-3, ``batch_size`` default 128); the set's own labels are not used.
     """
     if isinstance(arch, (list, tuple)):
         return {
             name: evaluate(
                 syn, test, name, models, epochs, lr, batch_size, momentum, weight_decay, augment,
-                dsa_strategy, loss, seed, device, progress, net_options, chunk, curriculum,
+                dsa_strategy, loss, seed, device, progress, net_options, chunk, curriculum, teacher, temperature,
             )
             for name in arch
         }
@@ -119,6 +127,10 @@ def evaluate(
         raise ValueError(f"models and epochs must be >= 1 (got {models}, {epochs})")
     if chunk is not None and chunk < 0:
         raise ValueError(f"chunk must be >= 0 images (0: whole batches), got {chunk}")
+    if teacher is not None:
+        return _evaluate_with_teacher(syn, test, arch, models, epochs, lr, batch_size, teacher, temperature, seed,
+                                      device, progress, net_options)
+    batch_size = batch_size or 256
     loss = resolve_loss(syn.labels, loss)
     default_lr = float(lr if lr is not None else (syn.learned_lr or 0.01))
     # (indices, lr) of each training stage: the whole set, or the curriculum's growing unions of subsets
@@ -145,6 +157,37 @@ def evaluate(
     bar.close()
     extra = {"curriculum_lrs": [stage_lr for _, stage_lr in stages]} if curriculum else {}
     return EvalResult(arch, accuracies, epochs, stages[-1][1], loss, augment, time.perf_counter() - started, extra)
+
+
+def _evaluate_with_teacher(syn, test, arch, models, epochs, lr, batch_size, teacher, temperature, seed, device,
+                           progress, net_options) -> EvalResult:
+    """The relabel protocol of :func:`evaluate` (``teacher`` given)."""
+    from .relabel import RELABEL_DEFAULTS, train_with_teacher
+    from .teacher import load_teacher
+
+    device = resolve_device(device)
+    teacher = load_teacher(teacher, device)[0] if isinstance(teacher, (str, os.PathLike)) else teacher.to(device)
+    lr = float(lr if lr is not None else RELABEL_DEFAULTS["lr"])
+    images = syn.images.to(device)
+    with torch.no_grad():
+        outputs = teacher.eval()(images[:1]).shape[1]
+    if outputs != syn.num_classes:
+        raise ValueError(f"the teacher predicts {outputs} classes but the set has {syn.num_classes}")
+    pad_value = ((0.0 - torch.tensor(syn.mean)) / torch.tensor(syn.std)).to(device)
+    test_images, test_labels = test.images.to(device), test.labels.to(device)
+    started, accuracies = time.perf_counter(), []
+    bar = tqdm(total=models * epochs, desc=f"evaluate {arch} (teacher labels)", disable=not progress, leave=False)
+    for model_index in range(models):
+        torch.manual_seed(seed + model_index)
+        net = get_network(arch, syn.image_shape[0], syn.num_classes, syn.image_shape[1:], **(net_options or {})).to(device)
+        train_with_teacher(net, images, teacher, epochs, pad_value, lr=lr,
+                           batch_size=batch_size or RELABEL_DEFAULTS["batch_size"], temperature=temperature,
+                           generator=torch.Generator().manual_seed(seed + model_index), on_epoch=bar.update)
+        accuracies.append(100.0 * accuracy(net, test_images, test_labels))
+        bar.set_postfix(acc=f"{statistics.fmean(accuracies):.2f}")
+    bar.close()
+    return EvalResult(arch, accuracies, epochs, lr, "teacher_kl", True, time.perf_counter() - started,
+                      {"temperature": temperature})
 
 
 def resolve_loss(labels: Tensor, loss: str) -> str:

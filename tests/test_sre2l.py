@@ -156,3 +156,68 @@ def test_resnet18_teacher_on_colour_tensors(tmp_path):
     syn = distill("dwa", data, 1, teacher=str(tmp_path / "t"), iterations=2, progress=False)
     assert syn.images.shape == (2, 3, 16, 16)
     assert get_network("ResNet18BN", 3, 2, 16) is not None
+
+
+# ---------------------------------------------------------------- relabel protocol and label-robust score
+def test_relabel_protocol_queries_the_teacher_on_each_augmented_mixed_batch(small_digits, teacher_dir):
+    from mgdd.relabel import train_with_teacher
+
+    teacher, _ = load_teacher(teacher_dir)
+    seen = []
+    handle = teacher.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].clone()))
+    syn = distill("random", small_digits, 3, seed=0)
+    net = seeded_network("ConvNet", 1, 10, 8, 0)
+    train_with_teacher(net, syn.images, teacher, 2, torch.tensor([0.0]), batch_size=16,
+                       generator=torch.Generator().manual_seed(0))
+    handle.remove()
+    assert len(seen) == 2 * 2  # 2 epochs x 2 batches of <= 16 of the 30 images
+    raw = syn.images.flatten(1)
+    for batch in seen:  # mixed and cropped: no teacher input is one of the stored images
+        distances = torch.cdist(batch.flatten(1), raw)
+        assert distances.min() > 1e-3
+
+
+def test_evaluate_with_a_teacher_and_with_fixed_teacher_labels(small_digits, teacher_dir):
+    import mgdd
+    from mgdd.relabel import with_teacher_labels
+
+    syn = distill("random", small_digits, 2, seed=0)
+    result = mgdd.evaluate(syn, small_digits, models=1, epochs=3, teacher=str(teacher_dir), progress=False)
+    assert result.loss == "teacher_kl" and result.lr == 1e-3 and result.extra["temperature"] == 30.0
+    teacher, _ = load_teacher(teacher_dir)
+    fixed = with_teacher_labels(syn, teacher, temperature=2.0)
+    assert torch.allclose(fixed.labels.sum(1), torch.ones(len(fixed)), atol=1e-5)
+    assert torch.allclose(fixed.labels, F.softmax(teacher(syn.images) / 2.0, dim=1), atol=1e-6)
+    assert mgdd.evaluate(fixed, small_digits, models=1, epochs=2, progress=False).loss == "soft_ce"
+    wrong = get_network("ConvNetBN", 1, 3, 8)
+    with pytest.raises(ValueError, match="predicts 3 classes"):
+        mgdd.evaluate(syn, small_digits, models=1, epochs=1, teacher=wrong, progress=False)
+
+
+def test_label_robust_score_by_hand():
+    import math
+
+    from mgdd.relabel import label_robust_score
+
+    scores = label_robust_score(full_hard=0.9, syn_hard=0.7, syn_soft=0.8, random_soft=0.75)
+    assert scores["hlr"] == pytest.approx(0.2) and scores["ior"] == pytest.approx(0.05)
+    alpha = 0.5 * 0.05 - 0.5 * 0.2
+    assert scores["lrs"] == pytest.approx((math.exp(alpha) - math.exp(-1)) / (math.exp(1) - math.exp(-1)))
+    assert label_robust_score(1.0, 1.0, 1.0, 0.0)["lrs"] > label_robust_score(1.0, 0.5, 1.0, 0.0)["lrs"]
+    with pytest.raises(ValueError, match="fractions"):
+        label_robust_score(90.0, 70.0, 80.0, 75.0)
+
+
+def test_label_protocols_side_by_side(small_digits, teacher_dir):
+    from mgdd.relabel import compare_label_protocols
+
+    teacher, _ = load_teacher(teacher_dir)
+    syn = distill("sre2l", small_digits, 1, teacher=str(teacher_dir), iterations=2, progress=False)
+    random_set = distill("random", small_digits, 1, seed=0)
+    report = compare_label_protocols(syn, random_set, small_digits, teacher, full_data_accuracy=90.0, models=1,
+                                     epochs=2, progress=False)
+    for name in ("set", "random"):
+        assert [report[name][p].loss for p in ("hard", "fixed", "relabel")] == ["ce", "soft_ce", "teacher_kl"]
+    scores = report["scores"]
+    assert scores["hlr"] == pytest.approx(0.9 - report["set"]["hard"].mean / 100)
+    assert scores["ior"] == pytest.approx((report["set"]["relabel"].mean - report["random"]["relabel"].mean) / 100)
