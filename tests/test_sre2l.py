@@ -221,3 +221,21 @@ def test_label_protocols_side_by_side(small_digits, teacher_dir):
     scores = report["scores"]
     assert scores["hlr"] == pytest.approx(0.9 - report["set"]["hard"].mean / 100)
     assert scores["ior"] == pytest.approx((report["set"]["relabel"].mean - report["random"]["relabel"].mean) / 100)
+
+
+def test_benchmark_table_puts_the_protocols_side_by_side():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from sre2l_dwa_fashion_mnist import markdown
+
+    cell = {"ipc": 10, "method": "dwa", "iterations": 1000, "recover_seconds": 120.4,
+            **{p: {"mean": m, "std": 0.1} for p, m in (("hard", 70.0), ("fixed", 75.0), ("relabel", 80.0))},
+            "random": {"hard": 76.0, "fixed": 77.0, "relabel": 78.0},
+            "scores": {"hlr": 0.2, "ior": 0.02, "lrs": 0.2}, "models": 3, "epochs": 300, "date": "2026-11-28",
+            "machine": "CPU", "command": "python b.py"}
+    full = {"accuracy": 90.0, "epochs": 5, "seconds": 600.0, "command": "python b.py"}
+    text = markdown({"ipc10 it1000 dwa": cell, "full-data ep5": full})
+    assert "| 10 | dwa | 1000 | 120 | 70.00 ± 0.10 | 75.00 ± 0.10 | 80.00 ± 0.10 | 76.00 / 77.00 / 78.00 |" in text
+    assert "Full data, hard labels (HLR's reference): 90.00 %" in text

@@ -1,0 +1,138 @@
+"""SRe2L, DWA, DWA with rho = 0 and random real images on Fashion-MNIST, under each label protocol.
+
+    python benchmarks/sre2l_dwa_fashion_mnist.py --ipc 10 50 --iterations 1000 --models 3 --epochs 300
+
+One ConvNetBN teacher (``mgdd teacher``'s recipe, ``--teacher-epochs``) serves every method. Each method
+recovers with the same number of iterations per batch (``--iterations``; seconds recorded). Every set is
+evaluated with hard labels (the standard protocol), with fixed teacher soft labels and with the teacher
+relabelling online (SRe2L/DWA's protocol), side by side with random real images under the same three, and
+DD-Ranking's scores (HLR, IOR, LRS) against a ConvNet trained on the full data with hard labels
+(``--full-epochs``). Resumable: the teacher and the recovered batches live in runs/sre2l/, finished cells in
+results/sre2l_dwa_fashion_mnist.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+import mgdd
+from common import (
+    RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
+    machine_description, save_results, today, write_markdown,
+)
+from mgdd.evaluate import accuracy, train_network
+from mgdd.nets import get_network
+from mgdd.relabel import compare_label_protocols
+from mgdd.teacher import load_teacher, train_teacher
+
+NAME = "sre2l_dwa_fashion_mnist"
+RUNS = Path("runs") / "sre2l"
+METHODS = {"sre2l": {}, "dwa": {}, "dwa-rho0": {"rho": 0.0}}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ipc", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--methods", nargs="+", default=[*METHODS, "random"], choices=[*METHODS, "random"])
+    parser.add_argument("--iterations", type=int, default=1000, help="recover iterations per batch")
+    parser.add_argument("--teacher-epochs", type=int, default=5)
+    parser.add_argument("--full-epochs", type=int, default=5, help="epochs of the full-data reference network")
+    parser.add_argument("--models", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    add_threads_option(parser)
+    parser.add_argument("--device", default=None)
+    return parser.parse_args()
+
+
+def full_data_accuracy(results: dict, train, test, epochs: int, seed: int, device) -> float:
+    """ConvNet-3 trained on all of the training data with hard labels (HLR's reference), measured once."""
+    key = f"full-data ep{epochs}"
+    if key not in results:
+        torch.manual_seed(seed)
+        net = get_network("ConvNet", train.channels, train.num_classes, train.image_shape[1:]).to(device)
+        started = time.perf_counter()
+        train_network(net, train.images.to(device), train.labels.to(device), epochs, 0.01,
+                      generator=torch.Generator(device=device).manual_seed(seed))
+        results[key] = {"accuracy": 100 * accuracy(net, test.images.to(device), test.labels.to(device)),
+                        "epochs": epochs, "seconds": round(time.perf_counter() - started, 1), "date": today(),
+                        "machine": machine_description(device), "command": command_line()}
+    return results[key]["accuracy"]
+
+
+def main() -> None:
+    args = parse_args()
+    apply_threads(args)
+    device = mgdd.resolve_device(args.device)
+    train, test = mgdd.load_dataset("fashion-mnist", "train"), mgdd.load_dataset("fashion-mnist", "test")
+    path = RESULTS_DIR / f"{NAME}.json"
+    results = load_results(path)
+    teacher_dir = RUNS / "teacher"
+    train_teacher(train, teacher_dir, epochs=args.teacher_epochs, seed=args.seed, test=test, device=device)
+    teacher, teacher_config = load_teacher(teacher_dir, device)
+    full = full_data_accuracy(results, train, test, args.full_epochs, args.seed, device)
+    save_results(path, results)
+    for ipc in args.ipc:
+        random_set = mgdd.distill("random", train, ipc, seed=args.seed)
+        for method in args.methods:
+            key = f"ipc{ipc} it{args.iterations} {method}"
+            if key in results:
+                continue
+            started = time.perf_counter()
+            if method == "random":
+                syn = random_set
+            else:
+                name = method.split("-")[0]
+                syn = mgdd.distill(name, train, ipc, seed=args.seed, device=device, teacher=str(teacher_dir),
+                                   iterations=args.iterations, snapshot_dir=str(RUNS / f"{method}-ipc{ipc}"),
+                                   **METHODS[method])
+            seconds = time.perf_counter() - started
+            report = compare_label_protocols(syn, random_set, test, teacher, full, models=args.models,
+                                             epochs=args.epochs, seed=args.seed, device=device)
+            results[key] = {
+                "ipc": ipc, "method": method, "iterations": 0 if method == "random" else args.iterations,
+                "recover_seconds": round(seconds, 1),
+                **{protocol: {"mean": r.mean, "std": r.std, "accuracies": r.accuracies}
+                   for protocol, r in report["set"].items()},
+                "random": {protocol: r.mean for protocol, r in report["random"].items()},
+                "scores": report["scores"], "full_data_accuracy": full,
+                "teacher_test_accuracy": teacher_config.get("test_accuracy"), "models": args.models,
+                "epochs": args.epochs, "date": today(), "machine": machine_description(device),
+                "command": command_line(),
+            }
+            print(key, {p: round(results[key][p]["mean"], 2) for p in ("hard", "fixed", "relabel")}, flush=True)
+            save_results(path, results)
+            write_markdown(RESULTS_DIR / f"{NAME}.md", markdown(results))
+
+
+def markdown(results: dict) -> str:
+    cells = sorted((e for k, e in results.items() if not k.startswith("full-data")),
+                   key=lambda e: (e["ipc"], e["method"]))
+    full = [e for k, e in results.items() if k.startswith("full-data")]
+    lines = ["# SRe2L / DWA on Fashion-MNIST under three label protocols (ConvNet-3 students)", "",
+             "hard: one-hot labels, standard protocol (SGD, DSA); fixed: the teacher's soft labels, one per image; "
+             "relabel: the teacher online on each augmented, mixed batch (AdamW, KL at T = 30). Final test accuracy. "
+             "HLR / IOR / LRS: DD-Ranking's scores under the relabel protocol (fractions; `mgdd/relabel.py`).", ""]
+    if full:
+        lines += [f"Full data, hard labels (HLR's reference): {full[0]['accuracy']:.2f} % after {full[0]['epochs']} "
+                  f"epochs ({full[0]['seconds']} s).", ""]
+    lines += ["| IPC | method | iterations | recover s | hard | fixed | relabel | random: hard / fixed / relabel | "
+              "HLR | IOR | LRS | models x epochs | date, machine |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for e in cells:
+        accs = " | ".join(f"{e[p]['mean']:.2f} ± {e[p]['std']:.2f}" for p in ("hard", "fixed", "relabel"))
+        rnd = " / ".join(f"{e['random'][p]:.2f}" for p in ("hard", "fixed", "relabel"))
+        s = e["scores"]
+        lines.append(f"| {e['ipc']} | {e['method']} | {e['iterations']} | {e['recover_seconds']:.0f} | {accs} | {rnd} | "
+                     f"{s['hlr']:.3f} | {s['ior']:.3f} | {s['lrs']:.3f} | {e['models']} x {e['epochs']} | "
+                     f"{e['date']}, {e['machine']} |")
+    lines += ["", "Commands:", ""] + sorted({f"- `{e['command']}`" for e in results.values()})
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
