@@ -102,3 +102,14 @@ def test_custom_methods_can_register(digits_train):
     syn = mgdd.distill("first-samples-test", digits_train, ipc=2, offset=1)
     assert syn.metadata["options"] == {"offset": 1}
     assert torch.equal(syn.images[:2], digits_train.images[digits_train.class_index[0][1:3]])
+
+
+def test_feature_network_on_a_class_balanced_subset(digits_train):
+    from mgdd import distill
+
+    full = distill("herding", digits_train, 3, seed=0)
+    quick = distill("herding", digits_train, 3, seed=0, feature_per_class=10)
+    assert quick.labels.tolist() == full.labels.tolist()  # still 3 per class, from all images
+    assert not torch.equal(quick.images, full.images)  # other features, another selection
+    with pytest.raises(ValueError, match="feature_per_class"):
+        distill("herding", digits_train, 1, feature_per_class=0)

@@ -3,7 +3,8 @@
 Herding (Welling, 2009) greedily adds the sample that keeps the running mean of the selected
 features closest to the class mean; k-center greedy (Sener & Savarese, 2018) adds the sample
 farthest from everything selected so far. As in the DC paper's baselines, features come from a
-ConvNet trained on the real data (``feature_epochs``; 0 gives a random ConvNet).
+ConvNet trained on the real data (``feature_epochs`` on ``feature_per_class`` images per class, default
+all of them; 0 epochs gives a random ConvNet). Selection always runs over every training image.
 """
 
 from __future__ import annotations
@@ -43,12 +44,16 @@ class _FeatureCoreset(Distiller):
         feature_arch: str = "ConvNet",
         feature_epochs: int = 1,
         feature_lr: float = 0.01,
+        feature_per_class: int | None = None,
         batch_size: int = 256,
     ) -> None:
         if feature_epochs < 0:
             raise ValueError(f"feature_epochs must be >= 0, got {feature_epochs}")
+        if feature_per_class is not None and feature_per_class < 1:
+            raise ValueError(f"feature_per_class must be >= 1 or None (all), got {feature_per_class}")
         self.feature_arch = feature_arch
         self.feature_epochs = feature_epochs
+        self.feature_per_class = feature_per_class
         self.feature_lr = feature_lr
         self.batch_size = batch_size
 
@@ -69,7 +74,7 @@ class _FeatureCoreset(Distiller):
     def features(self, train: ImageDataset, seed: int, device: torch.device) -> Tensor:
         """(N, D) features of every training image (cached per dataset, network and seed)."""
         key = (train.name, len(train), train.images.data_ptr(), self.feature_arch, self.feature_epochs,
-               self.feature_lr, seed, str(device))
+               self.feature_lr, self.feature_per_class, seed, str(device))
         if key not in _FEATURE_CACHE:
             _FEATURE_CACHE[key] = embed(self.feature_network(train, seed, device), train.images, self.batch_size)
             while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
@@ -81,6 +86,8 @@ class _FeatureCoreset(Distiller):
         net = get_network(self.feature_arch, train.channels, train.num_classes, train.image_shape[1:]).to(device)
         if self.feature_epochs:
             generator = torch.Generator(device=device).manual_seed(seed)
+            if self.feature_per_class is not None:  # a class-balanced subset: a faster feature network
+                train = train.balanced_subset(min(self.feature_per_class, min(train.class_counts())), seed)
             # constant lr: the protocol's half-way decay is meant for long runs; enable_grad: callers may be in no_grad
             with torch.enable_grad():
                 train_network(
