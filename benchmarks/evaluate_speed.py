@@ -15,7 +15,6 @@ the same run (median of 2048x2048 products). Output: results/evaluate_speed.{jso
 from __future__ import annotations
 
 import argparse
-import importlib
 import statistics
 import time
 
@@ -28,12 +27,12 @@ from common import (
     RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
     machine_description, save_results, today, write_markdown,
 )
+from mgdd import evaluation as protocol
 from mgdd.device import resolve_device
 
 NAME = "evaluate_speed"
 VARIANTS = {"whole": 0, "chunked": None}
 SETS = ("random", "herding", "mgdd")
-protocol = importlib.import_module("mgdd.evaluate")  # the module (the package attribute is the function)
 
 
 def parse_args() -> argparse.Namespace:

@@ -108,7 +108,7 @@ def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
 
 def _run_evaluation(syn, args) -> None:
     from .data import load_dataset
-    from .evaluate import evaluate
+    from .evaluation import evaluate
     from .io import write_json_atomic
 
     dataset = args.dataset or syn.metadata.get("dataset")
@@ -128,7 +128,7 @@ def _run_evaluation(syn, args) -> None:
 
 def cmd_distill(args) -> None:
     from .data import load_dataset
-    from .distill import distill
+    from .methods import distill
 
     train = load_dataset(args.dataset, "train", root=args.root)
     syn = distill(args.method, train, args.ipc, seed=args.seed, device=args.device, **parse_options(args.option))

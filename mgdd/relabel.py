@@ -112,7 +112,7 @@ def compare_label_protocols(
     Returns ``{"set": {protocol: EvalResult}, "random": {...}, "scores": label_robust_score(...)}`` with the
     scores taken under the relabel protocol.
     """
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
     results = {}
     for name, data in (("set", syn), ("random", random_set)):

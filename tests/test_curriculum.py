@@ -1,15 +1,12 @@
 """Curriculum evaluation of sets distilled subset by subset (SeqMatch): stages, order, learning rates."""
 
-import importlib
-
 import pytest
 import torch
 
 import mgdd
+import mgdd.evaluation as evaluate_module
 from mgdd.curriculum import curriculum_stages
 from mgdd.synthetic import SyntheticSet
-
-evaluate_module = importlib.import_module("mgdd.evaluate")  # mgdd.evaluate is the function
 
 
 def _set(sizes, lrs=None, ipc=None, classes=3):

@@ -16,8 +16,8 @@ from torch import Tensor
 
 from ..data import ImageDataset
 from ..device import inference_chunk
-from ..distill import Distiller, register_method
-from ..evaluate import train_network
+from ..methods import Distiller, register_method
+from ..evaluation import train_network
 from ..nets import get_network
 from ..synthetic import SyntheticSet
 

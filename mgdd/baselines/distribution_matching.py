@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..distill import register_method
+from ..methods import register_method
 from .iterative import IterativeDistiller, RunState
 
 

@@ -33,7 +33,7 @@ from ..augment import DiffAugment
 from ..data import ImageDataset
 from ..device import resolve_device
 from ..curriculum import curriculum_stages, subset_sizes
-from ..evaluate import DEFAULT_DSA_STRATEGY, accuracy, resolve_loss, train_network, train_stages
+from ..evaluation import DEFAULT_DSA_STRATEGY, accuracy, resolve_loss, train_network, train_stages
 from ..io import load_tensors, save_tensors_atomic, write_json_atomic
 from ..nets import seeded_network
 from ..synthetic import SyntheticSet

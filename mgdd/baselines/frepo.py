@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..distill import register_method
+from ..methods import register_method
 from ..generator.labels import ridge_predict, solve_labels
 from ..nets import seeded_network
 from ..nets.online_pool import OnlineModelPool

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..distill import register_method
-from ..evaluate import train_network
+from ..methods import register_method
+from ..evaluation import train_network
 from .iterative import IterativeDistiller, RunState
 
 # (outer_loop, inner_loop) of the reference code for the IPCs it defines.

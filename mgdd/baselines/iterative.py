@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 from ..augment import DiffAugment
 from ..checkpoint import load_training_state, save_training_state
 from ..data import ImageDataset
-from ..distill import Distiller
-from ..evaluate import DEFAULT_DSA_STRATEGY
+from ..methods import Distiller
+from ..evaluation import DEFAULT_DSA_STRATEGY
 from ..formation import decode_formation, encode_formation
 from ..io import CorruptFileError, read_metadata
 from ..nets import seeded_network

@@ -27,7 +27,7 @@ import torch
 
 from ..curriculum import SUBSET_LRS_KEY, SUBSETS_KEY
 from ..data import ImageDataset
-from ..distill import Distiller, register_method
+from ..methods import Distiller, register_method
 from ..synthetic import SyntheticSet
 from .experts import load_experts, pretraining_record, train_experts
 from .trajectory_matching import MTT

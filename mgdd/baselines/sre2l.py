@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset
-from ..distill import Distiller, register_method
+from ..methods import Distiller, register_method
 from ..io import load_tensors, save_tensors_atomic
 from ..synthetic import SyntheticSet
 from ..teacher import load_teacher

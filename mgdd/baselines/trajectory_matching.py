@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..data import ImageDataset
-from ..distill import register_method
+from ..methods import register_method
 from ..nets import seeded_network
 from ..synthetic import SyntheticSet
 from .experts import ExpertBuffer, load_experts

@@ -7,7 +7,7 @@ import time
 import torch
 
 from ..data import ImageDataset
-from ..distill import Distiller, register_method
+from ..methods import Distiller, register_method
 from ..synthetic import SyntheticSet
 from .meta import DEFAULT_MODEL, INIT_METHODS, LABEL_METHODS, MetaGenerator
 

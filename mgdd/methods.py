@@ -7,6 +7,7 @@ metadata of every set it makes.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import time
 from abc import ABC, abstractmethod
@@ -70,11 +71,21 @@ def register_method(cls: type[Distiller]) -> type[Distiller]:
     return cls
 
 
+_BUILTIN_MODULES = ("mgdd.baselines", "mgdd.generator")  # their imports register the built-in methods
+
+
+def _register_builtins() -> None:
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
 def available_methods() -> list[str]:
+    _register_builtins()
     return sorted(_METHODS)
 
 
 def get_method(name: str) -> type[Distiller]:
+    _register_builtins()
     key = name.strip().lower()
     if key not in _METHODS:
         raise KeyError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
