@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def parse_options(pairs: list[str]) -> dict:
     options = {}
     for pair in pairs:
         if "=" not in pair:
-            raise SystemExit(f"error: --option expects KEY=VALUE, got {pair!r}")
+            raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
         key, value = pair.split("=", 1)
         options[key.strip()] = _option_value(value)
     return options
@@ -126,12 +127,34 @@ def _run_evaluation(syn, args) -> None:
         write_json_atomic(args.json, {name: r.to_dict() for name, r in results.items()})
 
 
+def check_output_folder(path: str) -> None:
+    """Refuse an output path that cannot become a folder, before any work is done."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {path} exists and is not a folder; choose another path")
+    parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f"--out {path}: {parent} is not writable")
+
+
+def check_architectures(names: list[str]) -> None:
+    from .nets import check_network_name
+
+    for name in names:
+        check_network_name(name)  # KeyError listing what exists
+
+
 def cmd_distill(args) -> None:
     from .data import load_dataset
-    from .methods import distill
+    from .methods import distill, get_method
 
+    options = parse_options(args.option)
+    get_method(args.method).create(**options)  # unknown method or option: refused before loading any data
+    check_output_folder(args.out)
+    if args.evaluate:
+        check_architectures(args.arch)
     train = load_dataset(args.dataset, "train", root=args.root)
-    syn = distill(args.method, train, args.ipc, seed=args.seed, device=args.device, **parse_options(args.option))
+    syn = distill(args.method, train, args.ipc, seed=args.seed, device=args.device, **options)
     folder = syn.save(args.out)
     print(f"{syn} -> {folder} ({syn.metadata['wall_time']:.1f} s)")
     if args.evaluate:
@@ -141,6 +164,7 @@ def cmd_distill(args) -> None:
 def cmd_evaluate(args) -> None:
     from .synthetic import load_synthetic
 
+    check_architectures(args.arch)
     _run_evaluation(load_synthetic(args.path), args)
 
 
@@ -179,6 +203,10 @@ def cmd_show(args) -> None:
     print("per class:", dict(zip(syn.class_names, counts)))
     if syn.learned_lr is not None:
         print("learned lr:", syn.learned_lr)
+    pixels = syn.denormalized()
+    outside = float(((pixels < 0) | (pixels > 1)).float().mean())
+    print(f"pixel range: {float(pixels.min()):.3f} to {float(pixels.max()):.3f} (real images: 0 to 1; "
+          f"{100 * outside:.1f} % of pixels outside)")
     print(json.dumps(syn.metadata, indent=2, sort_keys=True))
     if args.png:
         print("grid:", syn.save_grid(Path(args.png)))
@@ -190,12 +218,28 @@ def main(argv: list[str] | None = None) -> int:
                 "show": cmd_show}
     try:
         handlers[args.command](args)
-    except (KeyError, ValueError, FileNotFoundError, NotADirectoryError, ConnectionError, TypeError, MemoryError,
-            FloatingPointError) as error:
+    except KeyboardInterrupt:
+        print(f"\ninterrupted. {_resume_hint(args)}", file=sys.stderr)
+        return 130
+    except (KeyError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError, ConnectionError, TypeError,
+            MemoryError, FloatingPointError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 2
     return 0
+
+
+def _resume_hint(args) -> str:
+    """Where an interrupted command left its work and how to continue it."""
+    options = dict(pair.split("=", 1) for pair in getattr(args, "option", []) if "=" in pair)
+    if args.command == "distill" and "snapshot_dir" in options:
+        return (f"The last snapshot is in {options['snapshot_dir']}; run the same command again to resume "
+                "from it.")
+    if args.command in ("experts", "teacher"):
+        return f"Finished epochs are saved in {args.out}; run the same command again to resume."
+    if args.command == "distill":
+        return "Nothing was saved; pass --option snapshot_dir=DIR to make a long run resumable."
+    return "Nothing was saved."
 
 
 if __name__ == "__main__":

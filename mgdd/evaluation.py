@@ -320,5 +320,6 @@ def _check_compatible(syn: SyntheticSet, test: ImageDataset) -> None:
     if not all(math.isclose(a, b, abs_tol=1e-3) for a, b in zip(syn.mean + syn.std, test.mean + test.std)):
         raise ValueError(
             f"synthetic set is normalised with mean {syn.mean} std {syn.std}, test data with "
-            f"mean {test.mean} std {test.std}: load both from the same dataset"
+            f"mean {test.mean} std {test.std}: load both from the same dataset, or build the test split with "
+            "from_tensors(..., like=train)"
         )

@@ -17,6 +17,7 @@ def test_distill_show_evaluate(tmp_path, capsys):
     assert main(["show", str(out), "--png", str(png)]) == 0
     shown = capsys.readouterr().out
     assert "method='random'" in shown and png.exists()
+    assert "pixel range: 0.000 to 1.000" in shown and "0.0 % of pixels outside" in shown  # real digits
 
     report = tmp_path / "eval.json"
     args = ["evaluate", str(out), "--epochs", "2", "--models", "2", "--arch", "MLP", "--json", str(report)]
@@ -78,3 +79,38 @@ def test_seqmatch_and_its_curriculum_evaluation_from_the_command_line(tmp_path, 
     capsys.readouterr()
     assert main(["evaluate", str(out), "--models", "1", "--epochs", "1", "--curriculum"]) == 0
     assert "ConvNet" in capsys.readouterr().out
+
+
+def test_arguments_are_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    import mgdd.data
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("data was loaded before the arguments were checked")
+
+    monkeypatch.setattr(mgdd.data, "load_dataset", no_loading)
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    base = ["distill", "--method", "random", "--dataset", "digits", "--ipc", "1"]
+    assert main([*base, "--out", str(a_file)]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "o"), "--option", "foo"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "o"), "--option", "nope=1"]) == 2
+    assert "unknown option" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "o"), "--evaluate", "--arch", "ConvNetX9"]) == 2
+    assert "unknown network" in capsys.readouterr().err
+
+
+def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path, capsys, monkeypatch):
+    import mgdd.methods
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mgdd.methods, "distill", interrupted)
+    args = ["distill", "--method", "dm", "--dataset", "digits", "--ipc", "1", "--out", str(tmp_path / "o"),
+            "--option", f"snapshot_dir={tmp_path / 'snap'}"]
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and str(tmp_path / "snap") in err and "again to resume" in err
+    assert "Traceback" not in err

@@ -448,7 +448,7 @@ def test_from_tensors_rejects_label_count_mismatch() -> None:
 
 def test_from_tensors_rejects_bad_types() -> None:
     with pytest.raises(TypeError):
-        from_tensors(np.zeros((2, 1, 3, 3)), torch.tensor([0, 1]))  # type: ignore[arg-type]
+        from_tensors([[0.0]], torch.tensor([0, 1]))  # type: ignore[arg-type]  (numpy arrays are accepted)
     with pytest.raises(TypeError):
         from_tensors(torch.zeros(2, 1, 3, 3, dtype=torch.int32), torch.tensor([0, 1]))
     with pytest.raises(TypeError):
@@ -606,3 +606,20 @@ def test_from_tensors_needs_mean_and_std_together():
     images = torch.rand(4, 1, 5, 5)
     with pytest.raises(ValueError, match="both mean and std"):
         from_tensors(images, torch.tensor([0, 1, 0, 1]), mean=(0.5,))
+
+
+def test_from_tensors_refuses_out_of_range_floats_and_reads_channels_last_and_numpy() -> None:
+    with pytest.raises(ValueError, match=r"floats in \[0, 255\]"):
+        from_tensors(torch.arange(4 * 9, dtype=torch.float32).view(4, 1, 3, 3) * 255 / 35, torch.tensor([0, 1, 0, 1]))
+    nhwc = torch.rand(4, 5, 5, 3)
+    data = from_tensors(nhwc, torch.tensor([0, 1, 0, 1]))
+    assert data.image_shape == (3, 5, 5)
+    assert torch.allclose(data.denormalize(), nhwc.permute(0, 3, 1, 2), atol=1e-5)
+    from_numpy = from_tensors(nhwc.numpy(), torch.tensor([0, 1, 0, 1]).numpy())
+    assert torch.allclose(from_numpy.images, data.images)
+
+
+def test_from_tensors_like_another_split() -> None:
+    train = from_tensors(torch.rand(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2]), class_names=["a", "b", "c"])
+    test = from_tensors(torch.rand(3, 1, 4, 4), torch.tensor([0, 1, 2]), like=train)
+    assert test.mean == train.mean and test.std == train.std and test.class_names == ["a", "b", "c"]

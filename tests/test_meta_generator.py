@@ -243,3 +243,8 @@ def test_adaptation_with_an_online_model_pool_trains_the_pool(digits_train, monk
     assert gen.adapt_info["model_pool"] == "online" and all(math.isfinite(v) for v in gen.adapt_info["losses"])
     with pytest.raises(ValueError, match="model_pool"):
         MetaGenerator(**TINY).adapt(digits_train, steps=1, model_pool="frozen", progress=False)
+
+
+def test_loading_prints_nothing(capsys):
+    MetaGenerator.from_pretrained()
+    assert capsys.readouterr().out == ""

@@ -187,23 +187,37 @@ def from_tensors(
     std: Sequence[float] | None = None,
     normalized: bool = False,
     name: str = "custom",
+    like: ImageDataset | None = None,
 ) -> ImageDataset:
-    """Wrap your own tensors as an :class:`ImageDataset`.
+    """Wrap your own tensors (or numpy arrays) as an :class:`ImageDataset`.
 
-    ``images``: (N, C, H, W) or (N, H, W); uint8 in [0, 255] or float in [0, 1] unless
-    ``normalized=True`` (then used as they are, and ``mean``/``std`` say how they were made).
-    Without ``mean``/``std`` the per-channel statistics of ``images`` are used.
+    ``images``: (N, C, H, W) or (N, H, W); channels-last (N, H, W, C) with C in {1, 3} and H > 4 is transposed;
+    uint8 in [0, 255] or float in [0, 1] unless ``normalized=True`` (then used as they are, and
+    ``mean``/``std`` say how they were made). Without ``mean``/``std`` the per-channel statistics of
+    ``images`` are used; ``like=train`` takes them (and the class names) from another split, as a test split
+    built this way must be normalised like its training split.
     """
+    images, labels = (torch.as_tensor(x) if not isinstance(x, Tensor) and hasattr(x, "__array__") else x
+                      for x in (images, labels))
     if not isinstance(images, Tensor) or not isinstance(labels, Tensor):
-        raise TypeError("images and labels must be torch.Tensors")
+        raise TypeError("images and labels must be torch.Tensors or numpy arrays")
+    if like is not None:
+        mean, std = like.mean, like.std
+        class_names = class_names if class_names is not None else like.class_names
+        num_classes = num_classes if num_classes is not None else like.num_classes
     if images.dim() == 3:
         images = images.unsqueeze(1)
+    if images.dim() == 4 and images.shape[-1] in (1, 3) and images.shape[1] > 4:
+        images = images.permute(0, 3, 1, 2)  # channels-last (N, H, W, C)
     if images.dtype == torch.uint8:
         images = images.float() / 255.0
     elif not images.is_floating_point():
         raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
     images = images.float()
     validate_images(images, what=f"{name} images")
+    if not normalized and images.numel() and (images.min() < -1e-3 or images.max() > 1 + 1e-3):
+        raise ValueError(f"{name} images are floats in [{float(images.min()):.3g}, {float(images.max()):.3g}]; "
+                         "pass uint8 in [0, 255], floats in [0, 1], or normalized=True with their mean/std")
     if labels.is_floating_point():
         raise TypeError("labels must be integer class indices")
     labels = labels.long()

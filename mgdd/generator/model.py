@@ -7,7 +7,10 @@ text for people. The adapt / generate pipeline is :class:`mgdd.generator.meta.Me
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,8 @@ from torch import nn
 from ..cards import read_template
 from ..io import write_text_atomic
 from .network import ConditionalGenerator
+
+logger = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_MODEL = "mgdd-convnet-28"
@@ -105,7 +110,9 @@ class GeneratorModel(
             )
         kwargs.setdefault("strict", True)
         try:
-            model = super().from_pretrained(source, **kwargs)
+            with contextlib.redirect_stdout(io.StringIO()):  # huggingface_hub prints on every local load
+                model = super().from_pretrained(source, **kwargs)
+            logger.debug("loaded generator weights from %s", source)
         except RuntimeError as error:  # load_state_dict: missing / unexpected / mis-shaped keys
             raise ValueError(f"weights at {source} do not match their config: {error}") from error
         except Exception as error:

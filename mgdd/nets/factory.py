@@ -91,6 +91,11 @@ def _parse_convnet(name: str, suffix: str) -> dict[str, Any]:
     return opts
 
 
+def check_network_name(name: str) -> None:
+    """Raise KeyError (listing what exists) if ``name`` is not a network of the zoo; builds nothing."""
+    _resolve(name)
+
+
 def _resolve(name: str) -> tuple[Callable[..., nn.Module], dict[str, Any]]:
     key = name.lower()
     if key in _FIXED:
