@@ -49,6 +49,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--curve-lr", type=float, default=None, help="lr for both curve runs (default --lr)")
     parser.add_argument("--variants", nargs="+", default=["mean_weight=1", "augment=true"],
                         help="adapt() options, comma-separated within one variant: mean_weight=1,augment=true")
+    parser.add_argument("--variant-ipc", type=int, nargs="+", default=None,
+                        help="variants part: adaptation sizes (default --adapt-ipc), one process for all")
+    parser.add_argument("--variant-steps", type=int, nargs="+", default=None,
+                        help="variants part: adaptation steps (default --steps)")
     parser.add_argument("--generate", default="",
                         help="generate() options of the variants part, as a label variant (e.g. nets=8,init=herding)")
     parser.add_argument("--label-ipc", type=int, nargs="+", default=[50])
@@ -154,24 +158,30 @@ def parse_variant(spec: str) -> dict:
 
 
 def run_variants(args, results, train, test, device) -> None:
-    for spec in args.variants:
-        options = {"lr": args.lr, **parse_variant(spec)}
-        key = f"variant/{spec}/ipc{args.adapt_ipc}/steps{args.steps}" + (f"/seed{args.seed}" if args.seed else "")
-        key += f"/generate:{args.generate}" if args.generate else ""
-        if key in results:
-            continue
-        gen = MetaGenerator.from_pretrained(args.model)
-        gen.adapt(train, steps=args.steps, ipc=args.adapt_ipc, seed=args.seed, device=device, **options)
-        generate_options = parse_label_variant(args.generate) if args.generate else {}
-        syn = gen.generate(args.adapt_ipc, seed=args.seed, device=device, **generate_options)
-        result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
-        record(results, key, {
-            "variant": spec + (f"; generate: {describe_labels(generate_options)}" if args.generate else ""),
-            "ipc": args.adapt_ipc, "adapt_steps": args.steps, "seed": args.seed,
-            "mean": result.mean, "std": result.std,
-            "accuracies": result.accuracies, "adapt_seconds": gen.adapt_info["seconds"],
-            "model": args.model, "epochs": args.epochs, "models": args.models,
-        }, device)
+    for ipc in args.variant_ipc or [args.adapt_ipc]:
+        for steps in args.variant_steps or [args.steps]:
+            for spec in args.variants:
+                run_variant(args, results, train, test, device, spec, ipc, steps)
+
+
+def run_variant(args, results, train, test, device, spec: str, ipc: int, steps: int) -> None:
+    options = {"lr": args.lr, **parse_variant(spec)}
+    key = f"variant/{spec}/ipc{ipc}/steps{steps}" + (f"/seed{args.seed}" if args.seed else "")
+    key += f"/generate:{args.generate}" if args.generate else ""
+    if key in results:
+        return
+    gen = MetaGenerator.from_pretrained(args.model)
+    gen.adapt(train, steps=steps, ipc=ipc, seed=args.seed, device=device, **options)
+    generate_options = parse_label_variant(args.generate) if args.generate else {}
+    syn = gen.generate(ipc, seed=args.seed, device=device, **generate_options)
+    result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
+    record(results, key, {
+        "variant": spec + (f"; generate: {describe_labels(generate_options)}" if args.generate else ""),
+        "ipc": ipc, "adapt_steps": steps, "seed": args.seed,
+        "mean": result.mean, "std": result.std,
+        "accuracies": result.accuracies, "adapt_seconds": gen.adapt_info["seconds"],
+        "model": args.model, "epochs": args.epochs, "models": args.models,
+    }, device)
 
 
 def parse_label_variant(spec: str) -> dict:
