@@ -199,7 +199,7 @@ def cmd_show(args) -> None:
 
     syn = load_synthetic(args.path)
     print(syn)
-    counts = syn.hard_labels.bincount(minlength=syn.num_classes).tolist()
+    counts = syn.sample_classes.bincount(minlength=syn.num_classes).tolist()
     print("per class:", dict(zip(syn.class_names, counts)))
     if syn.learned_lr is not None:
         print("learned lr:", syn.learned_lr)

@@ -113,6 +113,16 @@ class SyntheticSet:
         return self.labels.argmax(dim=1) if self.soft_labels else self.labels
 
     @property
+    def sample_classes(self) -> Tensor:
+        """The class each stored image was made for: ``metadata["classes"]`` when the method recorded it (soft-label
+        methods do), else the hard labels. A soft label's argmax may name another class than the one its image
+        was made for, so grids and counts use this."""
+        recorded = self.metadata.get("classes")
+        if recorded is not None and len(recorded) == len(self):
+            return torch.as_tensor(recorded, dtype=torch.long)
+        return self.hard_labels[:: self.formation**2]
+
+    @property
     def ipc(self) -> int:
         """Images per class: as recorded by the method, else the largest class count."""
         recorded = self.metadata.get("ipc")
@@ -192,7 +202,7 @@ class SyntheticSet:
         Multi-formation sets show their stored images (each a grid of its samples)."""
         from torchvision.utils import make_grid, save_image
 
-        labels = self.hard_labels[:: self.formation**2]
+        labels = self.sample_classes
         rows = []
         columns = min(max_per_class, self.ipc)
         blank = torch.ones(self.image_shape)

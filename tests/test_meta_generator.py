@@ -76,6 +76,7 @@ def test_generates_any_size_with_least_squares_labels(adapted, digits_train):
         assert syn.metadata["method"] == "mgdd" and syn.metadata["adaptation"]["steps"] == 6
         # least-squares labels mostly agree with the class of the initial sample
         classes = torch.arange(10).repeat_interleave(ipc)
+        assert syn.sample_classes.tolist() == classes.tolist()  # recorded, whatever the argmax says
         assert (syn.labels.argmax(1) == classes).float().mean() > 0.6
     hard = adapted.generate(2, labels="hard")
     assert hard.labels.tolist() == torch.arange(10).repeat_interleave(2).tolist()

@@ -360,3 +360,16 @@ def test_save_without_grid_removes_a_stale_grid(tmp_path):
     assert (folder / GRID_FILE).exists()
     _hard().save(folder, grid=False)
     assert not (folder / GRID_FILE).exists()
+
+
+def test_sample_classes_come_from_the_method_not_the_argmax(tmp_path):
+    from mgdd import SyntheticSet
+
+    images = torch.rand(4, 1, 5, 5)
+    labels = torch.tensor([[0.2, 0.8], [0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])  # argmax 1, 0, 1, 0
+    syn = SyntheticSet(images, labels, 2, ["a", "b"], (0.0,), (1.0,), metadata={"classes": [0, 0, 1, 1]})
+    assert syn.sample_classes.tolist() == [0, 0, 1, 1] and syn.hard_labels.tolist() == [1, 0, 1, 0]
+    loaded = SyntheticSet.load(syn.save(tmp_path / "s"))
+    assert loaded.sample_classes.tolist() == [0, 0, 1, 1]
+    plain = SyntheticSet(images, labels, 2, ["a", "b"], (0.0,), (1.0,))
+    assert plain.sample_classes.tolist() == [1, 0, 1, 0]  # nothing recorded: the argmax

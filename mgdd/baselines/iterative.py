@@ -303,6 +303,8 @@ class IterativeDistiller(Distiller):
                     "arch": self.arch, "iteration": state.iteration, "distill_seconds": round(state.elapsed, 3),
                     "loss": state.last_loss}
         labels = self.synthetic_labels(state).detach().cpu().clone()
+        if labels.is_floating_point():  # learned soft labels: record the class each image was made for
+            metadata["classes"] = state.labels[:: self.formation**2].cpu().tolist()
         return SyntheticSet(state.images.detach().cpu().clone(), labels, train.num_classes,
                             list(train.class_names), train.mean, train.std, lr, metadata, self.formation)
 

@@ -283,6 +283,7 @@ class MetaGenerator:
             images.cpu(), targets.cpu(), data.num_classes, list(data.class_names), data.mean, data.std,
             metadata={
                 "method": "mgdd", "dataset": data.name, "ipc": ipc, "seed": seed, "arch": self.model.feature_arch,
+                "classes": task.initial_labels.cpu().tolist(),
                 "init": init, "labels": labels, "guided_steps": steps,
                 "label_real_per_class": label_count if labels == "least-squares" else None,
                 "label_networks": label_networks if labels == "least-squares" else None,
