@@ -38,13 +38,19 @@ def parse_options(pairs: list[str]) -> dict:
     return options
 
 
+def _command(sub, name: str, description: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mgdd", description="Dataset distillation toolkit.")
     parser.add_argument("--version", action="version", version=f"mgdd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("distill", help="distil a dataset with a registered method")
-    p.add_argument("--method", required=True)
+    p = _command(sub, "distill", "distil a dataset with a registered method")
+    p.add_argument("--method", required=True,
+                   help="a registered method: random, herding, kcenter, dc, dsa, dm, mtt, frepo, seqmatch, sre2l, dwa, "
+                        "mgdd (docs/baselines.md, docs/mgdd.md)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--root", default=None, help="folder holding the dataset files")
     p.add_argument("--ipc", type=int, required=True, help="images per class")
@@ -55,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluate", action="store_true", help="evaluate the set after distilling")
     _add_eval_arguments(p)
 
-    p = sub.add_parser("evaluate", help="evaluate a synthetic set under the standard protocol")
+    p = _command(sub, "evaluate", "evaluate a synthetic set under the standard protocol")
     p.add_argument("path", help="synthetic-set folder, or a Hub dataset id")
     p.add_argument("--dataset", default=None, help="test data (default: the set's source dataset)")
     p.add_argument("--root", default=None)
@@ -63,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     _add_eval_arguments(p)
 
-    p = sub.add_parser("experts", help="train expert trajectories for MTT (resumable)")
+    p = _command(sub, "experts", "train expert trajectories for MTT (resumable)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--root", default=None)
     p.add_argument("--out", required=True, help="buffer folder (an existing one is resumed)")
@@ -76,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
 
-    p = sub.add_parser("teacher", help="train a BatchNorm teacher for SRe2L / DWA (squeeze; resumable)")
+    p = _command(sub, "teacher", "train a BatchNorm teacher for SRe2L / DWA (squeeze; resumable)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--root", default=None)
     p.add_argument("--out", required=True, help="teacher folder (an unfinished one is resumed)")
@@ -87,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
 
-    p = sub.add_parser("show", help="describe a synthetic set and optionally write its image grid")
+    p = _command(sub, "show", "describe a synthetic set and optionally write its image grid")
     p.add_argument("path")
     p.add_argument("--png", default=None, help="write a grid image (one row per class) here")
     return parser
@@ -95,9 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", nargs="+", default=["ConvNet"], help="architecture(s) to evaluate with")
-    p.add_argument("--models", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=1000)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--models", type=int, default=5, help="networks trained from scratch on the set")
+    p.add_argument("--epochs", type=int, default=1000, help="training epochs of each (DC's protocol: 300)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (the set's learned lr, else 0.01)")
     p.add_argument("--no-augment", action="store_true", help="train without DSA augmentation")
     p.add_argument("--teacher", default=None,
                    help="relabel protocol (SRe2L/DWA): the student learns this teacher's soft labels online")
@@ -116,6 +122,9 @@ def _run_evaluation(syn, args) -> None:
     if not dataset:
         raise SystemExit("error: the set does not record its dataset; pass --dataset")
     test = load_dataset(dataset, "test", root=args.root)
+    protocol = f"relabel protocol (teacher {args.teacher})" if args.teacher else "standard protocol"
+    print(f"evaluating {len(syn)} images: {args.models} models x {args.epochs} epochs of {', '.join(args.arch)}, "
+          f"{protocol}, tested on {len(test)} {dataset} images (change with --models / --epochs)", flush=True)
     results = evaluate(
         syn, test, arch=list(args.arch), models=args.models, epochs=args.epochs, lr=args.lr,
         augment=not args.no_augment, seed=args.seed, device=args.device, curriculum=args.curriculum,

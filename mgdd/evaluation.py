@@ -152,6 +152,7 @@ def evaluate(
         train_stages(net, images, targets, stages, epochs, batch_size, momentum, weight_decay, augmenter, loss,
                      generator, on_epoch=bar.update, chunk=chunk)
         test_batch = GPU_INFERENCE_CHUNK if chunk == 0 else chunk
+        bar.set_postfix_str(f"testing model {model_index + 1} on {len(test_images)} images")
         accuracies.append(100.0 * accuracy(net, test_images, test_labels, test_batch))
         bar.set_postfix(acc=f"{statistics.fmean(accuracies):.2f}")
     bar.close()
@@ -183,6 +184,7 @@ def _evaluate_with_teacher(syn, test, arch, models, epochs, lr, batch_size, teac
         train_with_teacher(net, images, teacher, epochs, pad_value, lr=lr,
                            batch_size=batch_size or RELABEL_DEFAULTS["batch_size"], temperature=temperature,
                            generator=torch.Generator().manual_seed(seed + model_index), on_epoch=bar.update)
+        bar.set_postfix_str(f"testing model {model_index + 1} on {len(test_images)} images")
         accuracies.append(100.0 * accuracy(net, test_images, test_labels))
         bar.set_postfix(acc=f"{statistics.fmean(accuracies):.2f}")
     bar.close()

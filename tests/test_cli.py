@@ -114,3 +114,15 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "interrupted" in err and str(tmp_path / "snap") in err and "again to resume" in err
     assert "Traceback" not in err
+
+
+def test_help_lists_every_registered_method_and_the_defaults():
+    import re
+
+    from mgdd.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    text = commands["distill"].format_help()
+    listed = set(re.findall(r"[a-z0-9]+", text.split("registered method:")[1].split("(docs")[0]))
+    assert listed == set(mgdd.available_methods())
+    assert "(default: 1000)" in commands["evaluate"].format_help()  # --epochs
