@@ -227,6 +227,7 @@ class MetaGenerator:
         label_ridge: float | None = None,
         guided_steps: int | None = None,
         device: str | torch.device | None = None,
+        progress: bool = True,
     ) -> SyntheticSet:
         """A synthetic set with ``ipc`` images per class in one forward pass.
 
@@ -245,6 +246,7 @@ class MetaGenerator:
             label_ridge: ridge of the ridge heads in the label solve (default: the model's ``ridge``).
             guided_steps: generator steps, each reading the guidance at its own input (default: the model's
                 ``unroll``, what it was trained with); more steps use the generator as a learned optimiser.
+            progress: a bar while the real features of a new target are computed (the first call's extra seconds).
         """
         if init not in INIT_METHODS:
             raise ValueError(f"init must be one of {INIT_METHODS}, got {init!r}")
@@ -265,12 +267,19 @@ class MetaGenerator:
         initial = self._initial_indices(data, ipc, init, generator, device, seed)
         task = sample_task(data, ipc, generator, initial_indices=initial, real_per_class=1,
                            support_per_class=support_per_class).to(device)
+        label_count = real_per_class if real_per_class is not None else default_label_samples(ipc)
+        wanted = [(guide_per_class, seed + 2)]
+        if labels == "least-squares":
+            wanted += [(label_count, seed + 1 + LABEL_SEED_STRIDE * j) for j in range(label_networks)]
+        missing = [w for w in wanted if self._reference_key(*w, device) not in target.references]
+        for count, reference_seed in tqdm(missing, desc="generate: real features (once per target)",
+                                          disable=not progress or len(missing) < 2, leave=False):
+            self._reference(target, count, reference_seed, device)
         guide = self._reference(target, guide_per_class, seed + 2, device)
         task = dataclasses.replace(task, real_targets=guide["targets"])
         images = synthesize(self.generator, task, guide["net"], guide["features"], steps,
                             self.model.ridge, self.model.label_ridge, self.model.clamp_output)
         targets = task.initial_labels
-        label_count = real_per_class if real_per_class is not None else default_label_samples(ipc)
         head_ridge = self.model.ridge if label_ridge is None else label_ridge
         if labels == "least-squares":  # from other networks than the guidance's
             references = [self._reference(target, label_count, seed + 1 + LABEL_SEED_STRIDE * j, device)
@@ -320,11 +329,15 @@ class MetaGenerator:
             picks.append(idx[kcenter_select(features, ipc, generator)])
         return torch.cat(picks)
 
+    @staticmethod
+    def _reference_key(real_per_class: int, seed: int, device: torch.device) -> str:
+        return f"{real_per_class}/{seed}/{device}"
+
     def _reference(self, target: AdaptedTarget, real_per_class: int, seed: int, device: torch.device) -> dict:
         """A random feature network (seeded) and its features of a fixed real subset, computed once and
         kept in ``target.references``: the guidance and the least-squares labels of :meth:`generate` use two."""
         data = target.data
-        key = f"{real_per_class}/{seed}/{device}"
+        key = self._reference_key(real_per_class, seed, device)
         if key not in target.references:
             generator = torch.Generator().manual_seed(seed)
             net = self._random_net(data, generator, device)
