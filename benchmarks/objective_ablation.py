@@ -7,13 +7,18 @@ the same initial images, then evaluates the set under the protocol (ConvNet-3, D
 ``--models``; the loss follows the labels: MSE for learned regression labels). Rows are the levers
 of the MGDD issue: the objective that the generator will be trained on is the best row, and the
 pixel-optimised form is an upper bound that a generator must approach. Resumable: finished rows are
-kept in results/objective_ablation.json and skipped. Output: results/objective_ablation.{json,md}.
+kept in results/objective_ablation.json and skipped; distilled sets are kept in runs/objective_ablation/ (the
+label-loss rows evaluate the random-pool set with soft cross-entropy on softmax(labels / T)).
+Output: results/objective_ablation.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
+
+import torch
 
 import mgdd
 from mgdd.formation import decode_formation, encode_formation
@@ -37,7 +42,14 @@ ROWS: dict[str, tuple[dict, str]] = {
                   "one learned label each (same memory)"),
     "real-mf2": ({"formation": 2}, "no optimisation: random real images, 4 per stored slot at half resolution "
                  "(multi-formation factor 2), hard labels: what the formation alone gives"),
+    "softce-t0.1": ({"model_pool": "random"}, "the random-pool set, evaluated with soft cross-entropy on "
+                    "softmax(labels / 0.1) instead of MSE on the labels"),
+    "softce-t0.3": ({"model_pool": "random"}, "the random-pool set, evaluated with soft cross-entropy on "
+                    "softmax(labels / 0.3) instead of MSE on the labels"),
 }
+# rows that evaluate another row's set with another label loss: row -> softmax temperature
+LABEL_LOSS_ROWS = {"softce-t0.1": 0.1, "softce-t0.3": 0.3}
+RUNS = Path("runs") / NAME
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,10 +82,13 @@ def main() -> None:
         if row.startswith("real-mf"):
             syn = decoded_real_set(train, args.ipc, options["formation"], args.seed)
         else:
-            syn = mgdd.distill("frepo", train, args.ipc, seed=args.seed, iterations=args.iterations,
-                               device=args.device, **options)
-        distill_seconds = time.perf_counter() - started
-        result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=args.device)
+            syn = distilled_set(train, args, options)
+        distill_seconds = syn.metadata.get("distill_seconds", time.perf_counter() - started)
+        loss = "auto"
+        if row in LABEL_LOSS_ROWS:
+            syn, loss = with_softmax_labels(syn, LABEL_LOSS_ROWS[row]), "soft_ce"
+        result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=args.device,
+                               loss=loss)
         results[key] = {"row": row, "options": options, "ipc": args.ipc, "iterations": args.iterations,
                         "seed": args.seed, "distill_seconds": round(distill_seconds, 1),
                         "loss": result.loss, "models": args.models, "epochs": args.epochs,
@@ -82,6 +97,26 @@ def main() -> None:
         print(f"{key}: {result} (distilled in {distill_seconds:.0f} s)", flush=True)
         save_results(path, results)
         write_markdown(RESULTS_DIR / f"{NAME}.md", markdown(results))
+
+
+def distilled_set(train, args, options: dict) -> mgdd.SyntheticSet:
+    """``distill("frepo", ...)`` with ``options``, saved under runs/ and reused by the rows that share it."""
+    name = "-".join(f"{k}={v}" for k, v in sorted(options.items())) or "default"
+    folder = RUNS / f"ipc{args.ipc}-it{args.iterations}-seed{args.seed}-{name}"
+    if (folder / "synthetic.safetensors").exists():
+        return mgdd.SyntheticSet.load(folder)
+    syn = mgdd.distill("frepo", train, args.ipc, seed=args.seed, iterations=args.iterations, device=args.device,
+                       **options)
+    syn.save(folder)
+    return syn
+
+
+def with_softmax_labels(syn: mgdd.SyntheticSet, temperature: float) -> mgdd.SyntheticSet:
+    """The set with its regression labels turned into distributions, softmax(labels / temperature)."""
+    labels = torch.softmax(syn.labels / temperature, dim=1)
+    return mgdd.SyntheticSet(syn.images, labels, syn.num_classes, list(syn.class_names), syn.mean, syn.std,
+                             syn.learned_lr, {**syn.metadata, "labels": f"softmax(labels / {temperature:g})"},
+                             syn.formation)
 
 
 def decoded_real_set(train, ipc: int, factor: int, seed: int) -> mgdd.SyntheticSet:
