@@ -23,8 +23,8 @@ import torch
 
 import mgdd
 from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
-from mgdd.baselines.coreset import embed
-from mgdd.generator.labels import solve_labels
+from mgdd.nets.features import embed
+from mgdd.ridge import solve_labels
 from mgdd.generator.meta import DEFAULT_MODEL, MetaGenerator, default_label_samples
 from mgdd.generator.step import guidance, sample_task
 

@@ -24,7 +24,7 @@ from common import (
     RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
     machine_description, save_results, today, write_markdown,
 )
-from mgdd.evaluation import accuracy, train_network
+from mgdd.training import accuracy, train_network
 from mgdd.nets import get_network
 from mgdd.relabel import compare_label_protocols
 from mgdd.teacher import load_teacher, train_teacher

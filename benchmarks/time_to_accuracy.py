@@ -20,7 +20,6 @@ MGDD's seconds; when no baseline reaches it within its budget, the ratio is repo
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 

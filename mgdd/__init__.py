@@ -8,10 +8,14 @@ Quick tour::
     print(evaluate(syn, load_dataset("fashion-mnist", split="test"), epochs=300, models=3))
 """
 
-__version__ = "0.1.0"
-
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
+
+try:  # one source: the version in pyproject.toml, as installed
+    __version__ = version("mgdd")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 # Public names -> the module that defines them. Imported on first use, so that `import mgdd` (and
 # `mgdd --help`) does not pay for torch until something needs it.

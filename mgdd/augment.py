@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["DiffAugment", "AugmentParams", "AUGMENT_OPS"]
+__all__ = ["DiffAugment", "AugmentParams", "AUGMENT_OPS", "DEFAULT_DSA_STRATEGY"]
 
 AUGMENT_OPS = ("color", "crop", "cutout", "flip", "scale", "rotate")
+DEFAULT_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"  # DSA's strategy for every method and the protocol
 _MODES = {"single": "single", "s": "single", "all": "all", "m": "all"}
 
 
@@ -86,7 +87,7 @@ class DiffAugment:
 
     def __init__(
         self,
-        strategy: str = "color_crop_cutout_flip_scale_rotate",
+        strategy: str = DEFAULT_DSA_STRATEGY,
         mode: str = "single",
         scale: float = 1.2,
         rotate_degrees: float = 15.0,

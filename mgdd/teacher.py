@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from .checkpoint import load_training_state, save_training_state
 from .data import ImageDataset
 from .device import resolve_device
-from .evaluation import accuracy
+from .training import accuracy
 from .io import load_tensors, save_tensors_atomic, write_json_atomic
 from .nets import get_network
 

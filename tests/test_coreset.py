@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import mgdd
-from mgdd.baselines import herding_select, kcenter_select
+from mgdd.selection import herding_select, kcenter_select
 
 
 def test_herding_matches_hand_computation():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import mgdd
-import mgdd.evaluation as evaluate_module
+import mgdd.training as training_module
 from mgdd.curriculum import curriculum_stages
 from mgdd.synthetic import SyntheticSet
 
@@ -37,13 +37,13 @@ def test_sets_without_or_with_inconsistent_subsets_are_refused():
 
 def test_curriculum_trains_one_network_on_each_stage_in_order(monkeypatch, digits_train):
     calls = []
-    real_train = evaluate_module.train_network
+    real_train = training_module.train_network
 
     def recording(net, images, targets, epochs, lr, *args, **kwargs):
         calls.append((id(net), len(images), lr))
         return real_train(net, images, targets, epochs, lr, *args, **kwargs)
 
-    monkeypatch.setattr(evaluate_module, "train_network", recording)
+    monkeypatch.setattr(training_module, "train_network", recording)
     syn = mgdd.distill("random", digits_train, 3, seed=0)
     test = digits_train
     syn.metadata.update(subsets=[1, 2], subset_lrs=[0.02, 0.01])

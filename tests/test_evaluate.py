@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import mgdd
-from mgdd.evaluation import label_loss, resolve_loss, train_network
+from mgdd.training import label_loss, resolve_loss, train_network
 
 SMALL_NET = {"width": 16}
 

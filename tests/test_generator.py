@@ -162,7 +162,7 @@ def test_mean_term_is_added_and_trained_down(digits_train, margin_seed, check_bo
 def test_chunked_inference_equals_one_batch(digits_train, monkeypatch):
     """Guidance, embedding and generation run in cache-sized chunks on CPU; the chunking must not change them."""
     from mgdd import device as device_module
-    from mgdd.baselines import coreset
+    from mgdd.nets.features import embed
 
     torch.manual_seed(0)
     gen = ConditionalGenerator(channels=1, width=16, code_dim=16, blocks=2)
@@ -174,7 +174,7 @@ def test_chunked_inference_equals_one_batch(digits_train, monkeypatch):
     def run():
         with torch.no_grad():
             images = synthesize(gen, task, net, real_features)
-        return (guidance(task.initial, net, real_features, task.real_targets), coreset.embed(net, task.real), images)
+        return (guidance(task.initial, net, real_features, task.real_targets), embed(net, task.real), images)
 
     monkeypatch.setattr(device_module, "CPU_INFERENCE_CHUNK", 3)  # 50 samples -> 17 chunks
     chunked = run()

@@ -4,7 +4,7 @@ import torch
 
 import pytest
 
-from mgdd.generator.labels import ridge_predict, ridge_predictor, solve_labels, solve_labels_across_networks
+from mgdd.ridge import ridge_predict, ridge_predictor, solve_labels, solve_labels_across_networks
 
 
 def _problem(m=6, n=40, d=12, k=3, seed=0):

@@ -12,12 +12,10 @@ from torch import nn
 import mgdd
 from mgdd import distill, from_tensors, get_method
 from mgdd.baselines import (
-    class_means,
     default_loops,
     gradient_distance,
     list_snapshots,
     load_experts,
-    mean_embedding_loss,
     parameter_matching_loss,
     train_experts,
     unroll_student,
@@ -25,6 +23,7 @@ from mgdd.baselines import (
 from mgdd.baselines import experts as experts_module
 from mgdd.baselines.iterative import iteration_seed
 from mgdd.nets import seeded_network
+from mgdd.objectives import class_means, mean_embedding_loss
 
 
 # ---------------------------------------------------------------- losses by hand

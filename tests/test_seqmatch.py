@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mgdd import distill
-from mgdd.baselines import join_subsets, load_experts, split_ipc, train_experts
+from mgdd.baselines import load_experts, split_ipc, train_experts
 from mgdd.baselines.experts import pretrain_network
 from mgdd.curriculum import curriculum_stages
 from mgdd.nets import seeded_network

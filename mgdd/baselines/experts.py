@@ -33,7 +33,8 @@ from ..augment import DiffAugment
 from ..data import ImageDataset
 from ..device import resolve_device
 from ..curriculum import curriculum_stages, subset_sizes
-from ..evaluation import DEFAULT_DSA_STRATEGY, accuracy, resolve_loss, train_network, train_stages
+from ..augment import DEFAULT_DSA_STRATEGY
+from ..training import accuracy, resolve_loss, train_network, train_stages
 from ..io import load_tensors, save_tensors_atomic, write_json_atomic
 from ..nets import seeded_network
 from ..synthetic import SyntheticSet

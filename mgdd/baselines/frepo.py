@@ -31,10 +31,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..methods import register_method
-from ..generator.labels import ridge_predict, solve_labels
+from ..ridge import ridge_predict, solve_labels
 from ..nets import seeded_network
 from ..nets.online_pool import OnlineModelPool
-from .distribution_matching import relative_mean_mismatch
+from ..objectives import relative_mean_mismatch
 from .iterative import IterativeDistiller, RunState, iteration_seed
 
 MODEL_POOLS = ("online", "random")

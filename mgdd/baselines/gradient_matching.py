@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..methods import register_method
-from ..evaluation import train_network
+from ..training import train_network
 from .iterative import IterativeDistiller, RunState
 
 # (outer_loop, inner_loop) of the reference code for the IPCs it defines.

@@ -29,12 +29,12 @@ from ..augment import DiffAugment
 from ..checkpoint import load_training_state, save_training_state
 from ..data import ImageDataset
 from ..methods import Distiller
-from ..evaluation import DEFAULT_DSA_STRATEGY
+from ..augment import DEFAULT_DSA_STRATEGY
 from ..formation import decode_formation, encode_formation
 from ..io import CorruptFileError, read_metadata
 from ..nets import seeded_network
+from ..selection import FeatureSelector
 from ..synthetic import SyntheticSet
-from .coreset import Herding
 
 STATE_FILE = "state.safetensors"
 INITS = ("real", "herding", "noise")
@@ -256,7 +256,8 @@ class IterativeDistiller(Distiller):
         if self.init == "real":
             images = encode_formation(train.images[train.balanced_indices(samples, seed)], self.formation)
         elif self.init == "herding":
-            images = encode_formation(Herding().run(train, samples, seed, device).images, self.formation)
+            images = encode_formation(train.images[FeatureSelector("herding").select_indices(train, samples, seed, device)],
+                                      self.formation)
         else:
             images = torch.randn((ipc * train.num_classes, *train.image_shape), generator=generator)
         extras = self.extra_learnables(train, ipc)

@@ -1,6 +1,6 @@
 """MGDD: conditional generator, least-squares labels, meta-training and adaptation."""
 
-from .labels import ridge_predict, ridge_predictor, solve_labels, solve_labels_across_networks
+from ..ridge import ridge_predict, ridge_predictor, solve_labels, solve_labels_across_networks
 from .meta import DEFAULT_MODEL, MetaGenerator
 from .method import MGDD
 from .model import GeneratorModel

@@ -17,13 +17,14 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..augment import DiffAugment
-from ..baselines.coreset import Herding, embed, kcenter_select
 from ..data import ImageDataset, as_image_dataset, check_ipc
 from ..device import resolve_device
 from ..nets import seeded_network
+from ..nets.features import embed
 from ..nets.online_pool import OnlineModelPool
+from ..selection import FeatureSelector, kcenter_select
 from ..synthetic import SyntheticSet
-from .labels import solve_labels_across_networks
+from ..ridge import solve_labels_across_networks
 from .model import BUNDLED_DIR, DEFAULT_MODEL, GeneratorModel, bundled_models  # noqa: F401 (re-exported)
 from .network import ConditionalGenerator
 from .step import FeaturePool, distillation_loss, random_feature_net, sample_task, synthesize
@@ -321,7 +322,7 @@ class MetaGenerator:
         if init == "random":
             return data.balanced_indices(ipc, seed=int(torch.randint(2**31 - 1, (1,), generator=generator)))
         if init == "herding":  # the herding baseline's selection (features of a ConvNet trained 1 epoch, cached)
-            return Herding().select_indices(data, ipc, seed, device)  # = the herding baseline's set at this seed
+            return FeatureSelector("herding").select_indices(data, ipc, seed, device)  # = the herding baseline's set at this seed
         net = self._random_net(data, generator, device)
         picks = []
         for idx in data.class_index:

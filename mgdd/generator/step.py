@@ -15,12 +15,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..augment import DiffAugment
-from ..baselines.coreset import embed
-from ..baselines.distribution_matching import relative_mean_mismatch
 from ..data import ImageDataset
 from ..device import inference_chunk
 from ..nets import seeded_network
-from .labels import ridge_predict, solve_labels
+from ..nets.features import embed
+from ..objectives import relative_mean_mismatch
+from ..ridge import ridge_predict, solve_labels
 from .network import ConditionalGenerator
 
 
