@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from .data import ImageDataset
 from .nets import get_network
@@ -70,10 +71,12 @@ class FeatureSelector:
             if self.feature_per_class is not None:  # a class-balanced subset: a faster feature network
                 train = train.balanced_subset(min(self.feature_per_class, min(train.class_counts())), seed)
             # constant lr: the protocol's half-way decay is meant for long runs; enable_grad: callers may be in no_grad
-            with torch.enable_grad():
+            steps = self.feature_epochs * -(-len(train) // self.batch_size)
+            with torch.enable_grad(), tqdm(total=steps, desc=f"{self.rule}: feature network on {len(train)} images",
+                                           leave=False) as bar:
                 train_network(
                     net, train.images.to(device), train.labels.to(device), self.feature_epochs, self.feature_lr,
-                    self.batch_size, generator=generator,
+                    self.batch_size, generator=generator, on_batch=bar.update,
                 )
         return net.eval()
 

@@ -58,12 +58,14 @@ def train_network(
     loss: str = "ce",
     generator: torch.Generator | None = None,
     on_epoch=None,
+    on_batch=None,
     lr_decay: bool = True,
     chunk: int | None = None,
 ) -> nn.Module:
     """Train ``net`` with the protocol's schedule (lr x0.1 at half of training; ``lr_decay=False``: constant).
 
     ``chunk``: images per forward/backward pass (see :func:`evaluate`); None: :func:`train_chunk`.
+    ``on_epoch`` / ``on_batch``: called with 1 after each epoch / optimiser step (progress bars).
     """
     net.train()
     n = images.shape[0]
@@ -84,6 +86,8 @@ def train_network(
             optimizer.zero_grad(set_to_none=True)
             value = accumulate_gradients(net, x, targets[batch], loss, chunk)
             optimizer.step()
+            if on_batch is not None:
+                on_batch(1)
         # checked once per epoch: .item() synchronises with the accelerator
         if not math.isfinite(value.item()):
             raise FloatingPointError(f"training loss became {value.item()} at epoch {epoch}; lower the lr")
