@@ -19,6 +19,21 @@ class CorruptFileError(ValueError):
 
 
 @contextmanager
+def hub_upload_errors(repo_id: str) -> Iterator[None]:
+    """huggingface_hub's repo-id and offline errors during an upload, as one clear message each."""
+    from huggingface_hub.errors import HFValidationError, OfflineModeIsEnabled
+
+    try:
+        yield
+    except HFValidationError as error:
+        raise ValueError(f"{repo_id!r} is not a Hub repo id ('org/name'); to write to a local folder use "
+                         "save() / save_pretrained() instead of push_to_hub()") from error
+    except OfflineModeIsEnabled as error:
+        raise ConnectionError(f"cannot push {repo_id!r}: huggingface_hub is offline (HF_HUB_OFFLINE); unset it and "
+                              "log in (huggingface-cli login), or save to a folder") from error
+
+
+@contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
 

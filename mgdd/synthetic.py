@@ -25,7 +25,10 @@ from torch.utils.data import TensorDataset
 
 from .data import ImageDataset, denormalize, validate_images, validate_labels
 from .formation import decode_formation
-from .io import CorruptFileError, atomic_path, load_tensors, save_tensors_atomic, write_json_atomic, write_text_atomic
+from .io import (
+    CorruptFileError, atomic_path, hub_upload_errors, load_tensors, save_tensors_atomic, write_json_atomic,
+    write_text_atomic,
+)
 
 TENSOR_FILE = "synthetic.safetensors"
 METADATA_FILE = "metadata.json"
@@ -252,7 +255,7 @@ class SyntheticSet:
         from .cards import render_synthetic_card
 
         api = HfApi(token=token)
-        with tempfile.TemporaryDirectory() as tmp:
+        with hub_upload_errors(repo_id), tempfile.TemporaryDirectory() as tmp:
             self.save(tmp)
             write_text_atomic(Path(tmp) / "README.md", render_synthetic_card(self, repo_id, path_in_repo))
             api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)

@@ -180,3 +180,18 @@ def test_push_to_hub_dataset_card(fake_hub: SimpleNamespace) -> None:
     assert "1x6x6" in body
     assert 'load_synthetic("me/cards")' in body
     assert not re.search(r"\{[a-z_]+\}", text)  # every template field filled in
+
+
+def test_push_to_a_folder_or_offline_says_what_to_do(tmp_path, monkeypatch):
+    import mgdd
+    from mgdd.generator.meta import MetaGenerator
+
+    syn = mgdd.distill("random", mgdd.load_dataset("digits"), 1)
+    with pytest.raises(ValueError, match="not a Hub repo id"):
+        syn.push_to_hub(str(tmp_path / "local" / "folder" / "x"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ConnectionError, match="offline"):
+        MetaGenerator.from_pretrained().push_to_hub("someone/model", token="x")

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from ..augment import DiffAugment
 from ..data import ImageDataset, as_image_dataset, check_ipc
 from ..device import resolve_device
+from ..io import hub_upload_errors
 from ..nets import seeded_network
 from ..nets.features import embed
 from ..nets.online_pool import OnlineModelPool
@@ -97,7 +98,9 @@ class MetaGenerator:
         return self.model.save_pretrained(save_directory, **kwargs)
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
-        return self.model.push_to_hub(repo_id, **kwargs)
+        """Upload weights, config and card to the Hub repository ``repo_id`` ('org/name')."""
+        with hub_upload_errors(repo_id):
+            return self.model.push_to_hub(repo_id, **kwargs)
 
     # ------------------------------------------------------------------ adaptation
     def adapt(
