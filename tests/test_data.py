@@ -320,6 +320,20 @@ def test_imagefolder_loads_classes_from_subfolders(image_folder: Path) -> None:
         torch.testing.assert_close(pixels[k], expected, atol=1e-5, rtol=0)
 
 
+def test_imagefolder_of_grayscale_files_has_one_channel(tmp_path: Path) -> None:
+    for c, cls in enumerate(["a", "b"]):
+        for i in range(2):
+            _write_png(tmp_path / cls / f"{i}.png", np.full((5, 5), 60 * c + 20 * i, dtype=np.uint8))
+    data = load_dataset("imagefolder", root=tmp_path)
+    assert data.images.shape == (4, 1, 5, 5)
+    assert torch.allclose(data.denormalize()[3], torch.full((1, 5, 5), 80 / 255), atol=1e-5)
+    _write_png(tmp_path / "b" / "2.png", np.full((5, 5, 3), (200, 10, 10), dtype=np.uint8))  # one colour file: RGB
+    from mgdd.data.registry import _read_cached
+
+    _read_cached.cache_clear()
+    assert load_dataset("imagefolder", root=tmp_path).images.shape == (5, 3, 5, 5)
+
+
 def test_imagefolder_test_split_uses_train_statistics(image_folder: Path) -> None:
     for c, cls in enumerate(["cat", "dog"]):
         _write_png(image_folder / "test" / cls / "0.png", _color(c, 2))

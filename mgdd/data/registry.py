@@ -180,17 +180,23 @@ def _digits_reader(root: Path | None, split: str, download: bool):
     return images[order], labels[order], None
 
 
+_GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
 def _image_folder_arrays(directory: Path, image_size: int | None) -> tuple[Tensor, Tensor, list[str]]:
+    """Images of a class-per-folder tree; 1 channel when every file is grayscale, else RGB."""
     import torchvision.transforms.v2 as T
+    from PIL import Image
     from torchvision.datasets import ImageFolder
 
-    steps = [T.PILToTensor()]
-    if image_size is not None:
-        steps.insert(0, T.Resize((image_size, image_size)))
-    folder = ImageFolder(str(directory), transform=T.Compose(steps))
+    folder = ImageFolder(str(directory), loader=Image.open)
     if len(folder) == 0:
         raise ValueError(f"{directory} holds no images")
-    images = [folder[i][0] for i in range(len(folder))]
+    pictures = [folder[i][0] for i in range(len(folder))]
+    mode = "L" if all(p.mode in _GRAYSCALE_MODES for p in pictures) else "RGB"
+    steps = [T.PILToTensor()] if image_size is None else [T.Resize((image_size, image_size)), T.PILToTensor()]
+    to_tensor = T.Compose(steps)
+    images = [to_tensor(p.convert(mode)) for p in pictures]
     shapes = {tuple(x.shape) for x in images}
     if len(shapes) > 1:
         raise ValueError(f"images under {directory} differ in size {sorted(shapes)[:3]}; pass image_size=")
