@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import mgdd
-from mgdd.generator.meta import DEFAULT_MODEL, MetaGenerator
+from mgdd.configargs import add_signature_options
+from mgdd.generator.meta import DEFAULT_MODEL, INIT_METHODS, LABEL_METHODS, MetaGenerator
 from mgdd.io import write_json_atomic
 
 
@@ -30,8 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-pool", default="random", choices=["random", "online"],
                         help="feature networks of the adaptation loss: frozen random, or trained online (FRePo)")
     parser.add_argument("--ipc", type=int, nargs="+", default=[1, 10, 50], help="sizes to generate")
-    parser.add_argument("--init", default="random", choices=["random", "kcenter"])
-    parser.add_argument("--labels", default="least-squares", choices=["least-squares", "hard"])
+    parser.add_argument("--init", default="random", choices=INIT_METHODS,
+                        help="starting real images (herding: the herding baseline's, trains a ConvNet one epoch)")
+    parser.add_argument("--labels", default="least-squares", choices=LABEL_METHODS)
+    add_signature_options(parser, MetaGenerator.generate, ["label_networks"],
+                          helps={"label_networks": "random networks the least-squares labels are solved across"})
     parser.add_argument("--epochs", type=int, default=300, help="evaluation epochs (0: no evaluation)")
     parser.add_argument("--models", type=int, default=3, help="evaluation models")
     parser.add_argument("--out", default="runs/adapt")
@@ -58,7 +62,8 @@ def main(argv: list[str] | None = None) -> dict:
     test = mgdd.load_dataset(args.dataset, "test", root=args.root) if args.epochs > 0 else None
     for ipc in args.ipc:
         started = time.perf_counter()
-        syn = gen.generate(ipc, init=args.init, labels=args.labels, seed=args.seed, device=args.device)
+        syn = gen.generate(ipc, init=args.init, labels=args.labels, label_networks=args.label_networks, seed=args.seed,
+                           device=args.device)
         seconds = time.perf_counter() - started
         folder = syn.save(out / f"ipc{ipc}")
         entry = {"generate_seconds": round(seconds, 3), "path": str(folder)}

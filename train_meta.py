@@ -14,9 +14,21 @@ import argparse
 import shutil
 from pathlib import Path
 
+from mgdd.configargs import add_dataclass_options, add_signature_options, dataclass_from_args
 from mgdd.data import load_dataset
+from mgdd.generator.model import GeneratorModel
 from mgdd.generator.meta import BUNDLED_DIR, MetaGenerator
 from mgdd.generator.meta_train import MetaTrainConfig, meta_train, resize_dataset
+
+
+MODEL_OPTIONS = ("width", "code_dim", "blocks", "feature_width", "unroll", "clamp_output")
+HELPS = {
+    "pool_size": "random feature nets per source (0: fresh each step)",
+    "pool_per_class": "cached real samples per class", "pool_refresh": "redraw the pools every N steps",
+    "mean_weight": "weight of DM's class-mean term in the loss",
+    "unroll": "guided generator steps per call (model config)",
+    "clamp_output": "clamp generated pixels to the data range (model config)",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -24,25 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sources", nargs="+", default=["glyphs", "shapes", "digits"])
     parser.add_argument("--size", type=int, default=28, help="resize every source to SIZE x SIZE")
     parser.add_argument("--out", default="runs/meta")
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--ipcs", type=int, nargs="+", default=[1, 2, 5, 10])
-    parser.add_argument("--min-classes", type=int, default=5)
-    parser.add_argument("--max-classes", type=int, default=10)
-    parser.add_argument("--real-per-class", type=int, default=32)
-    parser.add_argument("--save-every", type=int, default=50)
-    parser.add_argument("--pool-size", type=int, default=4, help="random feature nets per source (0: fresh each step)")
-    parser.add_argument("--pool-per-class", type=int, default=64, help="cached real samples per class")
-    parser.add_argument("--pool-refresh", type=int, default=100, help="redraw the pools every N steps")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--code-dim", type=int, default=64)
-    parser.add_argument("--blocks", type=int, default=3)
-    parser.add_argument("--feature-width", type=int, default=128)
-    parser.add_argument("--unroll", type=int, default=1, help="guided generator steps per call (model config)")
-    parser.add_argument("--no-clamp", action="store_true",
-                        help="do not clamp generated pixels to the data range (model config)")
-    parser.add_argument("--mean-weight", type=float, default=0.0, help="weight of DM's class-mean term in the loss")
+    # defaults from the one place that defines them: MetaTrainConfig and GeneratorModel
+    add_dataclass_options(parser, MetaTrainConfig, skip=("sources",), helps=HELPS)
+    add_signature_options(parser, GeneratorModel.__init__, MODEL_OPTIONS, helps=HELPS)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--cpu", action="store_true", help="force the CPU even if a GPU is present")
     parser.add_argument("--no-progress", action="store_true")
@@ -70,17 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     channels = {s.channels for s in sources}
     if len(channels) != 1:
         raise SystemExit(f"error: sources differ in channel count {sorted(channels)}")
-    model = MetaGenerator(
-        channels=channels.pop(), width=args.width, code_dim=args.code_dim, blocks=args.blocks,
-        feature_width=args.feature_width, unroll=args.unroll, clamp_output=not args.no_clamp,
-    )
+    model = MetaGenerator(channels=channels.pop(), **{name: getattr(args, name) for name in MODEL_OPTIONS})
     model.provenance["train_image_size"] = args.size
-    config = MetaTrainConfig(
-        steps=args.steps, lr=args.lr, ipcs=tuple(args.ipcs), min_classes=args.min_classes,
-        max_classes=args.max_classes, real_per_class=args.real_per_class, save_every=args.save_every,
-        pool_size=args.pool_size, pool_per_class=args.pool_per_class, pool_refresh=args.pool_refresh,
-        mean_weight=args.mean_weight, seed=args.seed, sources=list(args.sources),
-    )
+    config = dataclass_from_args(MetaTrainConfig, args, sources=list(args.sources))
     meta_train(model, sources, args.out, config, resume=args.resume, cpu=args.cpu, progress=not args.no_progress)
     print(f"meta-trained model written to {args.out}/model")
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+DEFAULT_RIDGE = 1e-3  # the ridge head's ridge, relative to the kernel's mean diagonal
+DEFAULT_LABEL_RIDGE = 1e-4  # the label solve's ridge, relative to the mean diagonal of P^T P
+
 
 def _relative_ridge(gram: Tensor, ridge: float) -> Tensor:
     """``gram + ridge * mean(diag(gram)) * I`` (batched)."""
@@ -30,7 +33,7 @@ def _spd_solve(matrix: Tensor, rhs: Tensor) -> Tensor:
     return torch.cholesky_solve(rhs, factor)
 
 
-def ridge_predictor(syn_features: Tensor, query_features: Tensor, ridge: float = 1e-3) -> Tensor:
+def ridge_predictor(syn_features: Tensor, query_features: Tensor, ridge: float = DEFAULT_RIDGE) -> Tensor:
     """``P = Q S^T (S S^T + lambda I)^{-1}``: maps synthetic labels to ridge-head predictions on queries."""
     s = syn_features.double()
     q = query_features.double()
@@ -44,8 +47,8 @@ def solve_labels(
     syn_features: Tensor,
     real_features: Tensor,
     real_targets: Tensor,
-    ridge: float = 1e-3,
-    label_ridge: float = 1e-4,
+    ridge: float = DEFAULT_RIDGE,
+    label_ridge: float = DEFAULT_LABEL_RIDGE,
 ) -> Tensor:
     """Synthetic labels (m x K) that make the synthetic ridge head best predict ``real_targets``.
 
@@ -68,8 +71,8 @@ def solve_labels_across_networks(
     syn_features: Tensor,
     real_features: Tensor,
     real_targets: Tensor,
-    ridge: float = 1e-3,
-    label_ridge: float = 1e-4,
+    ridge: float = DEFAULT_RIDGE,
+    label_ridge: float = DEFAULT_LABEL_RIDGE,
 ) -> Tensor:
     """One set of synthetic labels (m x K) for the ridge heads of several networks at once.
 
@@ -93,7 +96,7 @@ def solve_labels_across_networks(
 
 
 def ridge_predict(
-    syn_features: Tensor, syn_labels: Tensor, query_features: Tensor, ridge: float = 1e-3
+    syn_features: Tensor, syn_labels: Tensor, query_features: Tensor, ridge: float = DEFAULT_RIDGE
 ) -> Tensor:
     """Predictions on ``query_features`` of the ridge head fitted on (``syn_features``, ``syn_labels``)."""
     return ridge_predictor(syn_features, query_features, ridge) @ syn_labels.double()

@@ -31,3 +31,20 @@ def test_train_meta_then_adapt(tmp_path):
     syn = mgdd.SyntheticSet.load(tmp_path / "adapt" / "ipc3")
     assert len(syn) == 30 and syn.metadata["method"] == "mgdd"
     assert (tmp_path / "adapt" / "ipc3" / "grid.png").exists()
+
+
+def test_train_meta_options_take_their_defaults_from_the_config_and_the_model():
+    import dataclasses
+    import inspect
+
+    from mgdd.generator.meta_train import MetaTrainConfig
+    from mgdd.generator.model import GeneratorModel
+
+    args = train_meta.parse_args([])
+    for field in dataclasses.fields(MetaTrainConfig):
+        if field.name != "sources":
+            default = field.default
+            assert getattr(args, field.name) == (list(default) if isinstance(default, tuple) else default), field.name
+    signature = inspect.signature(GeneratorModel.__init__).parameters
+    assert all(getattr(args, name) == signature[name].default for name in train_meta.MODEL_OPTIONS)
+    assert train_meta.parse_args(["--no-clamp-output", "--ipcs", "1", "3"]).clamp_output is False

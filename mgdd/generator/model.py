@@ -19,6 +19,7 @@ from torch import nn
 
 from ..cards import read_template
 from ..io import write_text_atomic
+from ..ridge import DEFAULT_LABEL_RIDGE, DEFAULT_RIDGE
 from .network import ConditionalGenerator
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,8 @@ class GeneratorModel(
         blocks: int = 3,
         feature_arch: str = "ConvNet",
         feature_width: int = 128,
-        ridge: float = 1e-3,
-        label_ridge: float = 1e-4,
+        ridge: float = DEFAULT_RIDGE,
+        label_ridge: float = DEFAULT_LABEL_RIDGE,
         unroll: int = 1,
         clamp_output: bool = True,
     ) -> None:

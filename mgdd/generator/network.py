@@ -63,7 +63,7 @@ class FiLMBlock(nn.Module):
 class ConditionalGenerator(nn.Module):
     """``x -> x + delta(x, codes)`` with ``delta == 0`` at initialisation."""
 
-    def __init__(self, channels: int = 1, width: int = 64, code_dim: int = 128, blocks: int = 4) -> None:
+    def __init__(self, channels: int, width: int, code_dim: int, blocks: int) -> None:  # defaults: GeneratorModel
         super().__init__()
         self.channels = channels
         self.encoder = ImageEncoder(channels, width, code_dim)

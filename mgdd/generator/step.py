@@ -20,7 +20,7 @@ from ..device import inference_chunk
 from ..nets import seeded_network
 from ..nets.features import embed
 from ..objectives import relative_mean_mismatch
-from ..ridge import ridge_predict, solve_labels
+from ..ridge import DEFAULT_LABEL_RIDGE, DEFAULT_RIDGE, ridge_predict, solve_labels
 from .network import ConditionalGenerator
 
 
@@ -176,7 +176,7 @@ def ridge_loss(
 
 def guidance(
     images: Tensor, feature_net: nn.Module, real_features: Tensor, real_targets: Tensor,
-    ridge: float = 1e-3, label_ridge: float = 1e-4,
+    ridge: float = DEFAULT_RIDGE, label_ridge: float = DEFAULT_LABEL_RIDGE,
 ) -> Tensor:
     """Gradient of the ridge loss w.r.t. ``images``, scaled to unit RMS over the set (no graph kept).
 
@@ -209,8 +209,8 @@ def synthesize(
     feature_net: nn.Module | None,
     real_features: Tensor | None = None,
     unroll: int = 1,
-    ridge: float = 1e-3,
-    label_ridge: float = 1e-4,
+    ridge: float = DEFAULT_RIDGE,
+    label_ridge: float = DEFAULT_LABEL_RIDGE,
     clamp: bool = True,
 ) -> Tensor:
     """The synthetic samples of ``task``: ``unroll`` guided generator steps from the initial samples.
@@ -258,8 +258,8 @@ def distillation_loss(
     gen: ConditionalGenerator | nn.Module,
     task: Task,
     feature_net: nn.Module,
-    ridge: float = 1e-3,
-    label_ridge: float = 1e-4,
+    ridge: float = DEFAULT_RIDGE,
+    label_ridge: float = DEFAULT_LABEL_RIDGE,
     augment: DiffAugment | None = None,
     generator: torch.Generator | None = None,
     unroll: int = 1,
