@@ -208,3 +208,27 @@ def test_bad_options(name: str, args: tuple, opts: dict, pattern: str) -> None:
 def test_cuda_forward(name: str) -> None:
     net = get_network(name, 3, 10, 32).cuda()
     assert net(torch.randn(2, 3, 32, 32, device="cuda")).shape == (2, 10)
+
+
+def test_networks_register_next_to_their_class_with_options_from_the_signature(monkeypatch):
+    from torch import nn
+
+    from mgdd.nets import available_networks, get_network, registry
+    from mgdd.nets.layers import EmbedClassifier
+    from mgdd.nets.registry import network_options, register_network
+
+    monkeypatch.setattr(registry, "_NAMES", dict(registry._NAMES))  # the test's names go away afterwards
+
+    @register_network("TinyTestNet")
+    @register_network("TinyTestNetWide", hidden=16)
+    class TinyTestNet(EmbedClassifier):
+        def __init__(self, channels, num_classes, image_size, hidden: int = 4) -> None:
+            super().__init__(nn.Sequential(nn.Flatten(), nn.LazyLinear(hidden)), hidden, num_classes)
+
+    assert network_options(TinyTestNet) == ("hidden",)
+    assert {"TinyTestNet", "TinyTestNetWide"} <= set(available_networks())
+    assert get_network("tinytestnetwide", 1, 3, 8).feature_dim == 16
+    with pytest.raises(ValueError, match=r"allowed: \['hidden'\]"):
+        get_network("TinyTestNet", 1, 3, 8, width=3)
+    with pytest.raises(TypeError, match="no options"):
+        register_network("Broken", depth=2)(TinyTestNet)

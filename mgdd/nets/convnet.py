@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from torch import nn
 
 from .layers import (
@@ -17,10 +20,53 @@ from .layers import (
     POOLINGS,
     to_hw,
 )
+from .registry import register_family
 
 __all__ = ["ConvNet"]
 
+# ConvNet name suffix tokens -> (option, value). D<n> and W<n> are parsed separately.
+_CONVNET_TOKENS: dict[str, tuple[str, str]] = {
+    "bn": ("norm", "batch"),
+    "in": ("norm", "instance"),
+    "gn": ("norm", "group"),
+    "ln": ("norm", "layer"),
+    "nn": ("norm", "none"),
+    "ap": ("pooling", "avg"),
+    "mp": ("pooling", "max"),
+    "np": ("pooling", "none"),
+    "ar": ("activation", "relu"),
+    "al": ("activation", "leakyrelu"),
+    "as": ("activation", "sigmoid"),
+    "ag": ("activation", "gelu"),
+}
+_TOKEN_RE = re.compile(r"d\d+|w\d+|" + "|".join(_CONVNET_TOKENS))
 
+_CONVNET_NAMES = (
+    ["ConvNet"]
+    + [f"ConvNetD{d}" for d in range(1, 7)]
+    + [f"ConvNetW{w}" for w in (32, 64, 128, 256)]
+    + [f"ConvNet{t.upper()}" for t in _CONVNET_TOKENS]
+)
+
+
+def _parse_convnet(name: str, suffix: str) -> dict[str, Any] | None:
+    """Turn a ConvNet suffix such as ``"d4w64bn"`` into constructor options (None: not a ConvNet name)."""
+    tokens = _TOKEN_RE.findall(suffix)
+    if "".join(tokens) != suffix:
+        return None
+    opts: dict[str, Any] = {}
+    for tok in tokens:
+        if tok[0] in "dw" and tok[1:].isdigit():
+            key, value = ("depth" if tok[0] == "d" else "width"), int(tok[1:])
+        else:
+            key, value = _CONVNET_TOKENS[tok]
+        if key in opts:
+            raise ValueError(f"network name {name!r} sets {key} more than once")
+        opts[key] = value
+    return opts
+
+
+@register_family("ConvNet", _parse_convnet, _CONVNET_NAMES)
 class ConvNet(EmbedClassifier):
     """``depth`` x [conv3x3 -> norm -> activation -> pool], then a linear head.
 

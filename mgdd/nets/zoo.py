@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .layers import EmbedClassifier, ShapeTracker, check_choice, check_common, make_norm, to_hw
+from .registry import register_network
 
 __all__ = ["MLP", "LeNet", "AlexNet", "VGG11", "ResNet18", "BasicBlock"]
 
@@ -12,6 +13,7 @@ __all__ = ["MLP", "LeNet", "AlexNet", "VGG11", "ResNet18", "BasicBlock"]
 DEEP_NORMS = ("instance", "batch", "group", "none")
 
 
+@register_network("MLP")
 class MLP(EmbedClassifier):
     """Flatten -> 128 -> ReLU -> 128 -> ReLU -> linear head; ``embed`` is the 128-d hidden output."""
 
@@ -30,6 +32,7 @@ class MLP(EmbedClassifier):
         super().__init__(features, hidden, num_classes)
 
 
+@register_network("LeNet")
 class LeNet(EmbedClassifier):
     """LeNet-5 as in the reference code; ``embed`` is the 84-d penultimate activation."""
 
@@ -57,6 +60,7 @@ class LeNet(EmbedClassifier):
         super().__init__(features, 84, num_classes)
 
 
+@register_network("AlexNet")
 class AlexNet(EmbedClassifier):
     """The reference's small-image AlexNet (5 convs, 3 max-pools, one linear head)."""
 
@@ -84,6 +88,8 @@ class AlexNet(EmbedClassifier):
 VGG11_CFG: list[int | str] = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 
 
+@register_network("VGG11BN", norm="batch")
+@register_network("VGG11")
 class VGG11(EmbedClassifier):
     """VGG-11 for small images: conv3x3 -> norm -> ReLU blocks, 5 max-pools, linear head.
 
@@ -134,6 +140,8 @@ class BasicBlock(nn.Module):
         return self.relu(out + self.shortcut(x))
 
 
+@register_network("ResNet18BN", norm="batch")
+@register_network("ResNet18")
 class ResNet18(EmbedClassifier):
     """ResNet-18 for small images (3x3 stem, no stem max-pool); ``embed`` is the 512-d pooled feature.
 
