@@ -178,7 +178,8 @@ def _evaluate_with_teacher(syn, test, arch, models, epochs, lr, batch_size, teac
     bar = tqdm(total=models * epochs, desc=f"evaluate {arch} (teacher labels)", disable=not progress, leave=False)
     for model_index in range(models):
         torch.manual_seed(seed + model_index)
-        net = get_network(arch, syn.image_shape[0], syn.num_classes, syn.image_shape[1:], **(net_options or {})).to(device)
+        net = get_network(arch, syn.image_shape[0], syn.num_classes, syn.image_shape[1:], **(net_options or {}))
+        net = net.to(device)
         train_with_teacher(net, images, teacher, epochs, pad_value, lr=lr,
                            batch_size=batch_size or RELABEL_DEFAULTS["batch_size"], temperature=temperature,
                            generator=torch.Generator().manual_seed(seed + model_index), on_epoch=bar.update)

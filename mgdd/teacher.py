@@ -2,7 +2,8 @@
 
 Recipe of the reference squeeze (VILA-Lab/SRe2L, AngusDujw/Diversity-Driven-Synthesis): SGD lr 0.1,
 momentum 0.9, weight decay 5e-4, cosine schedule over the epochs, batch 128, random crop (4-pixel
-padding at 32 px, scaled with the image: height // 8) and horizontal flip. The reference trains 200 epochs on CIFAR; on this CPU a Fashion-MNIST
+padding at 32 px, scaled with the image: height // 8) and horizontal flip. The reference trains 200 epochs
+on CIFAR; on this CPU a Fashion-MNIST
 teacher gets a few epochs (``epochs``), and its test accuracy is recorded in its config.
 """
 

@@ -637,3 +637,13 @@ def test_from_tensors_like_another_split() -> None:
     train = from_tensors(torch.rand(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2]), class_names=["a", "b", "c"])
     test = from_tensors(torch.rand(3, 1, 4, 4), torch.tensor([0, 1, 2]), like=train)
     assert test.mean == train.mean and test.std == train.std and test.class_names == ["a", "b", "c"]
+
+
+def test_datasets_are_keyword_specs_and_only_resizable_ones_take_image_size() -> None:
+    from mgdd.data.registry import SPECS
+
+    assert [name for name, spec in SPECS.items() if spec.resizable] == ["imagefolder"]
+    with pytest.raises(TypeError):
+        type(SPECS["digits"])("x", 1, 8, 10, None, None, None, "how", None)  # positional: refused
+    with pytest.raises(ValueError, match="resizes only"):
+        load_dataset("digits", image_size=16)

@@ -256,8 +256,8 @@ class IterativeDistiller(Distiller):
         if self.init == "real":
             images = encode_formation(train.images[train.balanced_indices(samples, seed)], self.formation)
         elif self.init == "herding":
-            images = encode_formation(train.images[FeatureSelector("herding").select_indices(train, samples, seed, device)],
-                                      self.formation)
+            herded = FeatureSelector("herding").select_indices(train, samples, seed, device)
+            images = encode_formation(train.images[herded], self.formation)
         else:
             images = torch.randn((ipc * train.num_classes, *train.image_shape), generator=generator)
         extras = self.extra_learnables(train, ipc)

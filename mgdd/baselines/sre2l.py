@@ -9,7 +9,8 @@ statistics::
 
 (biased batch variance, plain L2 norms, m = ``first_bn_multiplier`` for the first BN layer and 1 after),
 Adam (betas 0.5, 0.9) with a cosine lr from ``lr`` to 0, a random roll of the batch by up to ``jitter``
-pixels each iteration (default: height // 8, the reference's 4 at 32 px), pixels clamped to the data's valid range after each step. SRe2L starts from
+pixels each iteration (default: height // 8, the reference's 4 at 32 px), pixels clamped to the data's
+valid range after each step. SRe2L starts from
 noise with r_var 1. DWA starts from real images with r_var 11 and, once per batch before its first
 iteration, moves a copy of the teacher by ``adjust_steps`` normalised ascent steps of the batch's
 cross-entropy, each of length ``rho / adjust_steps`` (running statistics untouched), so each batch is

@@ -30,17 +30,21 @@ class DatasetNotAvailableError(FileNotFoundError):
     """A named dataset is not on disk and could not be downloaded."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatasetSpec:
+    """A named dataset, declared by keyword; ``reader(root, split, download[, image_size])`` returns uint8 images,
+    labels and class names (None: from the spec)."""
+
     name: str
-    channels: int
-    image_size: int | None  # None: depends on the files (imagefolder)
+    channels: int | None  # None: depends on the files (imagefolder)
+    image_size: int | None  # None: depends on the files
     num_classes: int | None
     mean: tuple[float, ...] | None  # None: computed from the training split
     std: tuple[float, ...] | None
     class_names: tuple[str, ...] | None
     how_to_get: str
-    reader: Callable[[Path | None, str, bool], tuple[Tensor, Tensor, list[str] | None]]
+    reader: Callable[..., tuple[Tensor, Tensor, list[str] | None]]
+    resizable: bool = False  # the reader takes image_size= (resize to a square size)
 
 
 def default_root() -> Path:
@@ -263,56 +267,120 @@ SPECS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in [
         DatasetSpec(
-            "fashion-mnist", 1, 28, 10, (0.2861,), (0.3530,), FASHION_CLASSES,
-            "Offline: `apt-get install dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist), "
+            name="fashion-mnist",
+            channels=1,
+            image_size=28,
+            num_classes=10,
+            mean=(0.2861,),
+            std=(0.3530,),
+            class_names=FASHION_CLASSES,
+            how_to_get="Offline: `apt-get install dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist), "
             "or put the four IDX files in root=; online: download=True.",
-            _mnist_reader("fashion-mnist", "FashionMNIST", FASHION_MNIST_SYSTEM_DIR),
+            reader=_mnist_reader("fashion-mnist", "FashionMNIST", FASHION_MNIST_SYSTEM_DIR),
         ),
         DatasetSpec(
-            "mnist", 1, 28, 10, (0.1307,), (0.3081,), DIGIT_CLASSES,
-            "Put the four MNIST IDX files in root= (or root/MNIST/raw), or load once with download=True online.",
-            _mnist_reader("mnist", "MNIST", None),
+            name="mnist",
+            channels=1,
+            image_size=28,
+            num_classes=10,
+            mean=(0.1307,),
+            std=(0.3081,),
+            class_names=DIGIT_CLASSES,
+            how_to_get="Put the four MNIST IDX files in root= (or root/MNIST/raw), or load once with "
+            "download=True online.",
+            reader=_mnist_reader("mnist", "MNIST", None),
         ),
         DatasetSpec(
-            "cifar10", 3, 32, 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), CIFAR10_CLASSES,
-            "Load once with download=True on a connected machine, or place cifar-10-batches-py in root=.",
-            _torchvision_reader("cifar10"),
+            name="cifar10",
+            channels=3,
+            image_size=32,
+            num_classes=10,
+            mean=(0.4914, 0.4822, 0.4465),
+            std=(0.2023, 0.1994, 0.2010),
+            class_names=CIFAR10_CLASSES,
+            how_to_get="Load once with download=True on a connected machine, or place cifar-10-batches-py in root=.",
+            reader=_torchvision_reader("cifar10"),
         ),
         DatasetSpec(
-            "cifar100", 3, 32, 100, (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762), None,
-            "Load once with download=True on a connected machine, or place cifar-100-python in root=.",
-            _torchvision_reader("cifar100"),
+            name="cifar100",
+            channels=3,
+            image_size=32,
+            num_classes=100,
+            mean=(0.5071, 0.4866, 0.4409),
+            std=(0.2673, 0.2564, 0.2762),
+            class_names=None,
+            how_to_get="Load once with download=True on a connected machine, or place cifar-100-python in root=.",
+            reader=_torchvision_reader("cifar100"),
         ),
         DatasetSpec(
-            "svhn", 3, 32, 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), DIGIT_CLASSES,
-            "Load once with download=True on a connected machine, or place train_32x32.mat/test_32x32.mat "
+            name="svhn",
+            channels=3,
+            image_size=32,
+            num_classes=10,
+            mean=(0.4377, 0.4438, 0.4728),
+            std=(0.1980, 0.2010, 0.1970),
+            class_names=DIGIT_CLASSES,
+            how_to_get="Load once with download=True on a connected machine, or place train_32x32.mat/test_32x32.mat "
             "in root/svhn.",
-            _torchvision_reader("svhn"),
+            reader=_torchvision_reader("svhn"),
         ),
         DatasetSpec(
-            "tiny-imagenet", 3, 64, 200, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), None,
-            "Unpack tiny-imagenet-200.zip (cs231n) into root= so that root/tiny-imagenet-200/wnids.txt exists.",
-            _tiny_imagenet_reader,
+            name="tiny-imagenet",
+            channels=3,
+            image_size=64,
+            num_classes=200,
+            mean=(0.485, 0.456, 0.406),
+            std=(0.229, 0.224, 0.225),
+            class_names=None,
+            how_to_get="Unpack tiny-imagenet-200.zip (cs231n) into root= so that root/tiny-imagenet-200/wnids.txt "
+            "exists.",
+            reader=_tiny_imagenet_reader,
         ),
         DatasetSpec(
-            "imagefolder", 3, None, None, None, None, None,
-            "Pass root=<folder> with one sub-folder of images per class (optionally under train/ and test/).",
-            _imagefolder_reader,
+            name="imagefolder",
+            channels=None,
+            image_size=None,
+            num_classes=None,
+            mean=None,
+            std=None,
+            class_names=None,
+            how_to_get="Pass root=<folder> with one sub-folder of images per class (optionally under train/ and "
+            "test/).",
+            reader=_imagefolder_reader,
+            resizable=True,
         ),
         DatasetSpec(
-            "glyphs", 1, 28, 62, None, None, GLYPH_CLASSES,
-            "Rendered from installed TrueType fonts (or Pillow's default font); nothing to download.",
-            _procedural_reader(make_glyphs, 500, 100),
+            name="glyphs",
+            channels=1,
+            image_size=28,
+            num_classes=62,
+            mean=None,
+            std=None,
+            class_names=GLYPH_CLASSES,
+            how_to_get="Rendered from installed TrueType fonts (or Pillow's default font); nothing to download.",
+            reader=_procedural_reader(make_glyphs, 500, 100),
         ),
         DatasetSpec(
-            "shapes", 1, 28, 10, None, None, SHAPE_CLASSES,
-            "Drawn by code; nothing to download.",
-            _procedural_reader(make_shapes, 500, 100),
+            name="shapes",
+            channels=1,
+            image_size=28,
+            num_classes=10,
+            mean=None,
+            std=None,
+            class_names=SHAPE_CLASSES,
+            how_to_get="Drawn by code; nothing to download.",
+            reader=_procedural_reader(make_shapes, 500, 100),
         ),
         DatasetSpec(
-            "digits", 1, 8, 10, None, None, DIGIT_CLASSES,
-            "Bundled with scikit-learn: `pip install scikit-learn`.",
-            _digits_reader,
+            name="digits",
+            channels=1,
+            image_size=8,
+            num_classes=10,
+            mean=None,
+            std=None,
+            class_names=DIGIT_CLASSES,
+            how_to_get="Bundled with scikit-learn: `pip install scikit-learn`.",
+            reader=_digits_reader,
         ),
     ]
 }
@@ -337,9 +405,7 @@ def resolve_name(name: str) -> str:
 def _read_cached(name: str, split: str, root: str | None, download: bool, image_size: int | None):
     spec = SPECS[name]
     path = Path(root).expanduser() if root is not None else None
-    if name == "imagefolder":
-        return _imagefolder_reader(path, split, download, image_size)
-    return spec.reader(path, split, download)
+    return spec.reader(path, split, download, **({"image_size": image_size} if spec.resizable else {}))
 
 
 def load_dataset(
@@ -358,7 +424,7 @@ def load_dataset(
         root: folder holding the files (default: ``$MGDD_DATA`` or ``~/.cache/mgdd/data``;
             Fashion-MNIST also looks in ``/usr/share/datasets/fashion-mnist``).
         download: try a torchvision download when the files are absent.
-        image_size: resize ``imagefolder`` images to this square size.
+        image_size: resize the images of a resizable dataset (``imagefolder``) to this square size.
 
     Raises:
         KeyError: unknown name. ValueError: unknown split.
@@ -368,6 +434,9 @@ def load_dataset(
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     spec = SPECS[key]
+    if image_size is not None and not spec.resizable:
+        raise ValueError(f"image_size= resizes only {[n for n, s in SPECS.items() if s.resizable]}; {key} images are "
+                         f"{spec.image_size} px")
     root_key = str(Path(root).expanduser().resolve()) if root is not None else None
     raw_images, labels, names = _read_cached(key, split, root_key, bool(download), image_size)
     images = raw_images.float().div_(255.0)
