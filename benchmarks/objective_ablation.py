@@ -37,6 +37,8 @@ ROWS: dict[str, tuple[dict, str]] = {
     "platt": ({"model_pool": "random", "loss": "platt"}, "as random-pool, Platt-scaled cross-entropy instead of MSE"),
     "mean-term": ({"model_pool": "random", "mean_weight": 1.0}, "as random-pool, plus DM's class-mean term (weight 1)"),
     "herding-init": ({"model_pool": "random", "init": "herding"}, "as random-pool, initial images by herding"),
+    "platt-herding": ({"model_pool": "random", "loss": "platt", "init": "herding"},
+                      "as random-pool, Platt loss and herding start (the two best single levers)"),
     "no-norm": ({"model_pool": "random", "norm": "none"}, "as random-pool, networks without normalisation (the paper's)"),
     "frepo-mf2": ({"formation": 2}, "multi-formation factor 2: 4 half-resolution samples per stored image, "
                   "one learned label each (same memory)"),
