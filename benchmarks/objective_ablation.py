@@ -15,6 +15,7 @@ Output: results/objective_ablation.{json,md}.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -115,10 +116,8 @@ def distilled_set(train, args, options: dict) -> mgdd.SyntheticSet:
 
 def with_softmax_labels(syn: mgdd.SyntheticSet, temperature: float) -> mgdd.SyntheticSet:
     """The set with its regression labels turned into distributions, softmax(labels / temperature)."""
-    labels = torch.softmax(syn.labels / temperature, dim=1)
-    return mgdd.SyntheticSet(syn.images, labels, syn.num_classes, list(syn.class_names), syn.mean, syn.std,
-                             syn.learned_lr, {**syn.metadata, "labels": f"softmax(labels / {temperature:g})"},
-                             syn.formation)
+    return dataclasses.replace(syn, labels=torch.softmax(syn.labels / temperature, dim=1),
+                               metadata={**syn.metadata, "labels": f"softmax(labels / {temperature:g})"})
 
 
 def decoded_real_set(train, ipc: int, factor: int, seed: int) -> mgdd.SyntheticSet:

@@ -136,24 +136,17 @@ def evaluate(
                for idx, stage_lr in curriculum_stages(syn)] if curriculum else [(None, default_lr)])
     device = resolve_device(device)
     images, targets = syn.images.to(device), syn.labels.to(device)
-    test_images, test_labels = test.images.to(device), test.labels.to(device)
     augmenter = DiffAugment(dsa_strategy) if augment else None
     started = time.perf_counter()
-    accuracies = []
     bar = tqdm(total=models * epochs * len(stages), desc=f"evaluate {arch}", disable=not progress, leave=False)
-    for model_index in range(models):
-        torch.manual_seed(seed + model_index)
-        net = get_network(
-            arch, syn.image_shape[0], syn.num_classes, syn.image_shape[1:], **(net_options or {})
-        ).to(device)
+
+    def train(net: nn.Module, model_index: int) -> None:
         generator = torch.Generator(device=device).manual_seed(seed + model_index)
         train_stages(net, images, targets, stages, epochs, batch_size, momentum, weight_decay, augmenter, loss,
                      generator, on_epoch=bar.update, chunk=chunk)
-        test_batch = GPU_INFERENCE_CHUNK if chunk == 0 else chunk
-        bar.set_postfix_str(f"testing model {model_index + 1} on {len(test_images)} images")
-        accuracies.append(100.0 * accuracy(net, test_images, test_labels, test_batch))
-        bar.set_postfix(acc=f"{statistics.fmean(accuracies):.2f}")
-    bar.close()
+
+    accuracies = _train_and_test(syn, arch, net_options, models, seed, device, train, test, bar,
+                                 GPU_INFERENCE_CHUNK if chunk == 0 else chunk)
     extra = {"curriculum_lrs": [stage_lr for _, stage_lr in stages]} if curriculum else {}
     return EvalResult(arch, accuracies, epochs, stages[-1][1], loss, augment, time.perf_counter() - started, extra)
 
@@ -173,22 +166,32 @@ def _evaluate_with_teacher(syn, test, arch, models, epochs, lr, batch_size, teac
     if outputs != syn.num_classes:
         raise ValueError(f"the teacher predicts {outputs} classes but the set has {syn.num_classes}")
     pad_value = ((0.0 - torch.tensor(syn.mean)) / torch.tensor(syn.std)).to(device)
-    test_images, test_labels = test.images.to(device), test.labels.to(device)
-    started, accuracies = time.perf_counter(), []
+    started = time.perf_counter()
     bar = tqdm(total=models * epochs, desc=f"evaluate {arch} (teacher labels)", disable=not progress, leave=False)
-    for model_index in range(models):
-        torch.manual_seed(seed + model_index)
-        net = get_network(arch, syn.image_shape[0], syn.num_classes, syn.image_shape[1:], **(net_options or {}))
-        net = net.to(device)
+
+    def train(net: nn.Module, model_index: int) -> None:
         train_with_teacher(net, images, teacher, epochs, pad_value, lr=lr,
                            batch_size=batch_size or RELABEL_DEFAULTS["batch_size"], temperature=temperature,
                            generator=torch.Generator().manual_seed(seed + model_index), on_epoch=bar.update)
-        bar.set_postfix_str(f"testing model {model_index + 1} on {len(test_images)} images")
-        accuracies.append(100.0 * accuracy(net, test_images, test_labels))
-        bar.set_postfix(acc=f"{statistics.fmean(accuracies):.2f}")
-    bar.close()
+
+    accuracies = _train_and_test(syn, arch, net_options, models, seed, device, train, test, bar)
     return EvalResult(arch, accuracies, epochs, lr, "teacher_kl", True, time.perf_counter() - started,
                       {"temperature": temperature})
+
+
+def _train_and_test(syn, arch, net_options, models, seed, device, train, test, bar, test_batch=None) -> list[float]:
+    """For each model: seed, build ``arch`` for ``syn``, ``train(net, model_index)``, test; the accuracies in %."""
+    test_images, test_labels = test.images.to(device), test.labels.to(device)
+    accuracies = []
+    for model_index in range(models):
+        torch.manual_seed(seed + model_index)
+        net = get_network(arch, syn.image_shape[0], syn.num_classes, syn.image_shape[1:], **(net_options or {}))
+        train(net.to(device), model_index)
+        bar.set_postfix_str(f"testing model {model_index + 1} on {len(test_images)} images")
+        accuracies.append(100.0 * accuracy(net, test_images, test_labels, test_batch))
+        bar.set_postfix(acc=f"{statistics.fmean(accuracies):.2f}")
+    bar.close()
+    return accuracies
 
 
 def _check_compatible(syn: SyntheticSet, test: ImageDataset) -> None:

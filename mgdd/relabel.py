@@ -10,6 +10,7 @@ statistics); the final test accuracy is reported, never the best one seen.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -75,9 +76,8 @@ def with_teacher_labels(syn: SyntheticSet, teacher: nn.Module, temperature: floa
     teacher.eval()
     probabilities = torch.cat([F.softmax(teacher(chunk.to(device)) / temperature, dim=1).cpu()
                                for chunk in syn.images.split(256)])
-    metadata = {**syn.metadata, "labels": f"teacher softmax, T={temperature:g}"}
-    return SyntheticSet(syn.images, probabilities, syn.num_classes, list(syn.class_names), syn.mean, syn.std,
-                        syn.learned_lr, metadata, syn.formation)
+    return dataclasses.replace(syn, labels=probabilities,
+                               metadata={**syn.metadata, "labels": f"teacher softmax, T={temperature:g}"})
 
 
 def label_robust_score(full_hard: float, syn_hard: float, syn_soft: float, random_soft: float,
@@ -116,8 +116,7 @@ def compare_label_protocols(
 
     results = {}
     for name, data in (("set", syn), ("random", random_set)):
-        hard = SyntheticSet(data.images, data.hard_labels, data.num_classes, list(data.class_names), data.mean,
-                            data.std, data.learned_lr, data.metadata, data.formation)
+        hard = dataclasses.replace(data, labels=data.hard_labels)
         common = dict(models=models, seed=seed, device=device, progress=progress)
         results[name] = {
             "hard": evaluate(hard, test, epochs=epochs, **common),

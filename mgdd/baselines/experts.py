@@ -182,14 +182,19 @@ def _save_trajectory(path: Path, trajectory: list[dict[str, Tensor]]) -> None:
     save_tensors_atomic(path, stacks)
 
 
-def load_experts(folder: str | Path, max_experts: int | None = None) -> ExpertBuffer:
-    """Load the finished trajectories of a buffer folder (a clear error if there are none)."""
-    folder = Path(folder)
-    path = folder / MANIFEST
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """A buffer's manifest (training options, finished experts) without loading its trajectories."""
+    path = Path(folder) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"no expert buffer at {folder} (missing {MANIFEST}); make one with "
                                 f"`mgdd experts --dataset NAME --out {folder}`")
-    manifest = json.loads(path.read_text())
+    return json.loads(path.read_text())
+
+
+def load_experts(folder: str | Path, max_experts: int | None = None) -> ExpertBuffer:
+    """Load the finished trajectories of a buffer folder (a clear error if there are none)."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
     files = sorted(folder.glob("expert_[0-9][0-9][0-9].safetensors"))[:max_experts]
     if not files:
         raise FileNotFoundError(f"{folder} has no finished expert trajectory yet; run `mgdd experts` to finish one")

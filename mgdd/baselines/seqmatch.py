@@ -29,7 +29,7 @@ from ..curriculum import SUBSET_LRS_KEY, SUBSETS_KEY
 from ..data import ImageDataset
 from ..methods import Distiller, register_method
 from ..synthetic import SyntheticSet
-from .experts import load_experts, pretraining_record, train_experts
+from .experts import pretraining_record, read_manifest, train_experts
 from .trajectory_matching import MTT
 
 FINAL = "final"
@@ -129,8 +129,8 @@ class SeqMatch(Distiller):
             if folder is not None:
                 part.save(folder / FINAL, grid=False)
             parts.append(part)
-        expert_seconds = sum(sum(e["seconds"] for e in load_experts(self._later_folder(join_subsets(parts[:k], {})))
-                                 .manifest["experts"]) for k in range(1, len(parts)))
+        expert_seconds = sum(e["seconds"] for k in range(1, len(parts))
+                             for e in read_manifest(self._later_folder(join_subsets(parts[:k], {})))["experts"])
         return join_subsets(parts, {"method": self.name, "dataset": train.name, "ipc": ipc, "seed": seed,
                                     "arch": self.mtt_options.get("arch", "ConvNet"),
                                     "iterations": [p.metadata.get("iteration") for p in parts],
@@ -144,7 +144,7 @@ class SeqMatch(Distiller):
 
     def _later_experts(self, train: ImageDataset, earlier: SyntheticSet, seed: int, device: torch.device) -> Path:
         """The buffer for the next subset: networks trained on ``earlier`` first, then on the real data."""
-        plain = load_experts(self.experts).manifest
+        plain = read_manifest(self.experts)
         folder = self._later_folder(earlier)
         train_experts(
             train, folder, experts=self.later_experts or len(plain["experts"]),
