@@ -140,7 +140,8 @@ def run_curve(args, results, train, test, device) -> None:
 
 VARIANT_OPTIONS = {"mean_weight": float, "augment": lambda v: {"true": True, "false": False}[v.lower()],
                    "real_per_class": int, "lr": float, "pool_size": int,
-                   "model_pool": lambda v: {"random": "random", "online": "online"}[v]}
+                   "model_pool": lambda v: {"random": "random", "online": "online"}[v],
+                   "loss": lambda v: {"mse": "mse", "platt": "platt"}[v]}
 
 
 def parse_variant(spec: str) -> dict:

@@ -1,8 +1,11 @@
 """Conditional generator, task sampling and the shared distillation step."""
 
+import math
+
 import pytest
 import torch
 
+from mgdd.ridge import DEFAULT_RIDGE, ridge_predict
 from mgdd.generator.network import ConditionalGenerator
 from mgdd.generator.step import (
     distillation_loss, guidance, random_feature_net, relative_mean_mismatch, sample_task, synthesize,
@@ -157,6 +160,25 @@ def test_mean_term_is_added_and_trained_down(digits_train, margin_seed, check_bo
         loss.backward()
         optimizer.step()
     check_bound("mean mismatch after 30 steps / before", stats["mean_mismatch"] / start, "<", 0.7)
+
+
+def test_platt_loss_is_the_scaled_cross_entropy_of_the_ridge_predictions(digits_train):
+    torch.manual_seed(0)
+    gen = ConditionalGenerator(channels=1, width=16, code_dim=16, blocks=2)
+    net = random_feature_net(1, (8, 8), width=32, generator=torch.Generator().manual_seed(0))
+    task = sample_task(digits_train, 2, torch.Generator().manual_seed(0), real_per_class=20)
+    outputs = {}
+    mse, mse_stats = distillation_loss(gen, task, net, outputs=outputs)
+    log_scale = torch.tensor(math.log(5.0), requires_grad=True)
+    platt, stats = distillation_loss(gen, task, net, platt_log_scale=log_scale)
+    assert stats["loss"] == pytest.approx(mse_stats["loss"]) and stats["platt_scale"] == pytest.approx(5.0)
+    # by hand: the ridge head fitted on the synthetic set with its solved labels, on the query batch
+    syn_features, query_features = net.embed(outputs["synthetic"]), net.embed(task.query)
+    prediction = ridge_predict(syn_features, outputs["labels"].double(), query_features, DEFAULT_RIDGE)
+    expected = torch.nn.functional.cross_entropy(5.0 * prediction, task.query_targets.argmax(1))
+    assert platt.item() == pytest.approx(expected.item(), rel=1e-4)
+    platt.backward()
+    assert log_scale.grad is not None and log_scale.grad.item() != 0
 
 
 def test_chunked_inference_equals_one_batch(digits_train, monkeypatch):

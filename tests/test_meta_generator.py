@@ -246,6 +246,17 @@ def test_adaptation_with_an_online_model_pool_trains_the_pool(digits_train, monk
         MetaGenerator(**TINY).adapt(digits_train, steps=1, model_pool="frozen", progress=False)
 
 
+def test_adaptation_with_the_platt_loss_learns_its_scale(digits_train):
+    torch.manual_seed(0)
+    gen = MetaGenerator(**TINY).adapt(digits_train, steps=10, ipc=2, lr=1e-3, loss="platt", progress=False)
+    info = gen.adapt_info
+    # the ridge predictions (about 0..1) are far too flat for a cross-entropy: the learned scale must grow from 1
+    assert info["loss"] == "platt" and info["platt_scale"] > 1.05
+    assert all(math.isfinite(v) for v in info["losses"])
+    with pytest.raises(ValueError, match="loss must be one of"):
+        MetaGenerator(**TINY).adapt(digits_train, steps=1, loss="hinge", progress=False)
+
+
 def test_loading_prints_nothing(capsys):
     MetaGenerator.from_pretrained()
     assert capsys.readouterr().out == ""

@@ -32,6 +32,8 @@ from .step import FeaturePool, distillation_loss, random_feature_net, sample_tas
 
 INIT_METHODS = ("random", "kcenter", "herding")
 MODEL_POOLS = ("random", "online")
+ADAPT_LOSSES = ("mse", "platt")
+PLATT_LR = 1e-2  # Adam step of the learned Platt log-scale (the generator's lr is far smaller)
 LABEL_METHODS = ("least-squares", "hard")
 LABEL_SEED_STRIDE = 7919  # seeds of the label networks: seed + 1 + stride * j (apart from the guidance's seed + 2)
 
@@ -122,6 +124,7 @@ class MetaGenerator:
         model_pool: str = "random",
         max_online_updates: int = 40,
         online_lr: float = 3e-4,
+        loss: str = "mse",
     ) -> "MetaGenerator":
         """Fine-tune the generator on ``data`` for ``steps`` steps of the distillation loss.
 
@@ -135,7 +138,8 @@ class MetaGenerator:
         instead: ``pool_size`` networks trained online on the generated sets (one Adam step, ``online_lr``,
         on each step's samples and solved labels) and reset after ``max_online_updates``; their features
         change, so real batches are embedded every step. ``mean_weight > 0`` adds DM's class-mean
-        embedding term to the loss (see ``distillation_loss``).
+        embedding term to the loss (see ``distillation_loss``). ``loss="platt"`` scores the ridge predictions by
+        RFAD's Platt-scaled cross-entropy (a learned scale, Adam at ``PLATT_LR``) instead of MSE.
         Returns ``self``; the loss curve is in ``self.adapt_info``.
         """
         data = self._prepare_target(as_image_dataset(data), convert_channels)
@@ -145,12 +149,19 @@ class MetaGenerator:
         check_ipc(high, data)
         if model_pool not in MODEL_POOLS:
             raise ValueError(f"model_pool must be one of {MODEL_POOLS}, got {model_pool!r}")
+        if loss not in ADAPT_LOSSES:
+            raise ValueError(f"loss must be one of {ADAPT_LOSSES}, got {loss!r}")
         if model_pool == "online" and pool_size < 1:
             raise ValueError("model_pool='online' needs pool_size >= 1")
         device = resolve_device(device)
         self.model.to(device).train()
         generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.Adam(self.generator.parameters(), lr=lr)
+        groups = [{"params": list(self.generator.parameters())}]
+        platt_log_scale = None
+        if loss == "platt":  # RFAD's learned Platt scale, from 1
+            platt_log_scale = torch.zeros((), device=device, requires_grad=True)
+            groups.append({"params": [platt_log_scale], "lr": PLATT_LR})
+        optimizer = torch.optim.Adam(groups, lr=lr)
         augmenter = DiffAugment() if augment else None
         losses, accuracies = [], []
         started = time.perf_counter()
@@ -177,13 +188,14 @@ class MetaGenerator:
             else:
                 net, guide = self._random_net(data, generator, device), self._random_net(data, generator, device)
             outputs: dict | None = {} if online else None
-            loss, stats = distillation_loss(self.generator, task, net, self.model.ridge, self.model.label_ridge,
-                                            augmenter, unroll=self.model.unroll, guide_net=guide, mean_weight=mean_weight,
-                                            outputs=outputs, clamp=self.model.clamp_output, compare_initial=False)
-            if not math.isfinite(loss.item()):
+            value, stats = distillation_loss(self.generator, task, net, self.model.ridge, self.model.label_ridge,
+                                             augmenter, unroll=self.model.unroll, guide_net=guide, mean_weight=mean_weight,
+                                             outputs=outputs, clamp=self.model.clamp_output, compare_initial=False,
+                                             platt_log_scale=platt_log_scale)
+            if not math.isfinite(value.item()):
                 raise FloatingPointError("adaptation loss is not finite; lower lr")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            value.backward()
             optimizer.step()
             if online:  # the drawn network learns from this step's set, as in FRePo
                 OnlineModelPool.train_step(member, outputs["synthetic"], outputs["labels"])
@@ -194,7 +206,8 @@ class MetaGenerator:
         info = {
             "dataset": data.name, "steps": steps, "ipc": ipc if isinstance(ipc, int) else [low, high],
             "step_ipcs": sizes, "lr": lr, "seed": seed, "augment": augment,
-            "mean_weight": mean_weight, "model_pool": model_pool,
+            "mean_weight": mean_weight, "model_pool": model_pool, "loss": loss,
+            "platt_scale": platt_log_scale.exp().item() if platt_log_scale is not None else None,
             "pool_size": pool_size, "pool_per_class": pool_per_class, "real_per_class": real_per_class,
             "seconds": time.perf_counter() - started, "losses": losses, "ridge_accuracies": accuracies,
         }

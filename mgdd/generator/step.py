@@ -268,6 +268,7 @@ def distillation_loss(
     outputs: dict | None = None,
     clamp: bool = True,
     compare_initial: bool = True,
+    platt_log_scale: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Loss of one step (differentiable into ``gen``) and a few statistics for logging.
 
@@ -277,6 +278,9 @@ def distillation_loss(
     the real and query batches) to the ridge loss. A dict passed as ``outputs`` receives the synthetic
     samples and their solved labels, detached (``"synthetic"``, ``"labels"``): an online model pool trains on them.
     ``compare_initial``: also log the loss of the untouched initial samples (``"initial_loss"``, one more forward pass).
+    ``platt_log_scale`` (a learnable scalar): score the ridge predictions by RFAD's Platt-scaled cross-entropy,
+    ``cross_entropy(exp(platt_log_scale) * prediction, class)``, instead of MSE (the FRePo ablation's best lever);
+    ``stats["loss"]`` stays the MSE, comparable across settings.
     """
     real_features, query_features = task.real_features, task.query_features
     with torch.no_grad():
@@ -294,6 +298,9 @@ def distillation_loss(
     loss, prediction, labels = ridge_loss(syn_features, real_features, task.real_targets, query_features,
                                   task.query_targets, ridge, label_ridge)
     stats = {"loss": loss.item()}
+    if platt_log_scale is not None:
+        loss = F.cross_entropy(prediction * platt_log_scale.double().exp(), task.query_targets.argmax(1))
+        stats["platt_scale"] = platt_log_scale.exp().item()
     if outputs is not None:
         outputs.update(synthetic=synthetic.detach(), labels=labels.detach().float())
     if mean_weight > 0:
