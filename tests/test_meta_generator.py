@@ -144,7 +144,20 @@ def test_channel_mismatch_is_an_error_unless_converted(digits_train):
     with pytest.raises(ValueError, match="1-channel"):
         gen.adapt(colour, steps=1, progress=False)
     gen.adapt(colour, steps=1, ipc=1, progress=False, convert_channels=True)
-    assert gen.generate(1).image_shape == (1, 8, 8)
+    # the set comes back in the user's channels and normalisation, so it is evaluated against colour data
+    syn = gen.generate(1)
+    assert syn.image_shape == (3, 8, 8) and syn.mean == colour.mean and syn.std == colour.std
+    assert syn.metadata["converted_from_channels"] == 1
+    pixels = syn.denormalized()  # grey: the three channels are equal
+    assert torch.allclose(pixels[:, 0], pixels[:, 2], atol=1e-5)
+    assert torch.equal(gen.generate(1, data=colour).images, syn.images)  # the user's data is the adapted target
+    result = mgdd.evaluate(syn, colour, models=1, epochs=2, progress=False)
+    assert 0 <= result.mean <= 100
+    # without adaptation, generate converts the same way on request
+    fresh = MetaGenerator(**TINY)
+    with pytest.raises(ValueError, match="convert_channels=True"):
+        fresh.generate(1, data=colour)
+    assert fresh.generate(1, data=colour, convert_channels=True).image_shape == (3, 8, 8)
 
 
 def test_empty_class_and_nan_data_are_rejected():

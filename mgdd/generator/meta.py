@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..augment import DiffAugment
 from ..data import ImageDataset, as_image_dataset, check_ipc
+from ..data.dataset import denormalize, normalize
 from ..device import resolve_device
 from ..io import hub_upload_errors
 from ..nets import seeded_network
@@ -45,12 +46,19 @@ class AdaptedTarget:
     ``data``: the target data (initial samples, support codes and label solves come from it);
     ``info``: how the generator was adapted to it (steps, sizes, seconds, loss curve);
     ``references``: random feature networks and their features of real subsets, computed once per
-    (size, seed) by the first ``generate`` that needs them.
+    (size, seed) by the first ``generate`` that needs them;
+    ``source``: the data as the user passed it, when its channels were converted to the generator's
+    (``convert_channels=True``): generated sets are converted back to its channels and normalisation.
     """
 
     data: ImageDataset
     info: dict[str, Any]
     references: dict[str, dict] = field(default_factory=dict)
+    source: ImageDataset | None = None
+
+    def holds(self, data: ImageDataset) -> bool:
+        """Whether ``data`` is this target's data, as passed by the user or converted."""
+        return data is self.data or data is self.source
 
 
 class MetaGenerator:
@@ -142,7 +150,8 @@ class MetaGenerator:
         RFAD's Platt-scaled cross-entropy (a learned scale, Adam at ``PLATT_LR``) instead of MSE.
         Returns ``self``; the loss curve is in ``self.adapt_info``.
         """
-        data = self._prepare_target(as_image_dataset(data), convert_channels)
+        source = as_image_dataset(data)
+        data = self._prepare_target(source, convert_channels)
         low, high = (ipc, ipc) if isinstance(ipc, int) else tuple(ipc)
         if not 1 <= low <= high:
             raise ValueError(f"ipc must be a size >= 1 or a range (low, high) with 1 <= low <= high, got {ipc}")
@@ -211,7 +220,7 @@ class MetaGenerator:
             "pool_size": pool_size, "pool_per_class": pool_per_class, "real_per_class": real_per_class,
             "seconds": time.perf_counter() - started, "losses": losses, "ridge_accuracies": accuracies,
         }
-        self.target = AdaptedTarget(data, info)
+        self.target = AdaptedTarget(data, info, source=source if source is not data else None)
         return self
 
     def _random_net(self, data: ImageDataset, generator: torch.Generator, device: torch.device) -> nn.Module:
@@ -245,6 +254,7 @@ class MetaGenerator:
         guided_steps: int | None = None,
         device: str | torch.device | None = None,
         progress: bool = True,
+        convert_channels: bool = False,
     ) -> SyntheticSet:
         """A synthetic set with ``ipc`` images per class in one forward pass.
 
@@ -264,6 +274,9 @@ class MetaGenerator:
             guided_steps: generator steps, each reading the guidance at its own input (default: the model's
                 ``unroll``, what it was trained with); more steps use the generator as a learned optimiser.
             progress: a bar while the real features of a new target are computed (the first call's extra seconds).
+            convert_channels: accept ``data`` whose channels differ from the generator's, as :meth:`adapt` does.
+                Either way, a set for data that was converted comes back in that data's channels and
+                normalisation, so that it is evaluated against the data's own test split.
         """
         if init not in INIT_METHODS:
             raise ValueError(f"init must be one of {INIT_METHODS}, got {init!r}")
@@ -274,7 +287,7 @@ class MetaGenerator:
         steps = self.model.unroll if guided_steps is None else guided_steps
         if steps < 1:
             raise ValueError(f"guided_steps must be >= 1, got {guided_steps}")
-        target = self._target_for(data)
+        target = self._target_for(data, convert_channels)
         data = target.data
         check_ipc(ipc, data)
         device = resolve_device(device)
@@ -317,18 +330,22 @@ class MetaGenerator:
                 "adaptation": {k: v for k, v in target.info.items() if k not in ("losses", "ridge_accuracies", "step_ipcs")},
             },
         )
+        if target.source is not None:
+            syn = in_channels_of(syn, target.source)
         syn.metadata["wall_time"] = round(time.perf_counter() - started, 3)
         return syn
 
-    def _target_for(self, data: ImageDataset | None) -> AdaptedTarget:
+    def _target_for(self, data: ImageDataset | None, convert_channels: bool = False) -> AdaptedTarget:
         """The adapted target, or one for ``data``: kept as ``self.target`` when nothing was adapted yet, so
         that repeated calls reuse its reference features; another dataset than the adapted one gets a
         target of its own for this call."""
-        if data is None or (self.target is not None and data is self.target.data):
+        if data is None or (self.target is not None and self.target.holds(data)):
             if self.target is None:
                 raise RuntimeError("call adapt(data) first, or pass data= to generate")
             return self.target
-        target = AdaptedTarget(self._prepare_target(as_image_dataset(data), convert_channels=False), {})
+        source = as_image_dataset(data)
+        converted = self._prepare_target(source, convert_channels)
+        target = AdaptedTarget(converted, {}, source=source if source is not converted else None)
         if self.target is None:
             self.target = target
         return target
@@ -379,16 +396,27 @@ def default_label_samples(ipc: int) -> int:
     return max(100, 10 * ipc)
 
 
-def convert_image_channels(data: ImageDataset, channels: int) -> ImageDataset:
-    """Grayscale <-> colour: average the channels, or repeat the single one."""
-    pixels = data.denormalize()
+def convert_pixels(pixels: Tensor, channels: int) -> Tensor:
+    """Grayscale <-> colour pixels (N, C, H, W): average the channels, or repeat the single one."""
+    if pixels.shape[1] == channels:
+        return pixels
     if channels == 1:
-        pixels = pixels.mean(1, keepdim=True)
-    elif data.channels == 1:
-        pixels = pixels.repeat(1, channels, 1, 1)
-    else:
-        raise ValueError(f"cannot convert {data.channels}-channel images to {channels} channels")
+        return pixels.mean(1, keepdim=True)
+    if pixels.shape[1] == 1:
+        return pixels.repeat(1, channels, 1, 1)
+    raise ValueError(f"cannot convert {pixels.shape[1]}-channel images to {channels} channels")
+
+
+def convert_image_channels(data: ImageDataset, channels: int) -> ImageDataset:
+    """``data`` with its images converted to ``channels`` (see :func:`convert_pixels`)."""
     from ..data import from_tensors
 
-    return from_tensors(pixels, data.labels, num_classes=data.num_classes, class_names=data.class_names,
-                        name=data.name)
+    return from_tensors(convert_pixels(data.denormalize(), channels), data.labels, num_classes=data.num_classes,
+                        class_names=data.class_names, name=data.name)
+
+
+def in_channels_of(syn: SyntheticSet, data: ImageDataset) -> SyntheticSet:
+    """``syn`` (made in converted channels) in the channels and normalisation of ``data``, the user's data."""
+    pixels = convert_pixels(denormalize(syn.images, syn.mean, syn.std), data.channels)
+    return dataclasses.replace(syn, images=normalize(pixels, data.mean, data.std), mean=data.mean, std=data.std,
+                               metadata={**syn.metadata, "converted_from_channels": syn.images.shape[1]})
