@@ -57,7 +57,7 @@ def full_data_accuracy(results: dict, train, test, epochs: int, seed: int, devic
         net = get_network("ConvNet", train.channels, train.num_classes, train.image_shape[1:]).to(device)
         started = time.perf_counter()
         train_network(net, train.images.to(device), train.labels.to(device), epochs, 0.01,
-                      generator=torch.Generator(device=device).manual_seed(seed))
+                      rng=torch.Generator(device=device).manual_seed(seed))
         results[key] = {"accuracy": 100 * accuracy(net, test.images.to(device), test.labels.to(device)),
                         "epochs": epochs, "seconds": round(time.perf_counter() - started, 1), "date": today(),
                         "machine": machine_description(device), "command": command_line()}

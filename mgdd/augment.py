@@ -122,7 +122,7 @@ class DiffAugment:
         height: int,
         width: int,
         device: torch.device | str,
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
         shared: bool = False,
     ) -> AugmentParams:
         """Draw augmentation parameters for ``n`` images of size ``height x width``.
@@ -134,14 +134,14 @@ class DiffAugment:
         rows = 1 if shared else n
 
         def rand(*shape: int) -> Tensor:
-            return torch.rand(rows, *shape, device=device, generator=generator)
+            return torch.rand(rows, *shape, device=device, generator=rng)
 
         def randint(low: int, high: int) -> Tensor:
-            return torch.randint(low, high, (rows,), device=device, generator=generator)
+            return torch.randint(low, high, (rows,), device=device, generator=rng)
 
         ops = self.ops
         if self.mode == "single" and len(ops) > 1:
-            idx = int(torch.randint(len(ops), (1,), device=device, generator=generator).item())
+            idx = int(torch.randint(len(ops), (1,), device=device, generator=rng).item())
             ops = (ops[idx],)
 
         p = AugmentParams(ops=ops, n=rows, height=height, width=width, shared=shared)
@@ -179,16 +179,16 @@ class DiffAugment:
             x = _APPLY[op](self, x, params)
         return x
 
-    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def __call__(self, x: Tensor, rng: torch.Generator | None = None) -> Tensor:
         """Augment ``x`` with independent per-sample draws."""
-        params = self.sample(x.shape[0], x.shape[2], x.shape[3], x.device, generator, shared=False)
+        params = self.sample(x.shape[0], x.shape[2], x.shape[3], x.device, rng, shared=False)
         return self.apply(x, params)
 
-    def pair(self, a: Tensor, b: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def pair(self, a: Tensor, b: Tensor, rng: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Apply ONE shared draw (same op, same transform) to both batches; sizes may differ."""
         if a.shape[2:] != b.shape[2:]:
             raise ValueError(f"pair() needs equal image sizes, got {tuple(a.shape[2:])} and {tuple(b.shape[2:])}")
-        params = self.sample(1, a.shape[2], a.shape[3], a.device, generator, shared=True)
+        params = self.sample(1, a.shape[2], a.shape[3], a.device, rng, shared=True)
         return self.apply(a, params), self.apply(b, params)
 
     # ------------------------------------------------------------------ ops

@@ -141,9 +141,9 @@ def evaluate(
     bar = tqdm(total=models * epochs * len(stages), desc=f"evaluate {arch}", disable=not progress, leave=False)
 
     def train(net: nn.Module, model_index: int) -> None:
-        generator = torch.Generator(device=device).manual_seed(seed + model_index)
+        rng = torch.Generator(device=device).manual_seed(seed + model_index)
         train_stages(net, images, targets, stages, epochs, batch_size, momentum, weight_decay, augmenter, loss,
-                     generator, on_epoch=bar.update, chunk=chunk)
+                     rng, on_epoch=bar.update, chunk=chunk)
 
     accuracies = _train_and_test(syn, arch, net_options, models, seed, device, train, test, bar,
                                  GPU_INFERENCE_CHUNK if chunk == 0 else chunk)
@@ -172,7 +172,7 @@ def _evaluate_with_teacher(syn, test, arch, models, epochs, lr, batch_size, teac
     def train(net: nn.Module, model_index: int) -> None:
         train_with_teacher(net, images, teacher, epochs, pad_value, lr=lr,
                            batch_size=batch_size or RELABEL_DEFAULTS["batch_size"], temperature=temperature,
-                           generator=torch.Generator().manual_seed(seed + model_index), on_epoch=bar.update)
+                           rng=torch.Generator().manual_seed(seed + model_index), on_epoch=bar.update)
 
     accuracies = _train_and_test(syn, arch, net_options, models, seed, device, train, test, bar)
     return EvalResult(arch, accuracies, epochs, lr, "teacher_kl", True, time.perf_counter() - started,

@@ -34,11 +34,11 @@ def train_with_teacher(
     batch_size: int = RELABEL_DEFAULTS["batch_size"],
     temperature: float = RELABEL_DEFAULTS["temperature"],
     mixup_alpha: float = RELABEL_DEFAULTS["mixup_alpha"],
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
     on_epoch=None,
 ) -> nn.Module:
     """Train ``net`` on ``images`` with the teacher's soft labels computed online on each augmented, mixed batch."""
-    generator = generator or torch.Generator()
+    rng = rng or torch.Generator()
     teacher.eval()
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     beta = torch.distributions.Beta(torch.tensor(mixup_alpha), torch.tensor(mixup_alpha))
@@ -47,11 +47,11 @@ def train_with_teacher(
     for epoch in range(epochs):
         for group in optimizer.param_groups:
             group["lr"] = 0.5 * (1 + math.cos(math.pi * epoch / epochs)) * lr
-        order = torch.randperm(len(images), generator=generator).to(images.device)
+        order = torch.randperm(len(images), generator=rng).to(images.device)
         for batch in order.split(batch_size):
-            x = crop_and_flip(images[batch], pad_value, generator, padding)
+            x = crop_and_flip(images[batch], pad_value, rng, padding)
             mix = float(beta.sample())
-            x = mix * x + (1 - mix) * x[torch.randperm(len(x), generator=generator).to(x.device)]
+            x = mix * x + (1 - mix) * x[torch.randperm(len(x), generator=rng).to(x.device)]
             with torch.no_grad():
                 target = F.softmax(teacher(x) / temperature, dim=1)
             loss = F.kl_div(F.log_softmax(net(x) / temperature, dim=1), target, reduction="batchmean")

@@ -49,8 +49,8 @@ class FeatureSelector:
     def select_indices(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> Tensor:
         """Indices into ``train`` of the ``ipc`` selected samples of each class, class-major."""
         features = self.features(train, seed, device)
-        generator = torch.Generator().manual_seed(seed)
-        pick = herding_select if self.rule == "herding" else (lambda f, k: kcenter_select(f, k, generator))
+        rng = torch.Generator().manual_seed(seed)
+        pick = herding_select if self.rule == "herding" else (lambda f, k: kcenter_select(f, k, rng))
         return torch.cat([idx[pick(features[idx], ipc)] for idx in train.class_index])
 
     def features(self, train: ImageDataset, seed: int, device: torch.device) -> Tensor:
@@ -67,7 +67,7 @@ class FeatureSelector:
         torch.manual_seed(seed)
         net = get_network(self.feature_arch, train.channels, train.num_classes, train.image_shape[1:]).to(device)
         if self.feature_epochs:
-            generator = torch.Generator(device=device).manual_seed(seed)
+            rng = torch.Generator(device=device).manual_seed(seed)
             if self.feature_per_class is not None:  # a class-balanced subset: a faster feature network
                 train = train.balanced_subset(min(self.feature_per_class, min(train.class_counts())), seed)
             # constant lr: the protocol's half-way decay is meant for long runs; enable_grad: callers may be in no_grad
@@ -76,7 +76,7 @@ class FeatureSelector:
                                            leave=False) as bar:
                 train_network(
                     net, train.images.to(device), train.labels.to(device), self.feature_epochs, self.feature_lr,
-                    self.batch_size, generator=generator, on_batch=bar.update,
+                    self.batch_size, rng=rng, on_batch=bar.update,
                 )
         return net.eval()
 
@@ -99,10 +99,10 @@ def herding_select(features: Tensor, k: int) -> Tensor:
     return torch.tensor(order, dtype=torch.long)
 
 
-def kcenter_select(features: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+def kcenter_select(features: Tensor, k: int, rng: torch.Generator | None = None) -> Tensor:
     """Greedy k-center (Sener & Savarese): a random first center, then repeatedly the farthest sample."""
     features = features.double()
-    first = int(torch.randint(len(features), (1,), generator=generator))
+    first = int(torch.randint(len(features), (1,), generator=rng))
     order = [first]
     min_dist = (features - features[first]).pow(2).sum(1)
     for _ in range(k - 1):

@@ -35,18 +35,18 @@ WEIGHTS_FILE = "teacher.safetensors"
 CONFIG_FILE = "config.json"
 
 
-def crop_and_flip(images: Tensor, pad_value: Tensor, generator: torch.Generator, padding: int = 4) -> Tensor:
+def crop_and_flip(images: Tensor, pad_value: Tensor, rng: torch.Generator, padding: int = 4) -> Tensor:
     """Per-sample random crop after ``padding`` pixels of ``pad_value`` (per channel) and a random horizontal flip."""
     n, c, h, w = images.shape
     padded = pad_value.view(1, c, 1, 1).expand(n, c, h + 2 * padding, w + 2 * padding).clone()
     padded[:, :, padding:padding + h, padding:padding + w] = images
-    dy = torch.randint(2 * padding + 1, (n, 1), generator=generator, device=generator.device).to(images.device)
-    dx = torch.randint(2 * padding + 1, (n, 1), generator=generator, device=generator.device).to(images.device)
+    dy = torch.randint(2 * padding + 1, (n, 1), generator=rng, device=rng.device).to(images.device)
+    dx = torch.randint(2 * padding + 1, (n, 1), generator=rng, device=rng.device).to(images.device)
     rows = (dy + torch.arange(h, device=images.device))[:, None, :, None]
     cols = (dx + torch.arange(w, device=images.device))[:, None, None, :]
     cropped = padded[torch.arange(n, device=images.device)[:, None, None, None],
                      torch.arange(c, device=images.device)[None, :, None, None], rows, cols]
-    flip = torch.rand(n, generator=generator, device=generator.device).to(images.device) < 0.5
+    flip = torch.rand(n, generator=rng, device=rng.device).to(images.device) < 0.5
     return torch.where(flip[:, None, None, None], cropped.flip(3), cropped)
 
 

@@ -56,7 +56,7 @@ def train_network(
     weight_decay: float = 5e-4,
     augmenter: DiffAugment | None = None,
     loss: str = "ce",
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
     on_epoch=None,
     on_batch=None,
     lr_decay: bool = True,
@@ -77,12 +77,12 @@ def train_network(
             optimizer = torch.optim.SGD(
                 net.parameters(), lr=lr * 0.1, momentum=momentum, weight_decay=weight_decay
             )
-        order = torch.randperm(n, device=images.device, generator=generator)
+        order = torch.randperm(n, device=images.device, generator=rng)
         for start in range(0, n, batch_size):
             batch = order[start : start + batch_size]
             x = images[batch]
             if augmenter is not None:
-                x = augmenter(x, generator=generator)
+                x = augmenter(x, rng=rng)
             optimizer.zero_grad(set_to_none=True)
             value = accumulate_gradients(net, x, targets[batch], loss, chunk)
             optimizer.step()
@@ -99,14 +99,14 @@ def train_network(
 def train_stages(
     net: nn.Module, images: Tensor, targets: Tensor, stages: list[tuple[Tensor | None, float]], epochs: int,
     batch_size: int = 256, momentum: float = 0.9, weight_decay: float = 5e-4, augmenter: DiffAugment | None = None,
-    loss: str = "ce", generator: torch.Generator | None = None, on_epoch=None, chunk: int | None = None,
+    loss: str = "ce", rng: torch.Generator | None = None, on_epoch=None, chunk: int | None = None,
 ) -> nn.Module:
     """:func:`train_network` for ``epochs`` on each stage in turn: ``(indices, lr)``, indices None for all images
     (one stage: the protocol; several: a curriculum, see :func:`mgdd.curriculum.curriculum_stages`)."""
     for indices, lr in stages:
         stage_images, stage_targets = (images, targets) if indices is None else (images[indices], targets[indices])
         train_network(net, stage_images, stage_targets, epochs, lr, batch_size, momentum, weight_decay, augmenter,
-                      loss, generator, on_epoch=on_epoch, chunk=chunk)
+                      loss, rng, on_epoch=on_epoch, chunk=chunk)
     return net
 
 

@@ -172,7 +172,7 @@ def test_pair_applies_identical_transform(strategy: str, mode: str) -> None:
     real = torch.randn(5, 3, 8, 8)
     syn = torch.cat([real[:2], torch.randn(1, 3, 8, 8)])  # different batch size, shares two images
     for seed in range(4):
-        out_real, out_syn = aug.pair(real, syn, generator=_gen(seed))
+        out_real, out_syn = aug.pair(real, syn, rng=_gen(seed))
         assert out_real.shape == real.shape and out_syn.shape == syn.shape
         assert torch.allclose(out_real[:2], out_syn[:2], atol=1e-6)
 
@@ -180,14 +180,14 @@ def test_pair_applies_identical_transform(strategy: str, mode: str) -> None:
 def test_pair_transform_is_the_same_for_every_sample() -> None:
     x = torch.randn(1, 1, 8, 8).expand(4, 1, 8, 8)
     for seed in range(6):
-        a, b = DiffAugment(mode="all").pair(x, x[:1], generator=_gen(seed))
+        a, b = DiffAugment(mode="all").pair(x, x[:1], rng=_gen(seed))
         assert torch.allclose(a, b.expand_as(a), atol=1e-6)
 
 
 @pytest.mark.parametrize("strategy", ["color", "crop", "cutout", "flip", "scale", "rotate"])
 def test_per_sample_draws_differ(strategy: str) -> None:
     x = torch.randn(1, 3, 8, 8).expand(16, 3, 8, 8)
-    out = DiffAugment(strategy)(x, generator=_gen(0))
+    out = DiffAugment(strategy)(x, rng=_gen(0))
     distinct = {tuple(o.flatten().round(decimals=4).tolist()) for o in out}
     assert len(distinct) > 1
 
@@ -195,8 +195,8 @@ def test_per_sample_draws_differ(strategy: str) -> None:
 def test_same_seed_same_output_and_different_seed_differs() -> None:
     aug = DiffAugment(mode="all")
     x = torch.randn(4, 3, 8, 8)
-    assert torch.equal(aug(x, generator=_gen(7)), aug(x, generator=_gen(7)))
-    assert not torch.equal(aug(x, generator=_gen(7)), aug(x, generator=_gen(8)))
+    assert torch.equal(aug(x, rng=_gen(7)), aug(x, rng=_gen(7)))
+    assert not torch.equal(aug(x, rng=_gen(7)), aug(x, rng=_gen(8)))
     torch.manual_seed(5)
     first = aug(x)
     torch.manual_seed(5)
@@ -207,7 +207,7 @@ def test_same_seed_same_output_and_different_seed_differs() -> None:
 def test_gradients_flow(strategy: str) -> None:
     x = torch.randn(3, 3, 8, 8, requires_grad=True)
     kw = {"flip_prob": 1.0} if strategy == "flip" else {}
-    out = DiffAugment(strategy, mode="all", **kw)(x, generator=_gen(0))
+    out = DiffAugment(strategy, mode="all", **kw)(x, rng=_gen(0))
     (out * torch.randn_like(out)).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
@@ -215,7 +215,7 @@ def test_gradients_flow(strategy: str) -> None:
 def test_gradient_through_full_pipeline_and_pair() -> None:
     syn = torch.randn(2, 3, 8, 8, requires_grad=True)
     real = torch.randn(6, 3, 8, 8)
-    a, b = DiffAugment(mode="all").pair(real, syn, generator=_gen(1))
+    a, b = DiffAugment(mode="all").pair(real, syn, rng=_gen(1))
     ((a.mean(0) - b.mean(0)) ** 2).sum().backward()
     assert torch.isfinite(syn.grad).all() and syn.grad.abs().sum() > 0
 
@@ -248,8 +248,8 @@ def test_apply_checks_shapes() -> None:
 def test_cuda_draws_follow_input_device() -> None:
     x = torch.randn(4, 3, 8, 8, device="cuda", requires_grad=True)
     g = torch.Generator(device="cuda").manual_seed(0)
-    out = DiffAugment(mode="all")(x, generator=g)
-    a, b = DiffAugment().pair(x, x[:2], generator=g)
+    out = DiffAugment(mode="all")(x, rng=g)
+    a, b = DiffAugment().pair(x, x[:2], rng=g)
     assert out.device == a.device == b.device == x.device
     (out.sum() + a.sum()).backward()
     assert torch.isfinite(x.grad).all()

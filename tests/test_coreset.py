@@ -15,9 +15,9 @@ def test_herding_matches_hand_computation():
 
 def test_kcenter_matches_hand_computation():
     features = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0]])
-    generator = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     first = int(torch.randint(5, (1,), generator=torch.Generator().manual_seed(0)))
-    order = kcenter_select(features, 3, generator).tolist()
+    order = kcenter_select(features, 3, rng).tolist()
     assert order[0] == first
     # from any start, the farthest point comes next, then the one farthest from both
     expected = {0: [0, 4, 2], 1: [1, 4, 0], 2: [2, 4, 0], 3: [3, 0, 2], 4: [4, 0, 2]}[first]
@@ -25,25 +25,25 @@ def test_kcenter_matches_hand_computation():
 
 
 def test_herding_tracks_the_mean_better_than_random(margin_seed, check_bound):
-    generator = torch.Generator().manual_seed(margin_seed)
-    features = torch.randn(500, 16, generator=generator) * torch.linspace(0.1, 3, 16)
+    rng = torch.Generator().manual_seed(margin_seed)
+    features = torch.randn(500, 16, generator=rng) * torch.linspace(0.1, 3, 16)
     target = features.mean(0)
     herd_error = (features[herding_select(features, 10)].mean(0) - target).norm()
     random_errors = [
-        (features[torch.randperm(500, generator=generator)[:10]].mean(0) - target).norm() for _ in range(20)
+        (features[torch.randperm(500, generator=rng)[:10]].mean(0) - target).norm() for _ in range(20)
     ]
     check_bound("herding mean error / random's", herd_error / torch.stack(random_errors).mean(), "<", 0.25)
 
 
 def test_kcenter_covers_better_than_random(margin_seed, check_bound):
-    generator = torch.Generator().manual_seed(1 + margin_seed)
-    features = torch.rand(400, 2, generator=generator)
+    rng = torch.Generator().manual_seed(1 + margin_seed)
+    features = torch.rand(400, 2, generator=rng)
 
     def coverage_radius(idx):
         return torch.cdist(features, features[idx]).min(1).values.max()
 
-    random_radius = torch.stack([coverage_radius(torch.randperm(400, generator=generator)[:10]) for _ in range(20)])
-    check_bound("k-center radius / best random radius", coverage_radius(kcenter_select(features, 10, generator))
+    random_radius = torch.stack([coverage_radius(torch.randperm(400, generator=rng)[:10]) for _ in range(20)])
+    check_bound("k-center radius / best random radius", coverage_radius(kcenter_select(features, 10, rng))
                 / random_radius.min(), "<", 1.0)
 
 

@@ -103,15 +103,15 @@ def test_rejects_incompatible_test_data(digits_train, digits_test, fmnist_test):
 
 def test_chunked_training_equals_whole_batches():
     """Gradients accumulated over chunks of a batch are the batch's gradients: in float64 the nets agree."""
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randn(20, 1, 8, 8, generator=generator, dtype=torch.float64)
+    rng = torch.Generator().manual_seed(0)
+    images = torch.randn(20, 1, 8, 8, generator=rng, dtype=torch.float64)
     targets = torch.arange(4).repeat(5)
     trained = []
     for chunk in (0, 3, 7):
         torch.manual_seed(0)
         net = mgdd.get_network("ConvNetW16", 1, 4, 8).double()
         train_network(net, images, targets, 4, 0.05, batch_size=16, chunk=chunk,
-                      generator=torch.Generator().manual_seed(1))
+                      rng=torch.Generator().manual_seed(1))
         trained.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
     moved = (trained[0] - torch.cat([p.flatten() for p in mgdd.get_network("ConvNetW16", 1, 4, 8).double()
                                      .parameters()])).abs().max()

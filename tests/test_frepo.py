@@ -54,8 +54,8 @@ def test_least_squares_label_init_is_the_closed_form_solve(small_digits):
                   seed=3, progress=False)
     # the solve uses the network seeded like iteration 0's and the real batch drawn at iteration 0
     net = seeded_network("ConvNet", 1, 10, 8, iteration_seed(3, 0) + 3, width=32).requires_grad_(False)
-    generator = torch.Generator().manual_seed(iteration_seed(3, 0))
-    picks = [idx[torch.randperm(len(idx), generator=generator)[:8]] for idx in small_digits.class_index]
+    rng = torch.Generator().manual_seed(iteration_seed(3, 0))
+    picks = [idx[torch.randperm(len(idx), generator=rng)[:8]] for idx in small_digits.class_index]
     real = torch.cat(picks)
     expected = solve_labels(net.embed(syn.images), net.embed(small_digits.images[real]),
                             centred_targets(small_digits.labels[real], 10), 1e-6)

@@ -42,7 +42,7 @@ def test_class_codes_are_class_means():
 def test_sample_task_draws_balanced_batches(digits_train):
     g = torch.Generator().manual_seed(0)
     classes = torch.tensor([3, 7, 9])
-    task = sample_task(digits_train, ipc=4, generator=g, classes=classes, real_per_class=5, support_per_class=2)
+    task = sample_task(digits_train, ipc=4, rng=g, classes=classes, real_per_class=5, support_per_class=2)
     assert task.num_classes == 3
     assert task.initial.shape == (12, 1, 8, 8)
     assert task.initial_labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
@@ -67,9 +67,9 @@ def test_fixed_initial_indices_are_kept(digits_train):
 
 
 def test_random_feature_nets_are_seeded_and_frozen():
-    a = random_feature_net(1, (8, 8), width=16, generator=torch.Generator().manual_seed(3))
-    b = random_feature_net(1, (8, 8), width=16, generator=torch.Generator().manual_seed(3))
-    c = random_feature_net(1, (8, 8), width=16, generator=torch.Generator().manual_seed(4))
+    a = random_feature_net(1, (8, 8), width=16, rng=torch.Generator().manual_seed(3))
+    b = random_feature_net(1, (8, 8), width=16, rng=torch.Generator().manual_seed(3))
+    c = random_feature_net(1, (8, 8), width=16, rng=torch.Generator().manual_seed(4))
     x = torch.randn(2, 1, 8, 8)
     assert torch.equal(a.embed(x), b.embed(x)) and not torch.equal(a.embed(x), c.embed(x))
     assert not any(p.requires_grad for p in a.parameters())
@@ -80,7 +80,7 @@ def test_training_steps_lower_the_loss_on_real_data(digits_train, margin_seed, c
     gen = ConditionalGenerator(channels=1, width=16, code_dim=16, blocks=2)
     optimizer = torch.optim.Adam(gen.parameters(), lr=3e-3)
     initial = digits_train.balanced_indices(1, seed=margin_seed)
-    net = random_feature_net(1, (8, 8), width=32, generator=torch.Generator().manual_seed(margin_seed))
+    net = random_feature_net(1, (8, 8), width=32, rng=torch.Generator().manual_seed(margin_seed))
     task = sample_task(digits_train, 1, torch.Generator().manual_seed(margin_seed), initial_indices=initial,
                        real_per_class=20)
     start, _ = distillation_loss(gen, task, net)
@@ -99,7 +99,7 @@ def test_guidance_points_downhill_on_the_ridge_loss(digits_train):
     from mgdd.generator.step import ridge_loss
 
     task = sample_task(digits_train, 2, torch.Generator().manual_seed(0), real_per_class=10)
-    net = random_feature_net(1, (8, 8), width=32, generator=torch.Generator().manual_seed(0))
+    net = random_feature_net(1, (8, 8), width=32, rng=torch.Generator().manual_seed(0))
     real = net.embed(task.real)
 
     def loss_of(images):
@@ -147,7 +147,7 @@ def test_mean_term_is_added_and_trained_down(digits_train, margin_seed, check_bo
     torch.manual_seed(margin_seed)
     gen = ConditionalGenerator(channels=1, width=16, code_dim=16, blocks=2)
     optimizer = torch.optim.Adam(gen.parameters(), lr=3e-3)
-    net = random_feature_net(1, (8, 8), width=32, generator=torch.Generator().manual_seed(margin_seed))
+    net = random_feature_net(1, (8, 8), width=32, rng=torch.Generator().manual_seed(margin_seed))
     task = sample_task(digits_train, 2, torch.Generator().manual_seed(margin_seed), real_per_class=20)
     plain, plain_stats = distillation_loss(gen, task, net)
     loss, stats = distillation_loss(gen, task, net, mean_weight=2.0)
@@ -165,7 +165,7 @@ def test_mean_term_is_added_and_trained_down(digits_train, margin_seed, check_bo
 def test_platt_loss_is_the_scaled_cross_entropy_of_the_ridge_predictions(digits_train):
     torch.manual_seed(0)
     gen = ConditionalGenerator(channels=1, width=16, code_dim=16, blocks=2)
-    net = random_feature_net(1, (8, 8), width=32, generator=torch.Generator().manual_seed(0))
+    net = random_feature_net(1, (8, 8), width=32, rng=torch.Generator().manual_seed(0))
     task = sample_task(digits_train, 2, torch.Generator().manual_seed(0), real_per_class=20)
     outputs = {}
     mse, mse_stats = distillation_loss(gen, task, net, outputs=outputs)
@@ -189,7 +189,7 @@ def test_chunked_inference_equals_one_batch(digits_train, monkeypatch):
     torch.manual_seed(0)
     gen = ConditionalGenerator(channels=1, width=16, code_dim=16, blocks=2)
     torch.nn.init.normal_(gen.out.weight, std=0.1)  # away from the identity, so the map matters
-    net = random_feature_net(1, (8, 8), width=32, generator=torch.Generator().manual_seed(0))
+    net = random_feature_net(1, (8, 8), width=32, rng=torch.Generator().manual_seed(0))
     task = sample_task(digits_train, 5, torch.Generator().manual_seed(1), real_per_class=10)
     real_features = net.embed(task.real).detach()
 

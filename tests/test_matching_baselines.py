@@ -62,8 +62,8 @@ def test_unrolled_student_equals_plain_sgd_steps():
     net = nn.Linear(3, 2)
     images, labels = torch.randn(4, 3), torch.tensor([0, 1, 1, 0])
     params = {k: v.detach().clone().requires_grad_(True) for k, v in net.named_parameters()}
-    generator = torch.Generator().manual_seed(0)
-    final = unroll_student(net, params, images, labels, torch.tensor(0.5), 2, 4, generator)
+    rng = torch.Generator().manual_seed(0)
+    final = unroll_student(net, params, images, labels, torch.tensor(0.5), 2, 4, rng)
     reference = nn.Linear(3, 2)
     reference.load_state_dict(net.state_dict())
     optimizer = torch.optim.SGD(reference.parameters(), lr=0.5)
@@ -272,8 +272,8 @@ def test_expert_buffer_refuses_other_options(small_digits, digit_experts, tmp_pa
 
 
 def test_iterative_methods_run_on_custom_tensors():
-    generator = torch.Generator().manual_seed(0)
-    data = from_tensors(torch.rand(40, 1, 8, 8, generator=generator), torch.arange(4).repeat(10))
+    rng = torch.Generator().manual_seed(0)
+    data = from_tensors(torch.rand(40, 1, 8, 8, generator=rng), torch.arange(4).repeat(10))
     syn = distill("dc", data, ipc=2, iterations=1, outer_loop=2, inner_loop=1, progress=False)
     assert syn.images.shape == (8, 1, 8, 8) and syn.labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
     assert not torch.equal(syn.images, data.images[data.balanced_indices(2, 0)])

@@ -168,7 +168,7 @@ def test_relabel_protocol_queries_the_teacher_on_each_augmented_mixed_batch(smal
     syn = distill("random", small_digits, 3, seed=0)
     net = seeded_network("ConvNet", 1, 10, 8, 0)
     train_with_teacher(net, syn.images, teacher, 2, torch.tensor([0.0]), batch_size=16,
-                       generator=torch.Generator().manual_seed(0))
+                       rng=torch.Generator().manual_seed(0))
     handle.remove()
     assert len(seen) == 2 * 2  # 2 epochs x 2 batches of <= 16 of the 30 images
     raw = syn.images.flatten(1)

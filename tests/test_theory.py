@@ -49,9 +49,9 @@ def test_symmetric_initialisation_outputs_zero():
 
 
 def test_first_step_is_the_gradient_step_with_decay_cancelling_the_init():
-    generator = torch.Generator().manual_seed(1)
-    W0, signs = initial_weights(4, 6, generator, torch.float64)
-    x, y = torch.randn(30, 4, generator=generator, dtype=torch.float64), torch.randn(30, generator=generator,
+    rng = torch.Generator().manual_seed(1)
+    W0, signs = initial_weights(4, 6, rng, torch.float64)
+    x, y = torch.randn(30, 4, generator=rng, dtype=torch.float64), torch.randn(30, generator=rng,
                                                                                     dtype=torch.float64)
     W = W0.clone().requires_grad_(True)
     loss = 0.5 * (torch.relu(x @ W.T) @ signs - y).pow(2).mean()
@@ -63,10 +63,10 @@ def test_first_step_is_the_gradient_step_with_decay_cancelling_the_init():
 
 
 def test_ridge_forms_agree_with_the_normal_equations():
-    generator = torch.Generator().manual_seed(2)
+    rng = torch.Generator().manual_seed(2)
     for n, width in ((5, 9), (12, 4)):
-        H = torch.randn(n, width, generator=generator, dtype=torch.float64)
-        y = torch.randn(n, generator=generator, dtype=torch.float64)
+        H = torch.randn(n, width, generator=rng, dtype=torch.float64)
+        y = torch.randn(n, generator=rng, dtype=torch.float64)
         lam = 0.1 * H.pow(2).sum(1).mean()
         expected = torch.linalg.solve(H.T @ H + lam * torch.eye(width, dtype=H.dtype), H.T @ y)
         torch.testing.assert_close(ridge_second_layer(H, y, 0.1), expected)
@@ -74,8 +74,8 @@ def test_ridge_forms_agree_with_the_normal_equations():
 
 def test_full_data_student_learns_the_task_and_aligns_with_the_subspace(margin_seed, check_bound):
     teacher = MultiIndexTeacher.create(16, 2, seed=margin_seed)
-    generator = torch.Generator().manual_seed(margin_seed)
-    stage1, stage2, test = teacher.sample(8000, generator), teacher.sample(4000, generator), teacher.sample(2000, generator)
+    rng = torch.Generator().manual_seed(margin_seed)
+    stage1, stage2, test = teacher.sample(8000, rng), teacher.sample(4000, rng), teacher.sample(2000, rng)
     student = train_student(stage1, stage2, StudentConfig(width=256), torch.Generator().manual_seed(1 + margin_seed))
     check_bound("full-data student test MSE", mean_squared_error(student, *test), "<", 0.2)  # zero predictor: ~1
     check_bound("student first layer energy in span(U)", teacher.subspace_energy(student.W).mean().item(), ">",
@@ -108,8 +108,8 @@ def test_performance_matching_variant_improves_on_its_initialisation(tiny_proble
     start = (p.stage1[0][:8].clone(), p.stage1[1][:8].clone())
     x, y = distill_stage1(p.stage1, 8, p.student, steps=40, objective="performance", stage2_real=p.stage2,
                           real_batch=2048, seed=0)
-    generator = torch.Generator().manual_seed(0)
-    pick = torch.randperm(len(p.stage1[0]), generator=generator)[:8]  # the same real initialisation
+    rng = torch.Generator().manual_seed(0)
+    pick = torch.randperm(len(p.stage1[0]), generator=rng)[:8]  # the same real initialisation
     before = p.mse((p.stage1[0][pick], p.stage1[1][pick]), p.stage2)
     check_bound("performance-matched MSE / its initialisation's", p.mse((x, y), p.stage2) / before, "<", 1.0)
     with pytest.raises(ValueError, match="stage2_real"):

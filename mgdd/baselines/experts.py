@@ -112,9 +112,9 @@ def train_experts(
         net, trajectory = _resume_expert(folder, index, arch, data, seed, device, pretrain, pretrain_epochs)
         bar.update(len(trajectory) - 1)
         for epoch in range(len(trajectory) - 1, epochs):
-            generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + index * 1009 + epoch)
+            rng = torch.Generator(device=device).manual_seed(seed * 1_000_003 + index * 1009 + epoch)
             train_network(net, images, labels, 1, lr, batch_size, momentum, weight_decay, augmenter,
-                          generator=generator, lr_decay=False)
+                          rng=rng, lr_decay=False)
             trajectory.append({k: v.detach().cpu().clone() for k, v in net.named_parameters()})
             _save_trajectory(_expert_file(folder, index, partial=True), trajectory)
             bar.update(1)
@@ -156,10 +156,10 @@ def pretrain_network(net: torch.nn.Module, pretrain: SyntheticSet, epochs: int, 
     device = next(net.parameters()).device
     stages = curriculum_stages(pretrain) if subset_sizes(pretrain) else [(None, pretrain.learned_lr)]
     stages = [(indices, lr if lr is not None else 0.01) for indices, lr in stages]
-    generator = torch.Generator(device=device).manual_seed(seed)
+    rng = torch.Generator(device=device).manual_seed(seed)
     return train_stages(net, pretrain.images.to(device), pretrain.labels.to(device), stages, epochs,
                         augmenter=DiffAugment(DEFAULT_DSA_STRATEGY), loss=resolve_loss(pretrain.labels, "auto"),
-                        generator=generator)
+                        rng=rng)
 
 
 def _resume_expert(folder: Path, index: int, arch: str, data: ImageDataset, seed: int, device: torch.device,

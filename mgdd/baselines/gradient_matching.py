@@ -106,7 +106,7 @@ class DC(IterativeDistiller):
                 break
             train_network(net, state.images.detach().clone(), state.labels, inner_loop, self.lr_net,
                           self.batch_train, momentum=0.0, weight_decay=0.0, augmenter=self.augment,
-                          generator=state.device_rng, lr_decay=False)
+                          rng=state.device_rng, lr_decay=False)
         return total / (outer_loop * state.num_classes)
 
     def matching_loss(self, net: nn.Module, params: list[Tensor], state: RunState) -> Tensor:

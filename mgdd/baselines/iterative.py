@@ -251,7 +251,7 @@ class IterativeDistiller(Distiller):
 
     def _start(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> RunState:
         data = train.to(device)
-        generator = torch.Generator().manual_seed(seed)
+        rng = torch.Generator().manual_seed(seed)
         samples = ipc * self.formation**2  # per class
         if self.init == "real":
             images = encode_formation(train.images[train.balanced_indices(samples, seed)], self.formation)
@@ -259,7 +259,7 @@ class IterativeDistiller(Distiller):
             herded = FeatureSelector("herding").select_indices(train, samples, seed, device)
             images = encode_formation(train.images[herded], self.formation)
         else:
-            images = torch.randn((ipc * train.num_classes, *train.image_shape), generator=generator)
+            images = torch.randn((ipc * train.num_classes, *train.image_shape), generator=rng)
         extras = self.extra_learnables(train, ipc)
         learnables = Learnables(images.to(device), {k: v.to(device) for k, (v, _) in extras.items()})
         groups = [{"params": [learnables.images], "lr": self.lr_img}]

@@ -85,9 +85,9 @@ def directed_weight_adjustment(net: nn.Module, images: Tensor, labels: Tensor, r
     return net.requires_grad_(False)
 
 
-def random_roll(images: Tensor, jitter: int, generator: torch.Generator) -> Tensor:
+def random_roll(images: Tensor, jitter: int, rng: torch.Generator) -> Tensor:
     """The batch rolled by (dy, dx), each drawn in [0, jitter] (the reference's jitter)."""
-    dy, dx = (int(torch.randint(jitter + 1, (1,), generator=generator)) for _ in range(2))
+    dy, dx = (int(torch.randint(jitter + 1, (1,), generator=rng)) for _ in range(2))
     return torch.roll(images, shifts=(dy, dx), dims=(2, 3))
 
 
@@ -131,7 +131,7 @@ class SRe2L(Distiller):
 
     # ------------------------------------------------------------------ the teacher a batch is recovered against
     def batch_teacher(self, teacher: nn.Module, images: Tensor, labels: Tensor, jitter: int,
-                      generator: torch.Generator) -> nn.Module:
+                      rng: torch.Generator) -> nn.Module:
         return teacher
 
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
@@ -150,13 +150,13 @@ class SRe2L(Distiller):
             if path is not None and path.exists():
                 batches.append(load_tensors(path)[0]["images"].to(device))
                 continue
-            generator = torch.Generator().manual_seed(seed * 1_000_003 + batch)
+            rng = torch.Generator().manual_seed(seed * 1_000_003 + batch)
             if real is not None:
                 start = train.images[real[:, batch]].to(device)
             else:
-                start = torch.randn((train.num_classes, *train.image_shape), generator=generator).to(device)
-            images = self.recover(self.batch_teacher(teacher, start, labels, jitter, generator), start, labels,
-                                  low, high, jitter, generator)
+                start = torch.randn((train.num_classes, *train.image_shape), generator=rng).to(device)
+            images = self.recover(self.batch_teacher(teacher, start, labels, jitter, rng), start, labels,
+                                  low, high, jitter, rng)
             if path is not None:
                 save_tensors_atomic(path, {"images": images.cpu().contiguous()})
             batches.append(images)
@@ -168,7 +168,7 @@ class SRe2L(Distiller):
                             list(train.class_names), train.mean, train.std, metadata=metadata)
 
     def recover(self, teacher: nn.Module, start: Tensor, labels: Tensor, low: Tensor, high: Tensor, jitter: int,
-                generator: torch.Generator) -> Tensor:
+                rng: torch.Generator) -> Tensor:
         """One batch: CE + BN-statistics loss, Adam with a cosine lr, random roll, clamp to the valid range."""
         images = start.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([images], lr=self.lr, betas=(0.5, 0.9), eps=1e-8)
@@ -177,7 +177,7 @@ class SRe2L(Distiller):
             for iteration in range(self.iterations):
                 for group in optimizer.param_groups:
                     group["lr"] = 0.5 * (1 + math.cos(math.pi * iteration / self.iterations)) * self.lr
-                outputs = teacher(random_roll(images, jitter, generator))
+                outputs = teacher(random_roll(images, jitter, rng))
                 loss = F.cross_entropy(outputs, labels) + self.r_bn * statistics.loss(self.first_bn_multiplier)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -208,9 +208,9 @@ class DWA(SRe2L):
         self.rho, self.adjust_steps = rho, adjust_steps
 
     def batch_teacher(self, teacher: nn.Module, images: Tensor, labels: Tensor, jitter: int,
-                      generator: torch.Generator) -> nn.Module:
+                      rng: torch.Generator) -> nn.Module:
         if self.rho == 0:
             return teacher
         # on the batch randomly rolled, as the reference (which uses its first iteration's roll)
-        rolled = random_roll(images, jitter, generator)
+        rolled = random_roll(images, jitter, rng)
         return directed_weight_adjustment(copy.deepcopy(teacher), rolled, labels, self.rho, self.adjust_steps)

@@ -44,18 +44,18 @@ def parameter_matching_loss(student: dict[str, Tensor], start: dict[str, Tensor]
 
 def unroll_student(
     net: nn.Module, params: dict[str, Tensor], images: Tensor, labels: Tensor, lr: Tensor, steps: int,
-    batch_size: int, generator: torch.Generator, augment=None,
+    batch_size: int, rng: torch.Generator, augment=None,
 ) -> dict[str, Tensor]:
     """``steps`` differentiable SGD steps of ``net`` from ``params`` on shuffled mini-batches of the images."""
     chunks: list[Tensor] = []
     for _ in range(steps):
         if not chunks:
-            order = torch.randperm(len(images), generator=generator, device=generator.device)
+            order = torch.randperm(len(images), generator=rng, device=rng.device)
             chunks = list(torch.split(order, batch_size))
         index = chunks.pop()
         x = images[index]
         if augment is not None:
-            x = augment(x, generator=generator)
+            x = augment(x, rng=rng)
         loss = F.cross_entropy(functional_call(net, params, (x,)), labels[index])
         grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
         params = {k: p - lr * g for (k, p), g in zip(params.items(), grads)}

@@ -91,8 +91,8 @@ class ImageDataset:
     def balanced_indices(self, n_per_class: int, seed: int = 0) -> Tensor:
         """``n_per_class`` random indices from every class, class-major order, reproducible by seed."""
         check_ipc(n_per_class, self)
-        generator = torch.Generator().manual_seed(seed)
-        picks = [idx[torch.randperm(len(idx), generator=generator)[:n_per_class]] for idx in self.class_index]
+        rng = torch.Generator().manual_seed(seed)
+        picks = [idx[torch.randperm(len(idx), generator=rng)[:n_per_class]] for idx in self.class_index]
         return torch.cat(picks)
 
     def balanced_subset(self, n_per_class: int, seed: int = 0) -> "ImageDataset":

@@ -84,12 +84,12 @@ def glyph_templates(size: int = 28) -> tuple[Tensor, Tensor]:
     return images, labels
 
 
-def random_deform(images: Tensor, generator: torch.Generator) -> Tensor:
+def random_deform(images: Tensor, rng: torch.Generator) -> Tensor:
     """Random affine warp, stroke width change, blur and contrast, vectorised over the batch."""
     n = images.shape[0]
 
     def uniform(low: float, high: float) -> Tensor:
-        return torch.rand(n, generator=generator) * (high - low) + low
+        return torch.rand(n, generator=rng) * (high - low) + low
 
     angle = uniform(-0.3, 0.3)
     shear = uniform(-0.3, 0.3)
@@ -101,25 +101,25 @@ def random_deform(images: Tensor, generator: torch.Generator) -> Tensor:
     ], 1)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     out = F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
-    stroke = torch.randint(0, 3, (n,), generator=generator)  # 0 erode, 1 keep, 2 dilate
+    stroke = torch.randint(0, 3, (n,), generator=rng)  # 0 erode, 1 keep, 2 dilate
     dilated = F.max_pool2d(out, 3, 1, 1)
     eroded = -F.max_pool2d(-out, 3, 1, 1)
     out = torch.where((stroke == 2)[:, None, None, None], dilated, out)
     out = torch.where((stroke == 0)[:, None, None, None], torch.maximum(eroded, 0.5 * out), out)
     blur = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
     blurred = F.conv2d(out, blur.view(1, 1, 3, 3), padding=1)
-    out = torch.where((torch.rand(n, generator=generator) < 0.5)[:, None, None, None], blurred, out)
+    out = torch.where((torch.rand(n, generator=rng) < 0.5)[:, None, None, None], blurred, out)
     return (out * uniform(0.6, 1.0)[:, None, None, None]).clamp(0, 1)
 
 
 def make_glyphs(split: str, per_class: int, size: int = 28) -> tuple[Tensor, Tensor]:
     """``per_class`` deformed renders of each of the 62 characters, as uint8 (N, 1, size, size)."""
     templates, template_labels = glyph_templates(size)
-    generator = torch.Generator().manual_seed(SPLIT_SEEDS[split])
+    rng = torch.Generator().manual_seed(SPLIT_SEEDS[split])
     fonts = len(templates) // len(GLYPH_CLASSES)
-    font_choice = torch.randint(fonts, (len(GLYPH_CLASSES), per_class), generator=generator)
+    font_choice = torch.randint(fonts, (len(GLYPH_CLASSES), per_class), generator=rng)
     index = (font_choice * len(GLYPH_CLASSES) + torch.arange(len(GLYPH_CLASSES))[:, None]).flatten()
-    images = random_deform(templates[index], generator)
+    images = random_deform(templates[index], rng)
     return (images * 255).round().to(torch.uint8), template_labels[index]
 
 

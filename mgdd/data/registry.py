@@ -173,11 +173,11 @@ def _digits_reader(root: Path | None, split: str, download: bool):
     bunch = load_digits()
     images = torch.from_numpy((bunch.images / 16.0 * 255.0).round().astype(np.uint8)).unsqueeze(1)
     labels = torch.from_numpy(bunch.target.astype(np.int64))
-    generator = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     chosen = []
     for c in range(10):
         idx = (labels == c).nonzero().flatten()
-        idx = idx[torch.randperm(len(idx), generator=generator)]
+        idx = idx[torch.randperm(len(idx), generator=rng)]
         n_train = int(round(0.8 * len(idx)))
         chosen.append(idx[:n_train] if split == "train" else idx[n_train:])
     order = torch.cat(chosen).sort().values

@@ -164,7 +164,7 @@ class MetaGenerator:
             raise ValueError("model_pool='online' needs pool_size >= 1")
         device = resolve_device(device)
         self.model.to(device).train()
-        generator = torch.Generator().manual_seed(seed)
+        rng = torch.Generator().manual_seed(seed)
         groups = [{"params": list(self.generator.parameters())}]
         platt_log_scale = None
         if loss == "platt":  # RFAD's learned Platt scale, from 1
@@ -186,16 +186,16 @@ class MetaGenerator:
         bar = tqdm(range(steps), desc="adapt", disable=not progress)
         sizes = []
         for step in bar:
-            sizes.append(low if low == high else draw_log_uniform(low, high, generator))
-            task = sample_task(data, sizes[-1], generator, real_per_class=real_per_class,
+            sizes.append(low if low == high else draw_log_uniform(low, high, rng))
+            task = sample_task(data, sizes[-1], rng, real_per_class=real_per_class,
                                support_per_class=support_per_class, pool=pool).to(device)
             if online:
-                member = online_pool.draw(generator, seed + 101 + 1000 * (step + 1))
+                member = online_pool.draw(rng, seed + 101 + 1000 * (step + 1))
                 net = guide = member.net
             elif pool is not None:
                 net, guide = pool.nets[task.pool_net], pool.nets[task.guide_net]
             else:
-                net, guide = self._random_net(data, generator, device), self._random_net(data, generator, device)
+                net, guide = self._random_net(data, rng, device), self._random_net(data, rng, device)
             outputs: dict | None = {} if online else None
             value, stats = distillation_loss(self.generator, task, net, self.model.ridge, self.model.label_ridge,
                                              augmenter, unroll=self.model.unroll, guide_net=guide, mean_weight=mean_weight,
@@ -223,9 +223,9 @@ class MetaGenerator:
         self.target = AdaptedTarget(data, info, source=source if source is not data else None)
         return self
 
-    def _random_net(self, data: ImageDataset, generator: torch.Generator, device: torch.device) -> nn.Module:
+    def _random_net(self, data: ImageDataset, rng: torch.Generator, device: torch.device) -> nn.Module:
         return random_feature_net(data.channels, data.image_shape[1:], self.model.feature_arch,
-                                  self.model.feature_width, generator, device)
+                                  self.model.feature_width, rng, device)
 
     def _prepare_target(self, data: ImageDataset, convert_channels: bool) -> ImageDataset:
         if data.channels == self.model.channels:
@@ -293,9 +293,9 @@ class MetaGenerator:
         device = resolve_device(device)
         self.model.to(device).eval()
         started = time.perf_counter()
-        generator = torch.Generator().manual_seed(seed)
-        initial = self._initial_indices(data, ipc, init, generator, device, seed)
-        task = sample_task(data, ipc, generator, initial_indices=initial, real_per_class=1,
+        rng = torch.Generator().manual_seed(seed)
+        initial = self._initial_indices(data, ipc, init, rng, device, seed)
+        task = sample_task(data, ipc, rng, initial_indices=initial, real_per_class=1,
                            support_per_class=support_per_class).to(device)
         label_count = real_per_class if real_per_class is not None else default_label_samples(ipc)
         wanted = [(guide_per_class, seed + 2)]
@@ -350,17 +350,17 @@ class MetaGenerator:
             self.target = target
         return target
 
-    def _initial_indices(self, data: ImageDataset, ipc: int, init: str, generator: torch.Generator,
+    def _initial_indices(self, data: ImageDataset, ipc: int, init: str, rng: torch.Generator,
                          device: torch.device, seed: int) -> Tensor:
         if init == "random":
-            return data.balanced_indices(ipc, seed=int(torch.randint(2**31 - 1, (1,), generator=generator)))
+            return data.balanced_indices(ipc, seed=int(torch.randint(2**31 - 1, (1,), generator=rng)))
         if init == "herding":  # the herding baseline's selection (features of a ConvNet trained 1 epoch, cached)
             return FeatureSelector("herding").select_indices(data, ipc, seed, device)  # = the herding baseline's set at this seed
-        net = self._random_net(data, generator, device)
+        net = self._random_net(data, rng, device)
         picks = []
         for idx in data.class_index:
             features = embed(net, data.images[idx])
-            picks.append(idx[kcenter_select(features, ipc, generator)])
+            picks.append(idx[kcenter_select(features, ipc, rng)])
         return torch.cat(picks)
 
     @staticmethod
@@ -373,8 +373,8 @@ class MetaGenerator:
         data = target.data
         key = self._reference_key(real_per_class, seed, device)
         if key not in target.references:
-            generator = torch.Generator().manual_seed(seed)
-            net = self._random_net(data, generator, device)
+            rng = torch.Generator().manual_seed(seed)
+            net = self._random_net(data, rng, device)
             count = min(real_per_class, min(data.class_counts()))
             real = data.balanced_indices(count, seed=seed)
             target.references[key] = {
@@ -385,9 +385,9 @@ class MetaGenerator:
         return target.references[key]
 
 
-def draw_log_uniform(low: int, high: int, generator: torch.Generator) -> int:
+def draw_log_uniform(low: int, high: int, rng: torch.Generator) -> int:
     """An integer in [low, high], log-uniformly (small sizes as often as large ones, per octave)."""
-    u = float(torch.rand((), generator=generator))
+    u = float(torch.rand((), generator=rng))
     return min(high, int(math.exp(math.log(low) + u * (math.log(high + 1) - math.log(low)))))
 
 

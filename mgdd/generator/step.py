@@ -48,11 +48,11 @@ class Task:
         return Task(**moved)
 
 
-def _per_class_draw(index: Tensor, count: int, generator: torch.Generator) -> Tensor:
+def _per_class_draw(index: Tensor, count: int, rng: torch.Generator) -> Tensor:
     """``count`` indices from ``index`` without replacement (with replacement if the class is smaller)."""
     if count <= len(index):
-        return index[torch.randperm(len(index), generator=generator)[:count]]
-    return index[torch.randint(len(index), (count,), generator=generator)]
+        return index[torch.randperm(len(index), generator=rng)[:count]]
+    return index[torch.randint(len(index), (count,), generator=rng)]
 
 
 class FeaturePool:
@@ -72,13 +72,13 @@ class FeaturePool:
         seed: int = 0,
         device: torch.device | str = "cpu",
     ) -> None:
-        generator = torch.Generator().manual_seed(seed)
-        picks = [_per_class_draw(idx, min(per_class, len(idx)), generator) for idx in data.class_index]
+        rng = torch.Generator().manual_seed(seed)
+        picks = [_per_class_draw(idx, min(per_class, len(idx)), rng) for idx in data.class_index]
         self.index = torch.cat(picks)
         self.class_positions = list(torch.split(torch.arange(len(self.index)), [len(p) for p in picks]))
         images = data.images[self.index]
         self.nets = [
-            random_feature_net(data.channels, data.image_shape[1:], arch, width, generator, device)
+            random_feature_net(data.channels, data.image_shape[1:], arch, width, rng, device)
             for _ in range(size)
         ]
         self.features = [embed(net, images).to(device) for net in self.nets]
@@ -90,7 +90,7 @@ class FeaturePool:
 def sample_task(
     data: ImageDataset,
     ipc: int,
-    generator: torch.Generator,
+    rng: torch.Generator,
     classes: Tensor | None = None,
     real_per_class: int = 32,
     support_per_class: int = 16,
@@ -112,10 +112,10 @@ def sample_task(
         if len(idx) == 0:
             raise ValueError(f"class {c} ({data.class_names[c]!r}) has no samples")
         if initial_indices is None:
-            init.append(_per_class_draw(idx, ipc, generator))
-        support.append(_per_class_draw(idx, support_per_class, generator))
+            init.append(_per_class_draw(idx, ipc, rng))
+        support.append(_per_class_draw(idx, support_per_class, rng))
         source = pool.class_positions[c] if pool is not None else idx
-        drawn = _per_class_draw(source, 2 * real_per_class, generator)
+        drawn = _per_class_draw(source, 2 * real_per_class, rng)
         real.append(drawn[:real_per_class])
         query.append(drawn[real_per_class:])
     if initial_indices is None:
@@ -135,7 +135,7 @@ def sample_task(
         query_x, query_y = pick(query)
         return Task(real=real_x, real_targets=F.one_hot(real_y, k).float(), query=query_x,
                     query_targets=F.one_hot(query_y, k).float(), **task_args)
-    net_index, guide_index = _two_indices(len(pool), generator)
+    net_index, guide_index = _two_indices(len(pool), rng)
     real_pos, query_pos = torch.cat(real), torch.cat(query)
     features = pool.features[net_index]
     guide_features = pool.features[guide_index][real_pos.to(features.device)]
@@ -147,18 +147,18 @@ def sample_task(
     )
 
 
-def _two_indices(n: int, generator: torch.Generator) -> tuple[int, int]:
+def _two_indices(n: int, rng: torch.Generator) -> tuple[int, int]:
     """Two different indices in [0, n) (the same one when n == 1)."""
-    order = torch.randperm(n, generator=generator)
+    order = torch.randperm(n, generator=rng)
     return int(order[0]), int(order[1 % n])
 
 
 def random_feature_net(
     channels: int, image_size: tuple[int, int], arch: str = "ConvNet", width: int = 128,
-    generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+    rng: torch.Generator | None = None, device: torch.device | str = "cpu",
 ) -> nn.Module:
-    """A freshly initialised, frozen feature network (seeded through ``generator``)."""
-    seed = int(torch.randint(2**31 - 1, (1,), generator=generator)) if generator is not None else None
+    """A freshly initialised, frozen feature network (seeded through ``rng``)."""
+    seed = int(torch.randint(2**31 - 1, (1,), generator=rng)) if rng is not None else None
     net = seeded_network(arch, channels, 2, image_size, seed, device, width=width)
     return net.eval().requires_grad_(False)
 
@@ -261,7 +261,7 @@ def distillation_loss(
     ridge: float = DEFAULT_RIDGE,
     label_ridge: float = DEFAULT_LABEL_RIDGE,
     augment: DiffAugment | None = None,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
     unroll: int = 1,
     guide_net: nn.Module | None = None,
     mean_weight: float = 0.0,
@@ -285,16 +285,16 @@ def distillation_loss(
     real_features, query_features = task.real_features, task.query_features
     with torch.no_grad():
         if real_features is None:
-            real_features = feature_net.embed(augment(task.real, generator=generator) if augment else task.real)
+            real_features = feature_net.embed(augment(task.real, rng=rng) if augment else task.real)
         if query_features is None:
-            query_features = feature_net.embed(augment(task.query, generator=generator) if augment else task.query)
+            query_features = feature_net.embed(augment(task.query, rng=rng) if augment else task.query)
     guide_net = feature_net if guide_net is None else guide_net
     guide_features = task.guide_features
     if guide_features is None:
         with torch.no_grad():
             guide_features = real_features if guide_net is feature_net else guide_net.embed(task.real)
     synthetic = synthesize(gen, task, guide_net, guide_features, unroll, ridge, label_ridge, clamp)
-    syn_features = feature_net.embed(augment(synthetic, generator=generator) if augment else synthetic)
+    syn_features = feature_net.embed(augment(synthetic, rng=rng) if augment else synthetic)
     loss, prediction, labels = ridge_loss(syn_features, real_features, task.real_targets, query_features,
                                   task.query_targets, ridge, label_ridge)
     stats = {"loss": loss.item()}

@@ -43,12 +43,12 @@ class OnlineModelPool:
         net = self.build(seed)
         return PoolMember(net, torch.optim.Adam(net.parameters(), lr=self.lr), age)
 
-    def draw(self, generator: torch.Generator, reset_seed: int) -> PoolMember:
-        """A member drawn with ``generator``; replaced by a fresh network first if it has reached ``max_updates``.
+    def draw(self, rng: torch.Generator, reset_seed: int) -> PoolMember:
+        """A member drawn with ``rng``; replaced by a fresh network first if it has reached ``max_updates``.
 
         The member's network is returned in eval mode with gradients off, ready to read features.
         """
-        index = int(torch.randint(len(self.members), (), generator=generator))
+        index = int(torch.randint(len(self.members), (), generator=rng))
         if self.members[index].age >= self.max_updates:
             self.members[index] = self._fresh(reset_seed + index)
         member = self.members[index]

@@ -94,34 +94,34 @@ def distill_stage1(
     if objective == "performance" and stage2_real is None:
         raise ValueError("the performance objective needs stage2_real data for the ridge fit")
     x_real, y_real = real
-    generator = torch.Generator().manual_seed(seed)
-    pick = torch.randperm(len(x_real), generator=generator)[:size]
+    rng = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(x_real), generator=rng)[:size]
     x = x_real[pick].clone().requires_grad_(True)
     y = y_real[pick].clone().requires_grad_(True)
     optimizer = torch.optim.Adam([x, y], lr=lr)
     for _ in tqdm(range(steps), desc=f"stage A ({objective})", disable=not progress, leave=False):
         loss = x.new_zeros(())
         for _ in range(inits_per_step):
-            W0, signs = initial_weights(x.shape[1], config.width, generator, x.dtype)
-            batch = torch.randint(len(x_real), (min(real_batch, len(x_real)),), generator=generator)
+            W0, signs = initial_weights(x.shape[1], config.width, rng, x.dtype)
+            batch = torch.randint(len(x_real), (min(real_batch, len(x_real)),), generator=rng)
             if objective == "gradient":
                 # the sign of a_j only flips a row, which the per-row cosine ignores
                 target = first_layer_gradient(W0, x_real[batch], y_real[batch])
                 loss = loss + row_cosine_distance(first_layer_gradient(W0, x, y), target)
             else:
-                loss = loss + _performance_loss(W0, signs, x, y, stage2_real, config, generator, real_batch)
+                loss = loss + _performance_loss(W0, signs, x, y, stage2_real, config, rng, real_batch)
         optimizer.zero_grad()
         (loss / inits_per_step).backward()
         optimizer.step()
     return x.detach(), y.detach()
 
 
-def _performance_loss(W0, signs, x, y, stage2_real, config, generator, real_batch) -> Tensor:
+def _performance_loss(W0, signs, x, y, stage2_real, config, rng, real_batch) -> Tensor:
     """Ridge fitted on one half of a real stage-2 batch, scored on the other, after the synthetic first step."""
     W = first_layer_direction(W0, signs, x, y)
-    b = config.bias_std * torch.randn(config.width, generator=generator, dtype=x.dtype)
+    b = config.bias_std * torch.randn(config.width, generator=rng, dtype=x.dtype)
     x2, y2 = stage2_real
-    batch = torch.randint(len(x2), (min(real_batch, len(x2)),), generator=generator)
+    batch = torch.randint(len(x2), (min(real_batch, len(x2)),), generator=rng)
     fit, score = batch[: len(batch) // 2], batch[len(batch) // 2 :]
     a = ridge_second_layer(features(W, b, x2[fit]), y2[fit], config.ridge)
     return (features(W, b, x2[score]) @ a - y2[score]).pow(2).mean()
@@ -141,16 +141,16 @@ def distill_stage2(
     x1, y1 = stage1
     basis = stage2_basis(x1, dim)
     x_real, y_real = real
-    generator = torch.Generator().manual_seed(seed + 1)
-    pick = torch.randperm(len(x_real), generator=generator)[:size]
+    rng = torch.Generator().manual_seed(seed + 1)
+    pick = torch.randperm(len(x_real), generator=rng)[:size]
     z = (x_real[pick] @ basis).clone().requires_grad_(True)  # real points, projected
     y = y_real[pick].clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z, y], lr=lr)
     fixed = None if init_seed is None else first_stage(stage1, config, torch.Generator().manual_seed(init_seed))
     for _ in tqdm(range(steps), desc="stage B", disable=not progress, leave=False):
-        W, b = fixed or first_stage(stage1, config, generator)
+        W, b = fixed or first_stage(stage1, config, rng)
         a = ridge_second_layer(features(W, b, z @ basis.T), y, config.ridge)
-        batch = torch.randint(len(x_real), (min(real_batch, len(x_real)),), generator=generator)
+        batch = torch.randint(len(x_real), (min(real_batch, len(x_real)),), generator=rng)
         loss = (features(W, b, x_real[batch]) @ a - y_real[batch]).pow(2).mean()
         optimizer.zero_grad()
         loss.backward()

@@ -38,11 +38,11 @@ class MultiIndexTeacher:
         """A random teacher: U from the QR of a Gaussian matrix, coefficients drawn once, normalised."""
         if not 1 <= r <= d:
             raise ValueError(f"need 1 <= r <= d, got r={r}, d={d}")
-        generator = torch.Generator().manual_seed(seed)
-        U, _ = torch.linalg.qr(torch.randn(d, r, generator=generator, dtype=dtype))
-        he2 = 0.5 + torch.rand(r, generator=generator, dtype=dtype)  # every direction in the Hessian
-        cross = 0.5 * torch.randn(r * (r - 1) // 2, generator=generator, dtype=dtype)
-        he3 = 0.5 * torch.randn(r, generator=generator, dtype=dtype)
+        rng = torch.Generator().manual_seed(seed)
+        U, _ = torch.linalg.qr(torch.randn(d, r, generator=rng, dtype=dtype))
+        he2 = 0.5 + torch.rand(r, generator=rng, dtype=dtype)  # every direction in the Hessian
+        cross = 0.5 * torch.randn(r * (r - 1) // 2, generator=rng, dtype=dtype)
+        he3 = 0.5 * torch.randn(r, generator=rng, dtype=dtype)
         scale = torch.cat([he2, cross, he3]).norm()
         return cls(U, he2 / scale, cross / scale, he3 / scale, noise)
 
@@ -66,10 +66,10 @@ class MultiIndexTeacher:
     def __call__(self, x: Tensor) -> Tensor:
         return self.link(x @ self.U)
 
-    def sample(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    def sample(self, n: int, rng: torch.Generator) -> tuple[Tensor, Tensor]:
         """``n`` samples (x, y), noise included."""
-        x = torch.randn(n, self.d, generator=generator, dtype=self.U.dtype)
-        y = self(x) + self.noise * torch.randn(n, generator=generator, dtype=self.U.dtype)
+        x = torch.randn(n, self.d, generator=rng, dtype=self.U.dtype)
+        y = self(x) + self.noise * torch.randn(n, generator=rng, dtype=self.U.dtype)
         return x, y
 
     def subspace_energy(self, vectors: Tensor) -> Tensor:
@@ -84,11 +84,11 @@ class StudentConfig:
     bias_std: float = 1.0
 
 
-def initial_weights(d: int, width: int, generator: torch.Generator, dtype=torch.float32) -> tuple[Tensor, Tensor]:
+def initial_weights(d: int, width: int, rng: torch.Generator, dtype=torch.float32) -> tuple[Tensor, Tensor]:
     """Symmetric initialisation: rows w_j ~ N(0, I/d) in identical pairs, second-layer signs +1 / -1."""
     if width % 2:
         raise ValueError(f"width must be even for the symmetric initialisation, got {width}")
-    half = torch.randn(width // 2, d, generator=generator, dtype=dtype) / math.sqrt(d)
+    half = torch.randn(width // 2, d, generator=rng, dtype=dtype) / math.sqrt(d)
     signs = torch.cat([torch.ones(width // 2, dtype=dtype), -torch.ones(width // 2, dtype=dtype)])
     return torch.cat([half, half]), signs
 
@@ -127,16 +127,16 @@ def ridge_second_layer(H: Tensor, y: Tensor, ridge: float) -> Tensor:
     return a.to(H.dtype)
 
 
-def first_stage(stage1: tuple[Tensor, Tensor], config: StudentConfig, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def first_stage(stage1: tuple[Tensor, Tensor], config: StudentConfig, rng: torch.Generator) -> tuple[Tensor, Tensor]:
     """The student's first layer after its step on ``stage1`` and its re-drawn biases: (W, b).
 
-    Draws the initialisation, then the biases, from ``generator``: a generator seeded alike gives
+    Draws the initialisation, then the biases, from ``rng``: a random generator seeded alike gives
     the same network, which is how stage B is distilled for one student's own initialisation.
     """
     x1, y1 = stage1
-    W0, signs = initial_weights(x1.shape[1], config.width, generator, x1.dtype)
+    W0, signs = initial_weights(x1.shape[1], config.width, rng, x1.dtype)
     W = first_layer_direction(W0, signs, x1, y1)
-    b = config.bias_std * torch.randn(config.width, generator=generator, dtype=x1.dtype)
+    b = config.bias_std * torch.randn(config.width, generator=rng, dtype=x1.dtype)
     return W, b
 
 
@@ -151,10 +151,10 @@ class TrainedStudent:
 
 
 def train_student(
-    stage1: tuple[Tensor, Tensor], stage2: tuple[Tensor, Tensor], config: StudentConfig, generator: torch.Generator,
+    stage1: tuple[Tensor, Tensor], stage2: tuple[Tensor, Tensor], config: StudentConfig, rng: torch.Generator,
 ) -> TrainedStudent:
-    """The two-stage algorithm on (x, y) data for each stage (real or distilled); ``generator`` draws the init."""
-    W, b = first_stage(stage1, config, generator)
+    """The two-stage algorithm on (x, y) data for each stage (real or distilled); ``rng`` draws the init."""
+    W, b = first_stage(stage1, config, rng)
     x2, y2 = stage2
     a = ridge_second_layer(features(W, b, x2), y2, config.ridge)
     return TrainedStudent(W, b, a)

@@ -80,9 +80,9 @@ class Problem:
     def create(cls, d: int, r: int, width: int, config: StudyConfig, teacher_index: int = 0) -> "Problem":
         seed = config.seed + 1000 * d + 10 * r + 100_003 * teacher_index
         teacher = MultiIndexTeacher.create(d, r, config.noise, seed=seed)
-        generator = torch.Generator().manual_seed(config.seed + 1)
-        problem = cls(d, r, width, teacher, teacher.sample(config.stage1_per_dim * d, generator),
-                      teacher.sample(config.stage2_samples, generator), teacher.sample(config.test_samples, generator),
+        rng = torch.Generator().manual_seed(config.seed + 1)
+        problem = cls(d, r, width, teacher, teacher.sample(config.stage1_per_dim * d, rng),
+                      teacher.sample(config.stage2_samples, rng), teacher.sample(config.test_samples, rng),
                       StudentConfig(width=width), config.students, config.seed)
         problem.full_mse = problem.mse(problem.stage1, problem.stage2)
         return problem
