@@ -212,7 +212,7 @@ def cmd_show(args) -> None:
     print("per class:", dict(zip(syn.class_names, counts)))
     if syn.learned_lr is not None:
         print("learned lr:", syn.learned_lr)
-    pixels = syn.denormalized()
+    pixels = syn.denormalize()
     outside = float(((pixels < 0) | (pixels > 1)).float().mean())
     print(f"pixel range: {float(pixels.min()):.3f} to {float(pixels.max()):.3f} (real images: 0 to 1; "
           f"{100 * outside:.1f} % of pixels outside)")

@@ -23,7 +23,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from .data import ImageDataset, denormalize, validate_images, validate_labels
+from .data import ImageDataset, validate_labels
+from .data.dataset import LabelledImages
 from .formation import decode_formation
 from .io import (
     CorruptFileError, atomic_path, hub_upload_errors, load_tensors, save_tensors_atomic, write_json_atomic,
@@ -36,8 +37,8 @@ GRID_FILE = "grid.png"
 FORMAT_VERSION = 1
 
 
-@dataclass
-class SyntheticSet:
+@dataclass(repr=False)
+class SyntheticSet(LabelledImages):
     """A synthetic (distilled) training set.
 
     Attributes:
@@ -62,17 +63,11 @@ class SyntheticSet:
     formation: int = 1
 
     def __post_init__(self) -> None:
-        validate_images(self.images, what="synthetic images")
+        self._validate_common("synthetic set")
         if not isinstance(self.formation, int) or self.formation < 1:
             raise ValueError(f"formation must be an integer >= 1, got {self.formation!r}")
         validate_labels(self.labels, self.num_classes, n=self.images.shape[0] * self.formation**2,
                         what="synthetic labels (one per decoded sample)" if self.formation > 1 else "synthetic labels")
-        if len(self.class_names) != self.num_classes:
-            raise ValueError(f"{len(self.class_names)} class names for {self.num_classes} classes")
-        if len(self.mean) != self.images.shape[1] or len(self.std) != self.images.shape[1]:
-            raise ValueError("mean/std must have one entry per image channel")
-        self.mean = tuple(float(m) for m in self.mean)
-        self.std = tuple(float(s) for s in self.std)
         if self.learned_lr is not None and not (self.learned_lr > 0):
             raise ValueError(f"learned_lr must be positive, got {self.learned_lr}")
         from . import __version__
@@ -92,19 +87,12 @@ class SyntheticSet:
         )
 
     # ------------------------------------------------------------------ properties
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
     def __repr__(self) -> str:
         kind = "soft" if self.soft_labels else "hard"
         return (
             f"SyntheticSet(n={len(self)}, image_shape={self.image_shape}, classes={self.num_classes}, "
             f"labels={kind}, method={self.metadata.get('method')!r}, dataset={self.metadata.get('dataset')!r})"
         )
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
     @property
     def soft_labels(self) -> bool:
@@ -142,14 +130,10 @@ class SyntheticSet:
                             {**self.metadata, "decoded_from_formation": self.formation})
 
     # ------------------------------------------------------------------ conversion
-    def to_dataset(self) -> TensorDataset:
+    def to_torch(self) -> TensorDataset:
         """A torch ``TensorDataset`` of (image, label) for your own training loop (decoded samples)."""
         decoded = self.decoded()
         return TensorDataset(decoded.images, decoded.labels)
-
-    def denormalized(self) -> Tensor:
-        """Images in pixel space (about [0, 1])."""
-        return denormalize(self.images, self.mean, self.std)
 
     # ------------------------------------------------------------------ files
     def _header(self) -> dict[str, Any]:
@@ -209,7 +193,7 @@ class SyntheticSet:
         rows = []
         columns = min(max_per_class, self.ipc)
         blank = torch.ones(self.image_shape)
-        pixels = self.denormalized().detach().cpu().clamp(0, 1)
+        pixels = self.denormalize().detach().cpu().clamp(0, 1)
         for c in range(self.num_classes):
             members = pixels[labels.cpu() == c][:columns]
             pad = blank.expand(columns - len(members), *self.image_shape)

@@ -50,7 +50,7 @@ def _set(formation: int, n_labels: int) -> SyntheticSet:
 
 def test_a_multi_formation_set_counts_stored_images_trains_on_decoded_ones_and_round_trips(tmp_path):
     syn = _set(2, 8)
-    assert len(syn) == 2 and syn.decoded().images.shape == (8, 1, 8, 8) and len(syn.to_dataset()) == 8
+    assert len(syn) == 2 and syn.decoded().images.shape == (8, 1, 8, 8) and len(syn.to_torch()) == 8
     with pytest.raises(ValueError, match="one per decoded sample"):
         _set(2, 2)
     with pytest.raises(ValueError, match="formation"):

@@ -148,7 +148,7 @@ def test_channel_mismatch_is_an_error_unless_converted(digits_train):
     syn = gen.generate(1)
     assert syn.image_shape == (3, 8, 8) and syn.mean == colour.mean and syn.std == colour.std
     assert syn.metadata["converted_from_channels"] == 1
-    pixels = syn.denormalized()  # grey: the three channels are equal
+    pixels = syn.denormalize()  # grey: the three channels are equal
     assert torch.allclose(pixels[:, 0], pixels[:, 2], atol=1e-5)
     assert torch.equal(gen.generate(1, data=colour).images, syn.images)  # the user's data is the adapted target
     result = mgdd.evaluate(syn, colour, models=1, epochs=2, progress=False)

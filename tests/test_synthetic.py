@@ -302,9 +302,9 @@ def test_soft_label_properties() -> None:
     assert "soft" in repr(syn) and "soft-method" in repr(syn)
 
 
-def test_to_dataset() -> None:
+def test_to_torch() -> None:
     for syn in (_hard(), _soft()):
-        ds = syn.to_dataset()
+        ds = syn.to_torch()
         assert isinstance(ds, torch.utils.data.TensorDataset)
         assert len(ds) == len(syn)
         for i in (0, len(syn) - 1):
@@ -313,10 +313,10 @@ def test_to_dataset() -> None:
             assert torch.equal(label, syn.labels[i])
 
 
-def test_denormalized() -> None:
+def test_denormalize() -> None:
     syn = _hard()
     expected = syn.images * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)
-    torch.testing.assert_close(syn.denormalized(), expected)
+    torch.testing.assert_close(syn.denormalize(), expected)
 
 
 def test_from_real() -> None:

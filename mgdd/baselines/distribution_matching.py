@@ -34,8 +34,8 @@ class DM(IterativeDistiller):
         reals, syns = [], []
         for c in range(state.num_classes):
             real, syn = state.real_batch(c, self.batch_real), state.synthetic(c)
-            if self.augment is not None:
-                real, syn = self.augment.pair(real, syn, state.device_rng)
+            if self.augmenter is not None:
+                real, syn = self.augmenter.pair(real, syn, state.device_rng)
             reals.append(real)
             syns.append(syn)
         real_labels = torch.cat([torch.full((len(r),), c, device=state.device) for c, r in enumerate(reals)])

@@ -131,8 +131,8 @@ class FRePo(IterativeDistiller):
             net = self._network(state, iteration_seed(state.seed, state.iteration) + 2).eval().requires_grad_(False)
         real, real_labels = self._real_batch(state)
         syn = state.samples()
-        if self.augment is not None:
-            real, syn = self.augment.pair(real, syn, state.device_rng)
+        if self.augmenter is not None:
+            real, syn = self.augmenter.pair(real, syn, state.device_rng)
         with torch.no_grad():
             real_features = net.embed(real)
         syn_features = net.embed(syn)

@@ -105,7 +105,7 @@ class DC(IterativeDistiller):
             if round_index == outer_loop - 1:
                 break
             train_network(net, state.images.detach().clone(), state.labels, inner_loop, self.lr_net,
-                          self.batch_train, momentum=0.0, weight_decay=0.0, augmenter=self.augment,
+                          self.batch_train, momentum=0.0, weight_decay=0.0, augmenter=self.augmenter,
                           rng=state.device_rng, lr_decay=False)
         return total / (outer_loop * state.num_classes)
 
@@ -114,8 +114,8 @@ class DC(IterativeDistiller):
         loss = state.images.new_zeros(())
         for c in range(state.num_classes):
             real, syn = state.real_batch(c, self.batch_real), state.synthetic(c)
-            if self.augment is not None:
-                real, syn = self.augment.pair(real, syn, state.device_rng)
+            if self.augmenter is not None:
+                real, syn = self.augmenter.pair(real, syn, state.device_rng)
             target = torch.full((len(real),), c, device=state.device)
             grads_real = torch.autograd.grad(F.cross_entropy(net(real), target), params)
             grads_real = [g.detach() for g in grads_real]

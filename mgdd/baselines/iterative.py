@@ -61,7 +61,7 @@ class RunState:
     device: torch.device
     learnables: Learnables
     optimizer: torch.optim.Optimizer
-    augment: DiffAugment | None
+    augmenter: DiffAugment | None
     iteration: int = 0
     elapsed: float = 0.0
     last_loss: float = math.nan
@@ -183,7 +183,7 @@ class IterativeDistiller(Distiller):
         self.init = init
         self.batch_real = batch_real
         self.arch = arch
-        self.augment = DiffAugment(dsa_strategy) if dsa else None
+        self.augmenter = DiffAugment(dsa_strategy) if dsa else None
         self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
         self.snapshot_every = snapshot_every
         self.resume = resume
@@ -265,7 +265,7 @@ class IterativeDistiller(Distiller):
         groups = [{"params": [learnables.images], "lr": self.lr_img}]
         groups += [{"params": [getattr(learnables, k)], "lr": lr} for k, (_, lr) in extras.items()]
         optimizer = self.make_optimizer(groups)
-        state = RunState(data, ipc, seed, device, learnables, optimizer, self.augment, formation=self.formation)
+        state = RunState(data, ipc, seed, device, learnables, optimizer, self.augmenter, formation=self.formation)
         path = self.snapshot_dir / STATE_FILE if self.snapshot_dir is not None else None
         if path is not None and path.exists() and self.resume:
             self._restore(state, path, train)

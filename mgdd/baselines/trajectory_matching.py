@@ -44,7 +44,7 @@ def parameter_matching_loss(student: dict[str, Tensor], start: dict[str, Tensor]
 
 def unroll_student(
     net: nn.Module, params: dict[str, Tensor], images: Tensor, labels: Tensor, lr: Tensor, steps: int,
-    batch_size: int, rng: torch.Generator, augment=None,
+    batch_size: int, rng: torch.Generator, augmenter=None,
 ) -> dict[str, Tensor]:
     """``steps`` differentiable SGD steps of ``net`` from ``params`` on shuffled mini-batches of the images."""
     chunks: list[Tensor] = []
@@ -54,8 +54,8 @@ def unroll_student(
             chunks = list(torch.split(order, batch_size))
         index = chunks.pop()
         x = images[index]
-        if augment is not None:
-            x = augment(x, rng=rng)
+        if augmenter is not None:
+            x = augmenter(x, rng=rng)
         loss = F.cross_entropy(functional_call(net, params, (x,)), labels[index])
         grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
         params = {k: p - lr * g for (k, p), g in zip(params.items(), grads)}
@@ -183,5 +183,5 @@ class MTT(IterativeDistiller):
         if self._frozen_batch is not None:  # mini-batches from the earlier subsets and the trainable one
             images, labels = torch.cat([self._frozen_batch[0], images]), torch.cat([self._frozen_batch[1], labels])
         final = unroll_student(self.student, student, images, labels, state.learnables.lr,
-                               self.steps_for(state.ipc), self.batch_for(len(images)), state.device_rng, self.augment)
+                               self.steps_for(state.ipc), self.batch_for(len(images)), state.device_rng, self.augmenter)
         return state.update(parameter_matching_loss(final, start, target), self.name)

@@ -10,8 +10,52 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 
-@dataclass
-class ImageDataset:
+class LabelledImages:
+    """What real data (:class:`ImageDataset`) and distilled sets (:class:`~mgdd.SyntheticSet`) share:
+    normalised images (N, C, H, W) with one label per sample, class names and the normalisation, one
+    vocabulary (``len``, ``image_shape``, ``channels``, ``denormalize``, ``to_torch``) and one validation."""
+
+    images: Tensor
+    labels: Tensor
+    num_classes: int
+    class_names: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def _validate_common(self, what: str) -> None:
+        """Images finite 4-D, one class name per class, one mean/std entry per channel (stored as float tuples)."""
+        validate_images(self.images, what=f"{what} images")
+        if len(self.class_names) != self.num_classes:
+            raise ValueError(f"{what}: {len(self.class_names)} class names for {self.num_classes} classes")
+        channels = self.images.shape[1]
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise ValueError(f"{what}: mean/std have {len(self.mean)}/{len(self.std)} entries for {channels} channels")
+        self.mean = tuple(float(m) for m in self.mean)
+        self.std = tuple(float(s) for s in self.std)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W)."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    def denormalize(self, images: Tensor | None = None) -> Tensor:
+        """Undo the normalisation of ``images`` (default: this object's): pixel values back in (about) [0, 1]."""
+        return denormalize(self.images if images is None else images, self.mean, self.std)
+
+    def to_torch(self) -> TensorDataset:
+        """A ``torch.utils.data.TensorDataset`` of (image, label) for your own training loop."""
+        return TensorDataset(self.images, self.labels)
+
+
+@dataclass(repr=False)
+class ImageDataset(LabelledImages):
     """Normalised images with integer labels, held in memory.
 
     Attributes:
@@ -33,37 +77,14 @@ class ImageDataset:
     _class_index: list[Tensor] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        validate_images(self.images, what=f"{self.name} images")
+        self._validate_common(self.name)
         validate_labels(self.labels, self.num_classes, n=self.images.shape[0], what=f"{self.name} labels")
-        if len(self.class_names) != self.num_classes:
-            raise ValueError(
-                f"{self.name}: {len(self.class_names)} class names for {self.num_classes} classes"
-            )
-        channels = self.images.shape[1]
-        if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(
-                f"{self.name}: mean/std have {len(self.mean)}/{len(self.std)} entries for {channels} channels"
-            )
-        self.mean = tuple(float(m) for m in self.mean)
-        self.std = tuple(float(s) for s in self.std)
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
 
     def __repr__(self) -> str:
         return (
             f"ImageDataset(name={self.name!r}, n={len(self)}, image_shape={self.image_shape}, "
             f"num_classes={self.num_classes})"
         )
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(C, H, W)."""
-        return tuple(self.images.shape[1:])  # type: ignore[return-value]
-
-    @property
-    def channels(self) -> int:
-        return self.images.shape[1]
 
     @property
     def class_index(self) -> list[Tensor]:
@@ -99,20 +120,12 @@ class ImageDataset:
         """A class-balanced random subset with ``n_per_class`` samples per class."""
         return self.subset(self.balanced_indices(n_per_class, seed))
 
-    def denormalize(self, images: Tensor | None = None) -> Tensor:
-        """Undo the normalisation: pixel values back in (roughly) [0, 1]."""
-        return denormalize(self.images if images is None else images, self.mean, self.std)
-
     def to(self, device: torch.device | str) -> "ImageDataset":
         moved = ImageDataset(
             self.images.to(device), self.labels.to(device), self.num_classes,
             list(self.class_names), self.mean, self.std, self.name,
         )
         return moved
-
-    def to_torch(self) -> TensorDataset:
-        """A ``torch.utils.data.TensorDataset`` of (image, label)."""
-        return TensorDataset(self.images, self.labels)
 
 
 def denormalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:

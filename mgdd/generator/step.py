@@ -260,7 +260,7 @@ def distillation_loss(
     feature_net: nn.Module,
     ridge: float = DEFAULT_RIDGE,
     label_ridge: float = DEFAULT_LABEL_RIDGE,
-    augment: DiffAugment | None = None,
+    augmenter: DiffAugment | None = None,
     rng: torch.Generator | None = None,
     unroll: int = 1,
     guide_net: nn.Module | None = None,
@@ -285,16 +285,16 @@ def distillation_loss(
     real_features, query_features = task.real_features, task.query_features
     with torch.no_grad():
         if real_features is None:
-            real_features = feature_net.embed(augment(task.real, rng=rng) if augment else task.real)
+            real_features = feature_net.embed(augmenter(task.real, rng=rng) if augmenter else task.real)
         if query_features is None:
-            query_features = feature_net.embed(augment(task.query, rng=rng) if augment else task.query)
+            query_features = feature_net.embed(augmenter(task.query, rng=rng) if augmenter else task.query)
     guide_net = feature_net if guide_net is None else guide_net
     guide_features = task.guide_features
     if guide_features is None:
         with torch.no_grad():
             guide_features = real_features if guide_net is feature_net else guide_net.embed(task.real)
     synthetic = synthesize(gen, task, guide_net, guide_features, unroll, ridge, label_ridge, clamp)
-    syn_features = feature_net.embed(augment(synthetic, rng=rng) if augment else synthetic)
+    syn_features = feature_net.embed(augmenter(synthetic, rng=rng) if augmenter else synthetic)
     loss, prediction, labels = ridge_loss(syn_features, real_features, task.real_targets, query_features,
                                   task.query_targets, ridge, label_ridge)
     stats = {"loss": loss.item()}
