@@ -14,7 +14,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from mgdd.configargs import add_dataclass_options, add_signature_options, dataclass_from_args
+from mgdd.configargs import HelpFormatter, add_dataclass_options, add_signature_options, dataclass_from_args
 from mgdd.data import load_dataset
 from mgdd.generator.model import GeneratorModel
 from mgdd.generator.meta import BUNDLED_DIR, MetaGenerator
@@ -32,7 +32,7 @@ HELPS = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--sources", nargs="+", default=["glyphs", "shapes", "digits"])
     parser.add_argument("--size", type=int, default=28, help="resize every source to SIZE x SIZE")
     parser.add_argument("--out", default="runs/meta")

@@ -48,3 +48,21 @@ def test_train_meta_options_take_their_defaults_from_the_config_and_the_model():
     signature = inspect.signature(GeneratorModel.__init__).parameters
     assert all(getattr(args, name) == signature[name].default for name in train_meta.MODEL_OPTIONS)
     assert train_meta.parse_args(["--no-clamp-output", "--ipcs", "1", "3"]).clamp_output is False
+
+
+def test_adapt_options_take_their_defaults_from_adapt_and_generate(monkeypatch):
+    import inspect
+
+    args = adapt.parse_args([])
+    for function, names in ((MetaGenerator.adapt, adapt.ADAPT_OPTIONS), (MetaGenerator.generate, adapt.GENERATE_OPTIONS)):
+        signature = inspect.signature(function).parameters
+        assert {name: getattr(args, name) for name in names} == {name: signature[name].default for name in names}
+    parsed = adapt.parse_args(["--loss", "platt", "--label-ridge", "1e-6", "--guided-steps", "3", "--init", "herding"])
+    assert (parsed.loss, parsed.label_ridge, parsed.guided_steps, parsed.init) == ("platt", 1e-6, 3, "herding")
+    for bad in (["--loss", "hinge"], ["--init", "best"], ["--label-ridge", "small"]):
+        try:
+            adapt.parse_args(bad)
+        except SystemExit as exit_:
+            assert exit_.code == 2
+        else:
+            raise AssertionError(f"{bad} was accepted")
