@@ -23,7 +23,7 @@ from .nets.features import embed
 from .training import train_network
 
 RULES = ("herding", "kcenter")
-_FEATURE_CACHE: "OrderedDict[tuple, Tensor]" = OrderedDict()
+_FEATURE_CACHE: "OrderedDict[tuple, tuple[list[Tensor], Tensor]]" = OrderedDict()
 _FEATURE_CACHE_SIZE = 2
 
 
@@ -36,6 +36,7 @@ class FeatureSelector:
     feature_epochs: int = 1
     feature_lr: float = 0.01
     feature_per_class: int | None = None
+    candidates_per_class: int | None = None
     batch_size: int = 256
 
     def __post_init__(self) -> None:
@@ -45,20 +46,35 @@ class FeatureSelector:
             raise ValueError(f"feature_epochs must be >= 0, got {self.feature_epochs}")
         if self.feature_per_class is not None and self.feature_per_class < 1:
             raise ValueError(f"feature_per_class must be >= 1 or None (all), got {self.feature_per_class}")
+        if self.candidates_per_class is not None and self.candidates_per_class < 1:
+            raise ValueError(f"candidates_per_class must be >= 1 or None (all), got {self.candidates_per_class}")
 
     def select_indices(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> Tensor:
         """Indices into ``train`` of the ``ipc`` selected samples of each class, class-major."""
-        features = self.features(train, seed, device)
+        candidates, features = self.features(train, seed, device)
         rng = torch.Generator().manual_seed(seed)
         pick = herding_select if self.rule == "herding" else (lambda f, k: kcenter_select(f, k, rng))
-        return torch.cat([idx[pick(features[idx], ipc)] for idx in train.class_index])
+        picks, start = [], 0
+        for idx in candidates:  # features are class-major, in the order of the candidates
+            picks.append(idx[pick(features[start:start + len(idx)], ipc)])
+            start += len(idx)
+        return torch.cat(picks)
 
-    def features(self, train: ImageDataset, seed: int, device: torch.device) -> Tensor:
-        """(N, D) features of every training image (cached per dataset, network and seed)."""
-        key = (train.name, len(train), train.images.data_ptr(), self.feature_arch, self.feature_epochs,
-               self.feature_lr, self.feature_per_class, seed, str(device))
+    def candidates(self, train: ImageDataset, seed: int) -> list[Tensor]:
+        """Per class, the indices selection runs over: all, or ``candidates_per_class`` drawn at random."""
+        if self.candidates_per_class is None:
+            return list(train.class_index)
+        rng = torch.Generator().manual_seed(seed + 1)
+        return [idx[torch.randperm(len(idx), generator=rng)[: self.candidates_per_class]] for idx in train.class_index]
+
+    def features(self, train: ImageDataset, seed: int, device: torch.device) -> tuple[list[Tensor], Tensor]:
+        """The candidates per class and their features, class-major (cached per dataset, network and seed)."""
+        key = (train.name, len(train), train.images.data_ptr(), self, seed, str(device))
         if key not in _FEATURE_CACHE:
-            _FEATURE_CACHE[key] = embed(self.feature_network(train, seed, device), train.images, self.batch_size)
+            candidates = self.candidates(train, seed)
+            net = self.feature_network(train, seed, device)
+            _FEATURE_CACHE[key] = (candidates, embed_with_progress(net, train.images[torch.cat(candidates)],
+                                                                   self.batch_size, f"{self.rule}: features"))
             while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
                 _FEATURE_CACHE.popitem(last=False)
         return _FEATURE_CACHE[key]
@@ -81,20 +97,34 @@ class FeatureSelector:
         return net.eval()
 
 
+def embed_with_progress(net: torch.nn.Module, images: Tensor, batch_size: int, desc: str) -> Tensor:
+    """:func:`~mgdd.nets.features.embed` in batches with a progress bar (tens of thousands of images take minutes)."""
+    with tqdm(total=len(images), desc=desc, unit="img", leave=False) as bar:
+        chunks = []
+        for batch in images.split(batch_size):
+            chunks.append(embed(net, batch, batch_size))
+            bar.update(len(batch))
+    return torch.cat(chunks)
+
+
 def herding_select(features: Tensor, k: int) -> Tensor:
-    """Indices of ``k`` samples whose running feature mean tracks the full mean (greedy herding)."""
+    """Indices of ``k`` samples whose running feature mean tracks the full mean (greedy herding).
+
+    Step t adds the sample i minimising ``||(S + f_i) / t - m||^2`` (S: sum of those chosen, m: the mean).
+    Expanded, that is ``||f_i||^2 + 2 f_i . (S - t m)`` plus a constant: one matrix-vector product per step
+    instead of a new (n, d) array.
+    """
     features = features.double()
     target = features.mean(0)
-    chosen = torch.zeros(len(features), dtype=torch.bool)
+    squared_norms = features.pow(2).sum(1)
     selected_sum = torch.zeros_like(target)
     order = []
     for t in range(1, k + 1):
-        candidate_means = (selected_sum + features) / t
-        distances = (candidate_means - target).pow(2).sum(1)
-        distances[chosen] = float("inf")
-        best = int(distances.argmin())
+        scores = squared_norms + 2 * (features @ (selected_sum - t * target))
+        if order:
+            scores[torch.tensor(order)] = float("inf")
+        best = int(scores.argmin())
         order.append(best)
-        chosen[best] = True
         selected_sum += features[best]
     return torch.tensor(order, dtype=torch.long)
 

@@ -13,6 +13,35 @@ def test_herding_matches_hand_computation():
     assert herding_select(features, 3).tolist() == [4, 2, 3]
 
 
+def test_herding_equals_its_definition_step_by_step():
+    """The matrix-vector form picks what the definition picks: argmin over i of ||(S + f_i) / t - m||."""
+    features = torch.randn(300, 12, generator=torch.Generator().manual_seed(3)).double() * torch.linspace(0.2, 2, 12)
+    target, chosen, total = features.mean(0), [], torch.zeros(12, dtype=torch.float64)
+    for t in range(1, 21):
+        distances = ((total + features) / t - target).pow(2).sum(1)
+        distances[chosen] = float("inf")
+        chosen.append(int(distances.argmin()))
+        total += features[chosen[-1]]
+    assert herding_select(features, 20).tolist() == chosen
+
+
+def test_selection_over_a_random_candidate_subset(digits_train):
+    from mgdd.selection import FeatureSelector
+
+    selector = FeatureSelector("herding", feature_epochs=0, candidates_per_class=20)
+    picked = selector.select_indices(digits_train, 3, seed=0, device=torch.device("cpu"))
+    candidates = selector.candidates(digits_train, seed=0)
+    assert [len(c) for c in candidates] == [20] * 10
+    allowed = set(torch.cat(candidates).tolist())
+    assert len(picked) == 30 and set(picked.tolist()) <= allowed
+    assert (digits_train.labels[picked] == torch.arange(10).repeat_interleave(3)).all()
+    # other seeds draw other candidates; all of them is the default
+    assert set(torch.cat(selector.candidates(digits_train, seed=1)).tolist()) != allowed
+    assert sum(len(c) for c in FeatureSelector("herding").candidates(digits_train, 0)) == len(digits_train)
+    with pytest.raises(ValueError, match="candidates_per_class"):
+        FeatureSelector("herding", candidates_per_class=0)
+
+
 def test_kcenter_matches_hand_computation():
     features = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0]])
     rng = torch.Generator().manual_seed(0)

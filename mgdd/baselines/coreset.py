@@ -30,10 +30,12 @@ class _FeatureCoreset(Distiller):
         feature_epochs: int = 1,
         feature_lr: float = 0.01,
         feature_per_class: int | None = None,
+        candidates_per_class: int | None = None,
         batch_size: int = 256,
     ) -> None:
-        self.selector = FeatureSelector(self.name, feature_arch, feature_epochs, feature_lr, feature_per_class,
-                                        batch_size)
+        self.selector = FeatureSelector(self.name, feature_arch=feature_arch, feature_epochs=feature_epochs,
+                                        feature_lr=feature_lr, feature_per_class=feature_per_class,
+                                        candidates_per_class=candidates_per_class, batch_size=batch_size)
 
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
         syn = SyntheticSet.from_real(train, self.selector.select_indices(train, ipc, seed, device))
