@@ -24,7 +24,7 @@ _LAZY = {
     "as_image_dataset": "data", "available_datasets": "data", "from_tensors": "data",
     "from_torch_dataset": "data", "load_dataset": "data", "resolve_device": "device", "Distiller": "methods",
     "available_methods": "methods", "distill": "methods", "get_method": "methods", "register_method": "methods",
-    "EvalResult": "evaluation", "evaluate": "evaluation", "MetaGenerator": "generator", "CorruptFileError": "io",
+    "EvalResult": "evaluation", "Protocol": "evaluation", "evaluate": "evaluation", "MetaGenerator": "generator", "CorruptFileError": "io",
     "available_networks": "nets", "get_network": "nets", "SyntheticSet": "synthetic", "load_synthetic": "synthetic",
 }
 
@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     )
     from .device import resolve_device  # noqa: F401
     from .methods import Distiller, available_methods, distill, get_method, register_method  # noqa: F401
-    from .evaluation import EvalResult, evaluate  # noqa: F401
+    from .evaluation import EvalResult, Protocol, evaluate  # noqa: F401
     from .generator import MetaGenerator  # noqa: F401
     from .io import CorruptFileError  # noqa: F401
     from .nets import available_networks, get_network  # noqa: F401

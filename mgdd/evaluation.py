@@ -12,8 +12,8 @@ import math
 import os
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -64,44 +64,70 @@ class EvalResult:
         return {**asdict(self), "mean": self.mean, "std": self.std}
 
 
+@dataclass(frozen=True)
+class Protocol:
+    """How :func:`evaluate` trains each network on a set: the settings users pass around and compare under.
+
+    Attributes:
+        epochs: training epochs (DSA/DM use 1000, DC 300).
+        lr: learning rate; ``None`` uses the set's learned lr if it has one, else 0.01 (1e-3 under the
+            relabel protocol).
+        batch_size: default 256 (128 under the relabel protocol).
+        momentum, weight_decay: SGD's.
+        augment: DSA augmentation during training, drawn per sample (``dsa_strategy``).
+        loss: ``"ce"`` for hard labels, ``"soft_ce"`` (labels are distributions) or ``"mse"`` (labels are
+            regression targets) for soft labels; ``"auto"`` picks ce for hard labels, soft_ce when every soft
+            label row is a distribution, mse otherwise.
+        chunk: images per forward/backward pass, a speed setting that leaves the protocol as it is
+            (gradients accumulate over the chunks of a batch). None: cache-sized chunks on CPU for
+            networks without BatchNorm, whole batches elsewhere; 0: whole training batches and test
+            batches of 1000 (the behaviour before chunking, for speed comparisons).
+        temperature: the relabel protocol's softmax temperature of the teacher's labels.
+    """
+
+    epochs: int = 1000
+    lr: float | None = None
+    batch_size: int | None = None
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    augment: bool = True
+    dsa_strategy: str = DEFAULT_DSA_STRATEGY
+    loss: str = "auto"
+    chunk: int | None = None
+    temperature: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.chunk is not None and self.chunk < 0:
+            raise ValueError(f"chunk must be >= 0 images (0: whole batches), got {self.chunk}")
+
+
+PROTOCOL_SETTINGS = tuple(f.name for f in fields(Protocol))
+
+
 def evaluate(
     syn: SyntheticSet,
     test: ImageDataset,
     arch: str | Sequence[str] = "ConvNet",
     models: int = 5,
-    epochs: int = 1000,
-    lr: float | None = None,
-    batch_size: int | None = None,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
-    augment: bool = True,
-    dsa_strategy: str = DEFAULT_DSA_STRATEGY,
-    loss: str = "auto",
+    protocol: Protocol | None = None,
+    *,
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = True,
     net_options: dict | None = None,
-    chunk: int | None = None,
     curriculum: bool = False,
     teacher: nn.Module | str | None = None,
-    temperature: float = 30.0,
+    **settings: Any,
 ) -> EvalResult | dict[str, EvalResult]:
     """Train ``models`` fresh networks on ``syn`` and report their accuracy on ``test``.
 
     Args:
         arch: one architecture name, or a list for a cross-architecture table (then a dict
             ``{arch: EvalResult}`` is returned).
-        epochs: training epochs (DSA/DM use 1000, DC 300).
-        batch_size: default 256 (128 under the relabel protocol).
-        lr: learning rate; ``None`` uses the set's learned lr if it has one, else 0.01.
-        augment: DSA augmentation during training, drawn per sample.
-        loss: ``"ce"`` for hard labels, ``"soft_ce"`` (labels are distributions) or ``"mse"``
-            (labels are regression targets) for soft labels; ``"auto"`` picks ce for hard
-            labels, soft_ce when every soft label row is a distribution, mse otherwise.
-        chunk: images per forward/backward pass, a speed setting that leaves the protocol as it is
-            (gradients accumulate over the chunks of a batch). None: cache-sized chunks on CPU for
-            networks without BatchNorm, whole batches elsewhere; 0: whole training batches and test
-            batches of 1000 (the behaviour before chunking, for speed comparisons).
+        protocol: the training settings (:class:`Protocol`); ``settings`` override single fields of it,
+            e.g. ``evaluate(syn, test, models=3, epochs=300)``.
         curriculum: for sets distilled subset by subset (SeqMatch, :mod:`mgdd.curriculum`): each network
             trains ``epochs`` on S1, then ``epochs`` on S1+S2, and so on (each stage with its subset's
             learned lr unless ``lr`` is given); the final accuracy counts.
@@ -110,56 +136,59 @@ def evaluate(
             mixed batch, with the reference's AdamW and cosine schedule (:mod:`mgdd.relabel`; ``lr`` default
             1e-3, ``batch_size`` default 128); the set's own labels are not used.
     """
+    unknown = sorted(set(settings) - set(PROTOCOL_SETTINGS))
+    if unknown:
+        raise TypeError(f"evaluate() got unknown settings {unknown}; the protocol's are {list(PROTOCOL_SETTINGS)}")
+    protocol = replace(protocol or Protocol(), **settings)
     if isinstance(arch, (list, tuple)):
         return {
-            name: evaluate(
-                syn, test, name, models, epochs, lr, batch_size, momentum, weight_decay, augment,
-                dsa_strategy, loss, seed, device, progress, net_options, chunk, curriculum, teacher, temperature,
-            )
+            name: evaluate(syn, test, name, models, protocol, seed=seed, device=device, progress=progress,
+                           net_options=net_options, curriculum=curriculum, teacher=teacher)
             for name in arch
         }
     test = as_image_dataset(test)
     _check_compatible(syn, test)
     syn = syn.decoded()  # multi-formation sets train on their decoded samples
-    if models < 1 or epochs < 1:
-        raise ValueError(f"models and epochs must be >= 1 (got {models}, {epochs})")
-    if chunk is not None and chunk < 0:
-        raise ValueError(f"chunk must be >= 0 images (0: whole batches), got {chunk}")
+    if models < 1:
+        raise ValueError(f"models must be >= 1, got {models}")
     if teacher is not None:
-        return _evaluate_with_teacher(syn, test, arch, models, epochs, lr, batch_size, teacher, temperature, seed,
-                                      device, progress, net_options)
-    batch_size = batch_size or 256
-    loss = resolve_loss(syn.labels, loss)
+        return _evaluate_with_teacher(syn, test, arch, models, protocol, teacher, seed, device, progress, net_options)
+    epochs, lr, chunk = protocol.epochs, protocol.lr, protocol.chunk
+    batch_size = protocol.batch_size or 256
+    loss = resolve_loss(syn.labels, protocol.loss)
     default_lr = float(lr if lr is not None else (syn.learned_lr or 0.01))
     # (indices, lr) of each training stage: the whole set, or the curriculum's growing unions of subsets
     stages = ([(idx, float(stage_lr) if lr is None and stage_lr is not None else default_lr)
                for idx, stage_lr in curriculum_stages(syn)] if curriculum else [(None, default_lr)])
     device = resolve_device(device)
     images, targets = syn.images.to(device), syn.labels.to(device)
-    augmenter = DiffAugment(dsa_strategy) if augment else None
+    augmenter = DiffAugment(protocol.dsa_strategy) if protocol.augment else None
     started = time.perf_counter()
     bar = tqdm(total=models * epochs * len(stages), desc=f"evaluate {arch}", disable=not progress, leave=False)
 
     def train(net: nn.Module, model_index: int) -> None:
         rng = torch.Generator(device=device).manual_seed(seed + model_index)
-        train_stages(net, images, targets, stages, epochs, batch_size, momentum, weight_decay, augmenter, loss,
-                     rng, on_epoch=bar.update, chunk=chunk)
+        train_stages(net, images, targets, stages, epochs, batch_size, protocol.momentum, protocol.weight_decay,
+                     augmenter, loss, rng, on_epoch=bar.update, chunk=chunk)
 
     accuracies = _train_and_test(syn, arch, net_options, models, seed, device, train, test, bar,
                                  GPU_INFERENCE_CHUNK if chunk == 0 else chunk)
     extra = {"curriculum_lrs": [stage_lr for _, stage_lr in stages]} if curriculum else {}
-    return EvalResult(arch, accuracies, epochs, stages[-1][1], loss, augment, time.perf_counter() - started, extra)
+    return EvalResult(arch, accuracies, epochs, stages[-1][1], loss, protocol.augment, time.perf_counter() - started,
+                      extra)
 
 
-def _evaluate_with_teacher(syn, test, arch, models, epochs, lr, batch_size, teacher, temperature, seed, device,
-                           progress, net_options) -> EvalResult:
+def _evaluate_with_teacher(syn, test, arch, models, protocol: Protocol, teacher, seed, device, progress,
+                           net_options) -> EvalResult:
     """The relabel protocol of :func:`evaluate` (``teacher`` given)."""
     from .relabel import RELABEL_DEFAULTS, train_with_teacher
     from .teacher import load_teacher
 
     device = resolve_device(device)
     teacher = load_teacher(teacher, device)[0] if isinstance(teacher, (str, os.PathLike)) else teacher.to(device)
-    lr = float(lr if lr is not None else RELABEL_DEFAULTS["lr"])
+    epochs, temperature = protocol.epochs, protocol.temperature
+    lr = float(protocol.lr if protocol.lr is not None else RELABEL_DEFAULTS["lr"])
+    batch_size = protocol.batch_size or RELABEL_DEFAULTS["batch_size"]
     images = syn.images.to(device)
     with torch.no_grad():
         outputs = teacher.eval()(images[:1]).shape[1]
@@ -171,7 +200,7 @@ def _evaluate_with_teacher(syn, test, arch, models, epochs, lr, batch_size, teac
 
     def train(net: nn.Module, model_index: int) -> None:
         train_with_teacher(net, images, teacher, epochs, pad_value, lr=lr,
-                           batch_size=batch_size or RELABEL_DEFAULTS["batch_size"], temperature=temperature,
+                           batch_size=batch_size, temperature=temperature,
                            rng=torch.Generator().manual_seed(seed + model_index), on_epoch=bar.update)
 
     accuracies = _train_and_test(syn, arch, net_options, models, seed, device, train, test, bar)

@@ -46,6 +46,21 @@ def test_cross_architecture_returns_one_result_per_arch(digits_train, digits_tes
     assert all(0.0 <= r.mean <= 100.0 for r in results.values())
 
 
+def test_a_protocol_is_passed_around_and_overridden_by_single_settings(digits_train, digits_test):
+    syn = _real_set(digits_train, ipc=2)
+    protocol = mgdd.Protocol(epochs=4, lr=0.02, augment=False)
+    kwargs = dict(models=1, progress=False, net_options=SMALL_NET)
+    given = mgdd.evaluate(syn, digits_test, protocol=protocol, **kwargs)
+    assert (given.epochs, given.lr, given.augment) == (4, 0.02, False)
+    assert given.accuracies == mgdd.evaluate(syn, digits_test, epochs=4, lr=0.02, augment=False, **kwargs).accuracies
+    overridden = mgdd.evaluate(syn, digits_test, protocol=protocol, epochs=2, **kwargs)
+    assert (overridden.epochs, overridden.lr) == (2, 0.02) and protocol.epochs == 4
+    with pytest.raises(TypeError, match="unknown settings \\['epoch'\\]"):
+        mgdd.evaluate(syn, digits_test, epoch=3, **kwargs)
+    with pytest.raises(ValueError, match="epochs"):
+        mgdd.Protocol(epochs=0)
+
+
 def test_learned_lr_is_used_unless_overridden(digits_train, digits_test):
     syn = _real_set(digits_train, ipc=2)
     syn.learned_lr = 0.003
