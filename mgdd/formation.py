@@ -9,6 +9,7 @@ Decoded samples are ordered slot by slot (tiles row-major), so a class-major set
 from __future__ import annotations
 
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor
 
 
@@ -25,11 +26,8 @@ def decode_formation(stored: Tensor, factor: int) -> Tensor:
     _check(stored, factor)
     if factor == 1:
         return stored
-    m, channels, height, width = stored.shape
-    tile_h, tile_w = height // factor, width // factor
-    tiles = stored.reshape(m, channels, factor, tile_h, factor, tile_w).permute(0, 2, 4, 1, 3, 5)
-    tiles = tiles.reshape(m * factor * factor, channels, tile_h, tile_w)
-    return F.interpolate(tiles, size=(height, width), mode="bilinear", align_corners=False)
+    tiles = rearrange(stored, "m c (fh h) (fw w) -> (m fh fw) c h w", fh=factor, fw=factor)  # slot by slot, row-major
+    return F.interpolate(tiles, size=stored.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def encode_formation(samples: Tensor, factor: int) -> Tensor:
@@ -38,10 +36,8 @@ def encode_formation(samples: Tensor, factor: int) -> Tensor:
     _check(samples, factor)
     if factor == 1:
         return samples
-    n, channels, height, width = samples.shape
+    n, _, height, width = samples.shape
     if n % (factor * factor):
         raise ValueError(f"{n} samples do not fill slots of {factor * factor}")
-    tile_h, tile_w = height // factor, width // factor
-    tiles = F.adaptive_avg_pool2d(samples, (tile_h, tile_w))
-    tiles = tiles.reshape(n // factor**2, factor, factor, channels, tile_h, tile_w).permute(0, 3, 1, 4, 2, 5)
-    return tiles.reshape(n // factor**2, channels, height, width)
+    tiles = F.adaptive_avg_pool2d(samples, (height // factor, width // factor))
+    return rearrange(tiles, "(m fh fw) c h w -> m c (fh h) (fw w)", fh=factor, fw=factor)
