@@ -117,6 +117,16 @@ def test_herding_start_is_the_herding_baselines_selection(digits_train):
     assert torch.allclose(syn.images, herding.images, atol=1e-5)
 
 
+def test_generate_records_the_seconds_of_its_parts(adapted):
+    first = adapted.generate(2, label_networks=3, seed=11)  # new label networks: their real features are computed
+    again = adapted.generate(2, label_networks=3, seed=11)
+    parts = again.metadata["part_seconds"]
+    assert {"guidance", "generator", "label features", "label solve", "real features"} <= set(parts)
+    assert all(v >= 0 for v in parts.values()) and sum(parts.values()) <= again.metadata["wall_time"] + 1e-3
+    assert first.metadata["part_seconds"]["real features"] > parts["real features"]  # cached after the first call
+    assert "label solve" not in adapted.generate(2, labels="hard").metadata["part_seconds"]
+
+
 def test_guided_steps_apply_the_generator_again(adapted):
     one, three = adapted.generate(4, seed=2), adapted.generate(4, seed=2, guided_steps=3)
     assert one.metadata["guided_steps"] == 1 and three.metadata["guided_steps"] == 3

@@ -29,7 +29,7 @@ from ..synthetic import SyntheticSet
 from ..ridge import solve_labels_across_networks
 from .model import BUNDLED_DIR, DEFAULT_MODEL, GeneratorModel, bundled_models  # noqa: F401 (re-exported)
 from .network import ConditionalGenerator
-from .step import FeaturePool, distillation_loss, random_feature_net, sample_task, synthesize
+from .step import FeaturePool, PartTimer, distillation_loss, random_feature_net, sample_task, synthesize
 
 INIT_METHODS = ("random", "kcenter", "herding")
 MODEL_POOLS = ("random", "online")
@@ -293,31 +293,36 @@ class MetaGenerator:
         device = resolve_device(device)
         self.model.to(device).eval()
         started = time.perf_counter()
+        timer = PartTimer(device)
         rng = torch.Generator().manual_seed(seed)
-        initial = self._initial_indices(data, ipc, init, rng, device, seed)
-        task = sample_task(data, ipc, rng, initial_indices=initial, real_per_class=1,
-                           support_per_class=support_per_class).to(device)
+        with timer("initial samples"):
+            initial = self._initial_indices(data, ipc, init, rng, device, seed)
+            task = sample_task(data, ipc, rng, initial_indices=initial, real_per_class=1,
+                               support_per_class=support_per_class).to(device)
         label_count = real_per_class if real_per_class is not None else default_label_samples(ipc)
         wanted = [(guide_per_class, seed + 2)]
         if labels == "least-squares":
             wanted += [(label_count, seed + 1 + LABEL_SEED_STRIDE * j) for j in range(label_networks)]
         missing = [w for w in wanted if self._reference_key(*w, device) not in target.references]
-        for count, reference_seed in tqdm(missing, desc="generate: real features (once per target)",
-                                          disable=not progress or len(missing) < 2, leave=False):
-            self._reference(target, count, reference_seed, device)
+        with timer("real features"):  # once per target: what makes a first call slower
+            for count, reference_seed in tqdm(missing, desc="generate: real features (once per target)",
+                                              disable=not progress or len(missing) < 2, leave=False):
+                self._reference(target, count, reference_seed, device)
         guide = self._reference(target, guide_per_class, seed + 2, device)
         task = dataclasses.replace(task, real_targets=guide["targets"])
         images = synthesize(self.generator, task, guide["net"], guide["features"], steps,
-                            self.model.ridge, self.model.label_ridge, self.model.clamp_output)
+                            self.model.ridge, self.model.label_ridge, self.model.clamp_output, timer)
         targets = task.initial_labels
         head_ridge = self.model.ridge if label_ridge is None else label_ridge
         if labels == "least-squares":  # from other networks than the guidance's
             references = [self._reference(target, label_count, seed + 1 + LABEL_SEED_STRIDE * j, device)
                           for j in range(label_networks)]
-            syn_features = torch.stack([embed(r["net"], images).to(device) for r in references])
-            targets = solve_labels_across_networks(syn_features, torch.stack([r["features"] for r in references]),
-                                                   torch.stack([r["targets"] for r in references]), head_ridge,
-                                                   self.model.label_ridge).float()
+            with timer("label features"):
+                syn_features = torch.stack([embed(r["net"], images).to(device) for r in references])
+            with timer("label solve"):
+                targets = solve_labels_across_networks(
+                    syn_features, torch.stack([r["features"] for r in references]),
+                    torch.stack([r["targets"] for r in references]), head_ridge, self.model.label_ridge).float()
         syn = SyntheticSet(
             images.cpu(), targets.cpu(), data.num_classes, list(data.class_names), data.mean, data.std,
             metadata={
@@ -333,6 +338,7 @@ class MetaGenerator:
         if target.source is not None:
             syn = in_channels_of(syn, target.source)
         syn.metadata["wall_time"] = round(time.perf_counter() - started, 3)
+        syn.metadata["part_seconds"] = {name: round(value, 4) for name, value in timer.seconds.items()}
         return syn
 
     def _target_for(self, data: ImageDataset | None, convert_channels: bool = False) -> AdaptedTarget:

@@ -8,6 +8,8 @@ A single backward per step keeps the step compatible with DistributedDataParalle
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -212,25 +214,55 @@ def synthesize(
     ridge: float = DEFAULT_RIDGE,
     label_ridge: float = DEFAULT_LABEL_RIDGE,
     clamp: bool = True,
+    timer: "PartTimer | None" = None,
 ) -> Tensor:
     """The synthetic samples of ``task``: ``unroll`` guided generator steps from the initial samples.
 
     ``gen`` may be wrapped (e.g. by DDP). Without a feature network the generator runs once, unguided.
     ``clamp``: keep every step's output within the real data's range (:func:`data_range`).
+    ``timer``: adds the seconds of the guidance and of the generator under those names.
     """
+    timer = timer or PartTimer(task.initial.device, enabled=False)
     x = task.initial
     low, high = data_range(task)
     for _ in range(max(unroll, 1)):
         guide = None
         if feature_net is not None and unroll > 0:
-            guide = guidance(x, feature_net, real_features, task.real_targets, ridge, label_ridge)
-        if torch.is_grad_enabled() or not isinstance(gen, ConditionalGenerator):
-            x = gen(x, task.initial_labels, task.support, task.support_labels, task.num_classes, guide)
-        else:
-            x = _transform_in_chunks(gen, x, task, guide)
+            with timer("guidance"):
+                guide = guidance(x, feature_net, real_features, task.real_targets, ridge, label_ridge)
+        with timer("generator"):
+            if torch.is_grad_enabled() or not isinstance(gen, ConditionalGenerator):
+                x = gen(x, task.initial_labels, task.support, task.support_labels, task.num_classes, guide)
+            else:
+                x = _transform_in_chunks(gen, x, task, guide)
         if clamp:
             x = torch.maximum(torch.minimum(x, high), low)
     return x
+
+
+class PartTimer:
+    """Wall seconds per named part, summed over repeats: ``with timer("guidance"): ...``. On CUDA each part
+    synchronises first and last, so that the seconds are the part's and not its queue's."""
+
+    def __init__(self, device: torch.device | str, enabled: bool = True) -> None:
+        self.device, self.enabled, self.seconds = torch.device(device), enabled, {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        if not self.enabled:
+            yield
+            return
+        self._sync()
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
 
 def data_range(task: Task) -> tuple[Tensor, Tensor]:
