@@ -71,13 +71,16 @@ def main() -> None:
 
 
 def render(results: dict) -> str:
-    rows = sorted(results.values(), key=lambda r: (r["ipc"], r["method"], sorted(r.get("options", {}).items())))
+    rows = sorted(results.values(), key=lambda r: (r["ipc"], r["method"], str(sorted(r.get("options", {}).items()))))
     lines = [
         "# Coreset baselines on Fashion-MNIST (ConvNet-3, standard protocol)",
         "",
         "Test accuracy (%) of ConvNet-3 (128 ch, instance norm) trained from scratch on each set: SGD momentum 0.9,",
         "wd 5e-4, lr 0.01 (x0.1 at half), batch 256, DSA augmentation; mean ± std over the listed models.",
-        "Herding and k-center (random first center) select in the features of a ConvNet trained for 1 epoch on the real data.",
+        "Herding and k-center (random first center) select in the features of a ConvNet trained on the real data: by",
+        "default 3 epochs on 100 images per class, selection over 500 random images per class (`mgdd.selection`);",
+        "rows with `feature_epochs=1, feature_per_class=None, candidates_per_class=None` are the settings before",
+        "(1 epoch on all 60000 images, selection over all).",
         "",
         "Rows with options name them (`feature_per_class`: real images per class the feature network trains on,",
         "`feature_epochs`, `candidates_per_class`: random images per class the selection runs over; default all).",
@@ -88,11 +91,14 @@ def render(results: dict) -> str:
     for r in rows:
         published = PUBLISHED.get((r["method"], r["ipc"])) if not r.get("options") else None
         name = r["method"] + "".join(f", {k}={v}" for k, v in sorted(r.get("options", {}).items()))
+        name += " *" if r.get("note") else ""
         lines.append(
             f"| {name} | {r['ipc']} | {r['mean']:.2f} ± {r['std']:.2f} | "
             f"{published if published is not None else '—'} | {r['models']} | {r['epochs']} | "
             f"{r['distill_seconds']:.1f} | {r['total_seconds']:.0f} | {r['date']} | {r['machine']} |"
         )
+    notes = sorted({r["note"] for r in rows if r.get("note")})
+    lines += [""] + [f"\\* {n}" for n in notes] if notes else []
     commands = sorted({r["command"] for r in rows})
     lines += ["", "Commands:", ""] + [f"    {c}" for c in commands] + [""]
     return "\n".join(lines)

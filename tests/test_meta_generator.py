@@ -90,16 +90,26 @@ def test_label_solve_uses_more_real_samples_for_larger_sets(adapted):
     from mgdd.generator.meta import default_label_samples
 
     assert [default_label_samples(ipc) for ipc in (1, 10, 50)] == [100, 100, 500]
-    assert adapted.generate(12).metadata["label_real_per_class"] == 120
-    few = adapted.generate(12, real_per_class=20)
+    solved = adapted.generate(12, labels="least-squares")
+    assert solved.metadata["label_real_per_class"] == 120
+    few = adapted.generate(12, labels="least-squares", real_per_class=20)
     assert few.metadata["label_real_per_class"] == 20
     # the same images, labels solved from fewer real points: different labels
-    assert torch.equal(few.images, adapted.generate(12).images)
-    assert not torch.allclose(few.labels, adapted.generate(12).labels)
+    assert torch.equal(few.images, solved.images)
+    assert not torch.allclose(few.labels, solved.labels)
+
+
+def test_auto_labels_are_solved_up_to_ipc_10_and_one_hot_above(adapted):
+    from mgdd.generator.meta import SOFT_LABEL_MAX_IPC
+
+    assert SOFT_LABEL_MAX_IPC == 10
+    small, large = adapted.generate(10), adapted.generate(11)
+    assert small.metadata["labels"] == "least-squares" and small.labels.is_floating_point()
+    assert large.metadata["labels"] == "hard" and large.labels.tolist() == torch.arange(10).repeat_interleave(11).tolist()
 
 
 def test_labels_solved_across_several_networks(adapted):
-    one, four = adapted.generate(5), adapted.generate(5, label_networks=4)
+    one, four = adapted.generate(5, label_networks=1), adapted.generate(5, label_networks=4)
     assert torch.equal(one.images, four.images)
     assert four.metadata["label_networks"] == 4 and four.metadata["label_ridge"] == adapted.model.ridge
     assert not torch.allclose(one.labels, four.labels, atol=1e-3)

@@ -26,12 +26,12 @@ class _FeatureCoreset(Distiller):
     def __init__(
         self,
         *,
-        feature_arch: str = "ConvNet",
-        feature_epochs: int = 1,
-        feature_lr: float = 0.01,
-        feature_per_class: int | None = None,
-        candidates_per_class: int | None = None,
-        batch_size: int = 256,
+        feature_arch: str = FeatureSelector.feature_arch,  # defaults: FeatureSelector's, one source
+        feature_epochs: int = FeatureSelector.feature_epochs,
+        feature_lr: float = FeatureSelector.feature_lr,
+        feature_per_class: int | None = FeatureSelector.feature_per_class,
+        candidates_per_class: int | None = FeatureSelector.candidates_per_class,
+        batch_size: int = FeatureSelector.batch_size,
     ) -> None:
         self.selector = FeatureSelector(self.name, feature_arch=feature_arch, feature_epochs=feature_epochs,
                                         feature_lr=feature_lr, feature_per_class=feature_per_class,

@@ -9,7 +9,10 @@ import torch
 from ..data import ImageDataset
 from ..methods import Distiller, register_method
 from ..synthetic import SyntheticSet
-from .meta import DEFAULT_MODEL, INIT_METHODS, LABEL_METHODS, MetaGenerator
+from .meta import (
+    DEFAULT_ADAPT_STEPS, DEFAULT_INIT, DEFAULT_LABEL_NETWORKS, DEFAULT_LABELS, DEFAULT_MEAN_WEIGHT, DEFAULT_MODEL,
+    INIT_METHODS, LABEL_METHODS, MetaGenerator,
+)
 
 
 @register_method
@@ -28,13 +31,14 @@ class MGDD(Distiller):
         self,
         *,
         model: str = DEFAULT_MODEL,
-        steps: int = 200,
+        steps: int = DEFAULT_ADAPT_STEPS,
         adapt_ipc: int | list[int] = 10,
         lr: float = 1e-4,
-        mean_weight: float = 0.0,
+        mean_weight: float = DEFAULT_MEAN_WEIGHT,
         model_pool: str = "random",
-        init: str = "random",
-        labels: str = "least-squares",
+        init: str = DEFAULT_INIT,
+        labels: str = DEFAULT_LABELS,
+        label_networks: int = DEFAULT_LABEL_NETWORKS,
         convert_channels: bool = False,
         progress: bool = True,
     ) -> None:
@@ -48,6 +52,7 @@ class MGDD(Distiller):
         self.model, self.steps, self.lr, self.mean_weight = model, steps, lr, mean_weight
         self.model_pool = model_pool
         self.init, self.labels, self.convert_channels, self.progress = init, labels, convert_channels, progress
+        self.label_networks = label_networks
 
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
         gen = MetaGenerator.from_pretrained(self.model)
@@ -55,7 +60,8 @@ class MGDD(Distiller):
                   progress=self.progress, convert_channels=self.convert_channels, mean_weight=self.mean_weight,
                   model_pool=self.model_pool)
         started = time.perf_counter()
-        syn = gen.generate(ipc, init=self.init, labels=self.labels, seed=seed, device=device)
+        syn = gen.generate(ipc, init=self.init, labels=self.labels, label_networks=self.label_networks, seed=seed,
+                           device=device, convert_channels=self.convert_channels)
         generate_seconds = time.perf_counter() - started
         syn.metadata.update(model=self.model, generate_seconds=round(generate_seconds, 3),
                             distill_seconds=round(gen.adapt_info["seconds"] + generate_seconds, 3))
