@@ -32,21 +32,23 @@ def results_text(mgdd: dict, tta: dict, coreset: dict) -> str:
     curve = {(r["start"], r["steps"], r["ipc"]): r for k, r in mgdd.items() if k.startswith("curve/")}
     any_adapt = next(iter(adapt.values()), None)
     header = "| setting | " + " | ".join(f"IPC {i}" for i in ipcs) + " |"
+    machine = any_adapt["machine"] if any_adapt is not None and "machine" in any_adapt else "see the results files"
     lines = [
-        "Fashion-MNIST, ConvNet-3 trained 300 epochs on the generated set (least-squares soft labels), mean ± std",
-        "over 3 models, 2-core Intel Xeon CPU; composed by `benchmarks/model_card_results.py` from",
+        "Fashion-MNIST, ConvNet-3 trained 300 epochs on the generated set, mean ± std over 3 models, "
+        f"{machine}; composed by `benchmarks/model_card_results.py` from",
         "`benchmarks/results/mgdd_fashion_mnist.md` and `benchmarks/results/time_to_accuracy.md` of the mgdd repository.",
         "", header, "| --- |" + " --- |" * len(ipcs),
     ]
     if any_adapt is not None:
-        lines.append(f"| adapted {any_adapt['adapt_steps']} steps at IPC {any_adapt['adapt_ipc']} "
-                     f"({any_adapt['adapt_seconds']:.0f} s), then generate | "
+        start = f"{any_adapt['init']} start, " if "init" in any_adapt else ""
+        lines.append(f"| {start}adapted {any_adapt['adapt_steps']} steps at IPC {any_adapt['adapt_ipc']} "
+                     f"({any_adapt['adapt_seconds']:.0f} s), then generate (the defaults) | "
                      + " | ".join(cell(adapt.get(i)) + (" (size unseen)" if adapt.get(i, {}).get("unseen_in_adaptation")
                                                          else "") for i in ipcs) + " |")
     for start, name in (("meta", "meta-trained start"), ("scratch", "untrained generator, same labels")):
         steps = sorted({s for (st, s, i) in curve if st == start})
         for s in steps:
-            lines.append(f"| {name}, {s} steps at that IPC | "
+            lines.append(f"| {name}, {s} steps at that IPC (random start, earlier defaults) | "
                          + " | ".join(cell(curve.get((start, s, i))) for i in ipcs) + " |")
     random = {r["ipc"]: r for r in coreset.values() if r["method"] == "random"}
     lines.append("| random real images (one-hot labels) | " + " | ".join(cell(random.get(i)) for i in ipcs) + " |")

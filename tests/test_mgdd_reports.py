@@ -41,8 +41,9 @@ def test_card_text_comes_from_the_entries():
     coreset = {"r1": {"method": "random", "ipc": 1, "mean": 52.0, "std": 1.0},
                "h1": {"method": "herding", "ipc": 1, "mean": 69.0, "std": 1.0}}
     text = results_text(mgdd, {}, coreset)
-    assert "| adapted 200 steps at IPC 10 (500 s), then generate | 61.50 ± 0.20 (size unseen) | 86.00 ± 0.20 |" in text
-    assert "| untrained generator, same labels, 0 steps at that IPC | — | 79.00 ± 0.30 |" in text
+    assert ("| adapted 200 steps at IPC 10 (500 s), then generate (the defaults) | 61.50 ± 0.20 (size unseen) |"
+            " 86.00 ± 0.20 |") in text
+    assert "| untrained generator, same labels, 0 steps at that IPC (random start, earlier defaults) | — | 79.00 ± 0.30 |" in text
     assert "| random real images (one-hot labels) | 52.00 ± 1.00 | — |" in text
     assert "Accuracy targets missed: IPC 1 (61.50 < 72)." in text  # IPC 10 met: not listed
     assert "beats the untrained generator in 0 of 1" in text
