@@ -30,6 +30,16 @@ def write_markdown(path: Path, text: str) -> None:
     write_text_atomic(path, text)
 
 
+def add_run_options(parser: argparse.ArgumentParser, models: int = 3, epochs: int = 300) -> None:
+    """The options every benchmark shares: the evaluation (``--models`` x ``--epochs``), ``--seed``,
+    ``--threads`` and ``--device``."""
+    parser.add_argument("--models", type=int, default=models, help="evaluated networks per set")
+    parser.add_argument("--epochs", type=int, default=epochs, help="training epochs of each evaluated network")
+    parser.add_argument("--seed", type=int, default=0)
+    add_threads_option(parser)
+    parser.add_argument("--device", default=None)
+
+
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
 

@@ -17,7 +17,7 @@ import time
 
 import mgdd
 from common import (
-    RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results, machine_description, save_results,
+    RESULTS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description, save_results,
     today, write_markdown,
 )
 from mgdd.cli import parse_options
@@ -31,14 +31,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", nargs="+", default=["random", "herding", "kcenter"])
     parser.add_argument("--ipc", nargs="+", type=int, default=[1, 10, 50])
-    parser.add_argument("--models", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None)
+    add_run_options(parser)
     parser.add_argument("--name", default="coreset_fashion_mnist")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="method option for herding / k-center (repeatable)")
-    add_threads_option(parser)
     args = parser.parse_args()
     apply_threads(args)
     options = parse_options(args.option)

@@ -26,7 +26,7 @@ import torch
 
 import mgdd
 from common import (
-    RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
+    RESULTS_DIR, add_run_options, apply_threads, command_line, load_results,
     machine_description, save_results, today, write_markdown,
 )
 from mgdd.generator.meta import DEFAULT_ADAPT_STEPS, DEFAULT_MODEL, MetaGenerator
@@ -60,11 +60,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--label-real-per-class", nargs="+", default=["100", "500"],
                         help="label solves: COUNT|hard[,nets=N][,ridge=R][,init=I] (real samples per class or "
                              "one-hot labels, networks solved across, head ridge, initial images)")
-    parser.add_argument("--models", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0)
-    add_threads_option(parser)
-    parser.add_argument("--device", default=None)
+    add_run_options(parser)
     return parser.parse_args()
 
 

@@ -24,7 +24,7 @@ import torch
 import mgdd
 from mgdd.formation import decode_formation, encode_formation
 from common import (
-    RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
+    RESULTS_DIR, add_run_options, apply_threads, command_line, load_results,
     machine_description, save_results, today, write_markdown,
 )
 
@@ -60,11 +60,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--ipc", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--models", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0)
-    add_threads_option(parser)
-    parser.add_argument("--device", default=None)
+    add_run_options(parser, models=2)
     return parser.parse_args()
 
 

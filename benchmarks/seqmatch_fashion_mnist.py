@@ -18,7 +18,7 @@ from pathlib import Path
 
 import mgdd
 from common import (
-    RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
+    RESULTS_DIR, add_run_options, apply_threads, command_line, load_results,
     machine_description, save_results, today, write_markdown,
 )
 from mgdd.baselines import train_experts
@@ -35,11 +35,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--experts", type=int, default=3)
     parser.add_argument("--expert-epochs", type=int, default=6)
     parser.add_argument("--pretrain-epochs", type=int, default=300, help="later experts: epochs per earlier stage")
-    parser.add_argument("--models", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0)
-    add_threads_option(parser)
-    parser.add_argument("--device", default=None)
+    add_run_options(parser)
     return parser.parse_args()
 
 

@@ -21,7 +21,7 @@ import torch
 
 import mgdd
 from common import (
-    RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results,
+    RESULTS_DIR, add_run_options, apply_threads, command_line, load_results,
     machine_description, save_results, today, write_markdown,
 )
 from mgdd.training import accuracy, train_network
@@ -41,11 +41,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=1000, help="recover iterations per batch")
     parser.add_argument("--teacher-epochs", type=int, default=5)
     parser.add_argument("--full-epochs", type=int, default=5, help="epochs of the full-data reference network")
-    parser.add_argument("--models", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0)
-    add_threads_option(parser)
-    parser.add_argument("--device", default=None)
+    add_run_options(parser)
     return parser.parse_args()
 
 

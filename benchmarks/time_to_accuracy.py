@@ -26,7 +26,10 @@ from pathlib import Path
 import torch
 
 import mgdd
-from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
+from common import (
+    RESULTS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description, save_results, today,
+    write_markdown,
+)
 from mgdd.baselines import train_experts
 from mgdd.generator.meta import DEFAULT_MODEL
 
@@ -50,10 +53,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--expert-per-class", type=int, default=1000, help="expert training images per class")
     parser.add_argument("--mtt-memory-gb", type=float, default=8.0,
                         help="MTT's guard on the unrolled student's activations (IPC 10 needs about 12.3 GB)")
-    parser.add_argument("--models", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None)
+    add_run_options(parser)
     return parser.parse_args()
 
 
@@ -225,6 +225,7 @@ def plot(results: dict, ipc: int, path: Path) -> None:
 
 def main() -> None:
     args = parse_args()
+    apply_threads(args)
     torch.manual_seed(args.seed)
     Bench(args).run()
 

@@ -39,12 +39,11 @@ FORMAT_VERSION = 1
 
 @dataclass(repr=False)
 class SyntheticSet(LabelledImages):
-    """A synthetic (distilled) training set.
+    """A synthetic (distilled) training set: the fields of :class:`~mgdd.data.dataset.LabelledImages` (images in
+    the normalised space of the source dataset; its classes and normalisation), then the ones below.
 
     Attributes:
-        images: float (N, C, H, W) in the normalised space of the source dataset.
         labels: hard labels, long (N,), or soft labels, float (N, num_classes).
-        num_classes, class_names, mean, std: as in the source :class:`~mgdd.data.ImageDataset`.
         learned_lr: a learning rate distilled together with the images (MTT-style), if any.
         metadata: provenance: method, dataset, ipc, architecture, seed, wall time, version, options.
         formation: multi-formation factor (IDC): each stored image holds ``formation**2`` samples at
@@ -52,12 +51,6 @@ class SyntheticSet(LabelledImages):
             Training uses :meth:`decoded`; ``len`` and ``ipc`` count stored images (the memory).
     """
 
-    images: Tensor
-    labels: Tensor
-    num_classes: int
-    class_names: list[str]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
     learned_lr: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     formation: int = 1

@@ -10,10 +10,19 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 
+@dataclass(repr=False)
 class LabelledImages:
     """What real data (:class:`ImageDataset`) and distilled sets (:class:`~mgdd.SyntheticSet`) share:
     normalised images (N, C, H, W) with one label per sample, class names and the normalisation, one
-    vocabulary (``len``, ``image_shape``, ``channels``, ``denormalize``, ``to_torch``) and one validation."""
+    vocabulary (``len``, ``image_shape``, ``channels``, ``denormalize``, ``to_torch``) and one validation.
+
+    Attributes:
+        images: float tensor (N, C, H, W), normalised with ``mean``/``std``.
+        labels: one per sample (see the subclass).
+        num_classes: number of classes (may exceed the classes present, e.g. for a subset).
+        class_names: one name per class.
+        mean, std: per-channel normalisation that was applied (to undo it for display).
+    """
 
     images: Tensor
     labels: Tensor
@@ -56,23 +65,14 @@ class LabelledImages:
 
 @dataclass(repr=False)
 class ImageDataset(LabelledImages):
-    """Normalised images with integer labels, held in memory.
+    """Normalised images with integer labels, held in memory (the fields of :class:`LabelledImages`, then
+    ``name``).
 
     Attributes:
-        images: float tensor (N, C, H, W), already normalised with ``mean``/``std``.
         labels: long tensor (N,) with values in ``[0, num_classes)``.
-        num_classes: number of classes (may exceed the classes present, e.g. for a subset).
-        class_names: one name per class.
-        mean, std: per-channel normalisation that was applied (to undo it for display).
         name: dataset name, recorded in the metadata of what is distilled from it.
     """
 
-    images: Tensor
-    labels: Tensor
-    num_classes: int
-    class_names: list[str]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
     name: str = "custom"
     _class_index: list[Tensor] | None = field(default=None, init=False, repr=False, compare=False)
 
