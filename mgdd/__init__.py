@@ -25,7 +25,7 @@ _LAZY = {
     "from_torch_dataset": "data", "load_dataset": "data", "resolve_device": "device", "Distiller": "methods",
     "available_methods": "methods", "distill": "methods", "get_method": "methods", "register_method": "methods",
     "EvalResult": "evaluation", "Protocol": "evaluation", "evaluate": "evaluation", "MetaGenerator": "generator", "CorruptFileError": "io",
-    "available_networks": "nets", "get_network": "nets", "SyntheticSet": "synthetic", "load_synthetic": "synthetic",
+    "available_networks": "nets", "get_network": "nets", "SyntheticSet": "synthetic", "load_synthetic": "release",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -55,4 +55,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .generator import MetaGenerator  # noqa: F401
     from .io import CorruptFileError  # noqa: F401
     from .nets import available_networks, get_network  # noqa: F401
-    from .synthetic import SyntheticSet, load_synthetic  # noqa: F401
+    from .release import load_synthetic  # noqa: F401
+    from .synthetic import SyntheticSet  # noqa: F401

@@ -93,6 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
 
+    p = _command(sub, "release", "build the released collection of a dataset from saved sets (a Hub dataset repo)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--sets", default=None, help="folder of saved sets, <method>/ipc<k>/ (default: runs/sets/DATASET)")
+    p.add_argument("--results", nargs="*", default=[], help="results JSON files whose entries give the accuracies")
+    p.add_argument("--missing", action="append", default=[], metavar="METHOD/IPCk=WHY",
+                   help="a set the collection lacks and why (repeatable; listed in the card)")
+    p.add_argument("--out", default="releases", help="the collection goes to OUT/DATASET")
+    p.add_argument("--push", default=None, metavar="ORG", help="also upload it to the Hub as ORG/DATASET-distilled")
+
+    p = _command(sub, "pull", "download one released set (checked against the collection's checksums)")
+    p.add_argument("dataset", help="dataset name, Hub dataset repo id or local collection folder")
+    p.add_argument("--method", required=True)
+    p.add_argument("--ipc", type=int, required=True)
+    p.add_argument("--out", required=True, help="folder to save the set to")
+
+    p = _command(sub, "releases", "list the sets of a released collection, from its index")
+    p.add_argument("dataset", help="dataset name, Hub dataset repo id or local collection folder")
+
     p = _command(sub, "show", "describe a synthetic set and optionally write its image grid")
     p.add_argument("path")
     p.add_argument("--png", default=None, help="write a grid image (one row per class) here")
@@ -171,7 +189,7 @@ def cmd_distill(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .synthetic import load_synthetic
+    from .release import load_synthetic
 
     check_architectures(args.arch)
     _run_evaluation(load_synthetic(args.path), args)
@@ -204,7 +222,7 @@ def cmd_teacher(args) -> None:
 
 
 def cmd_show(args) -> None:
-    from .synthetic import load_synthetic
+    from .release import load_synthetic
 
     syn = load_synthetic(args.path)
     print(syn)
@@ -221,10 +239,46 @@ def cmd_show(args) -> None:
         print("grid:", syn.save_grid(Path(args.png)))
 
 
+def cmd_release(args) -> None:
+    from pathlib import Path
+
+    from .release import accuracies_from_results, build_collection, find_sets, push_collection
+
+    sets = find_sets(args.sets or Path("runs") / "sets" / args.dataset)
+    if not sets:
+        raise FileNotFoundError(f"no saved sets under {args.sets or Path('runs') / 'sets' / args.dataset} "
+                                "(expected <method>/ipc<k>/synthetic.safetensors)")
+    missing = dict(item.split("=", 1) for item in args.missing if "=" in item)
+    folder = build_collection(args.dataset, sets, Path(args.out) / args.dataset, accuracies_from_results(args.results),
+                              missing)
+    print(f"{len(sets)} sets -> {folder}")
+    if args.push:
+        print(push_collection(folder, f"{args.push}/{args.dataset}-distilled"))
+
+
+def cmd_pull(args) -> None:
+    from .release import load_synthetic
+
+    folder = load_synthetic(args.dataset, method=args.method, ipc=args.ipc).save(args.out)
+    print(f"{args.method} IPC {args.ipc} -> {folder}")
+
+
+def cmd_releases(args) -> None:
+    from .release import collection_sets, fetch_index
+
+    index = fetch_index(args.dataset)
+    print(f"{index['repo_id']} ({index['dataset']}): {len(index['sets'])} sets")
+    for key, entry in collection_sets(index):
+        acc = entry.get("accuracy")
+        print(f"  {key:24s} {entry['labels']:4s} labels  " + (f"{acc['mean']:.2f} ± {acc['std']:.2f}" if acc else "—"))
+    for key, why in index.get("missing", {}).items():
+        print(f"  {key:24s} missing: {why}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"distill": cmd_distill, "evaluate": cmd_evaluate, "experts": cmd_experts, "teacher": cmd_teacher,
-                "show": cmd_show}
+                "show": cmd_show, "release": cmd_release, "pull": cmd_pull, "releases": cmd_releases}
     try:
         handlers[args.command](args)
     except KeyboardInterrupt:

@@ -11,7 +11,8 @@ LOW = ["training.py", "selection.py", "objectives.py", "ridge.py", "augment.py",
 FORBIDDEN = {
     "generator": {"mgdd.baselines", "mgdd.evaluation"},
     "baselines": {"mgdd.evaluation", "mgdd.generator"},
-    **{low: {"mgdd.baselines", "mgdd.generator", "mgdd.evaluation", "mgdd.methods"} for low in LOW},
+    **{low: {"mgdd.baselines", "mgdd.generator", "mgdd.evaluation", "mgdd.methods", "mgdd.release"} for low in LOW},
+    "synthetic.py": {"mgdd.release", "mgdd.baselines", "mgdd.generator", "mgdd.evaluation", "mgdd.methods"},
 }
 
 

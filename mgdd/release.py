@@ -1,0 +1,292 @@
+"""Released synthetic sets: a collection per source dataset, laid out as a Hub dataset repository.
+
+A collection folder (and the Hub repository built from it) holds::
+
+    index.json                 every set: method, ipc, sha256 of each file, measured accuracy, provenance
+    README.md                  dataset card (YAML metadata + a table composed from index.json)
+    <method>/ipc<k>/           synthetic.safetensors, metadata.json, grid.png (the SyntheticSet folder)
+                               images.pt, labels.pt (DD-Ranking's export: denormalised images, labels)
+
+``build_collection`` writes one from saved sets; :func:`mgdd.load_synthetic` resolves a dataset name
+(``"fashion-mnist"``) to the project's collection on the Hub (``release_repo_id``), downloads only the
+chosen set and the index, and checks every file against the index's checksums.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from .data.registry import available_datasets, resolve_name
+from .io import CorruptFileError, write_json_atomic, write_text_atomic
+from .synthetic import GRID_FILE, METADATA_FILE, TENSOR_FILE, SyntheticSet
+
+RELEASE_ORG = "mgdd-project"  # the Hub organisation of the project's released collections
+INDEX_FILE = "index.json"
+DD_RANKING_FILES = ("images.pt", "labels.pt")
+SET_FILES = (TENSOR_FILE, METADATA_FILE, GRID_FILE, *DD_RANKING_FILES)
+INDEX_VERSION = 1
+
+
+def release_repo_id(dataset: str) -> str:
+    """The Hub dataset repository of the project's released sets of ``dataset``."""
+    return f"{RELEASE_ORG}/{dataset.lower()}-distilled"
+
+
+def set_key(method: str, ipc: int) -> str:
+    return f"{method.lower()}/ipc{int(ipc)}"
+
+
+def sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_sets(root: str | os.PathLike) -> dict[str, Path]:
+    """``{"<method>/ipc<k>": folder}`` for every saved set under ``root/<method>/ipc<k>/``."""
+    root = Path(root)
+    found = {}
+    for tensors in sorted(root.glob(f"*/ipc*/{TENSOR_FILE}")):
+        folder = tensors.parent
+        if re.fullmatch(r"ipc\d+", folder.name):
+            found[f"{folder.parent.name}/{folder.name}"] = folder
+    return found
+
+
+def export_dd_ranking(syn: SyntheticSet, folder: Path) -> None:
+    """DD-Ranking's files: ``images.pt`` (denormalised, about [0, 1]) and ``labels.pt`` (as stored). Written for
+    other tools; mgdd itself never loads them (they are pickles)."""
+    decoded = syn.decoded()
+    torch.save(decoded.denormalize().contiguous(), folder / DD_RANKING_FILES[0])
+    torch.save(decoded.labels.contiguous(), folder / DD_RANKING_FILES[1])
+
+
+def build_collection(
+    dataset: str,
+    sets: dict[str, str | os.PathLike],
+    out: str | os.PathLike,
+    accuracies: dict[str, dict[str, Any]] | None = None,
+    missing: dict[str, str] | None = None,
+) -> Path:
+    """Write the collection of ``dataset`` to ``out``: each set of ``sets`` (``"<method>/ipc<k>"`` -> saved set
+    folder) copied with its DD-Ranking export, ``index.json`` with checksums and ``accuracies`` (per key:
+    ``mean``, ``std``, ``models``, ``epochs``, ``command``), and the dataset card. ``missing`` names the sets
+    that are not there and why; the card lists them. An existing ``out`` is replaced only once the new one is
+    complete."""
+    out = Path(out)
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    entries = {}
+    for key, source in sorted(sets.items()):
+        syn = SyntheticSet.load(source)
+        if syn.metadata.get("dataset") not in (None, dataset):
+            raise ValueError(f"{source} was distilled from {syn.metadata.get('dataset')!r}, not {dataset!r}")
+        method, ipc = key.split("/")
+        folder = staging / key
+        syn.save(folder)
+        export_dd_ranking(syn, folder)
+        entries[key] = {
+            "method": method, "ipc": int(ipc[3:]), "images": len(syn),
+            "labels": "soft" if syn.soft_labels else "hard",
+            "files": {name: sha256(folder / name) for name in SET_FILES},
+            "accuracy": (accuracies or {}).get(key),
+            "distilled": {k: syn.metadata.get(k) for k in ("seed", "wall_time", "options", "mgdd_version")},
+        }
+    index = {"format_version": INDEX_VERSION, "dataset": dataset, "repo_id": release_repo_id(dataset),
+             "sets": entries, "missing": dict(sorted((missing or {}).items()))}
+    write_json_atomic(staging / INDEX_FILE, index)
+    write_text_atomic(staging / "README.md", render_collection_card(index))
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return out
+
+
+def render_collection_card(index: dict) -> str:
+    """The collection's dataset card: YAML metadata, then a table of every set from ``index`` (never typed)."""
+    from .cards import render_template
+
+    rows = []
+    for key, entry in sorted(index["sets"].items(), key=lambda item: (item[1]["ipc"], item[1]["method"])):
+        acc = entry.get("accuracy")
+        cell = f"{acc['mean']:.2f} ± {acc['std']:.2f} ({acc['models']} x {acc['epochs']} epochs)" if acc else "—"
+        rows.append(f"| {entry['method']} | {entry['ipc']} | {entry['images']} | {entry['labels']} | {cell} | `{key}` |")
+    missing = [f"- `{key}`: {why}" for key, why in index.get("missing", {}).items()]
+    total = sum(entry["images"] for entry in index["sets"].values())
+    example = next(iter(sorted(index["sets"])), "random/ipc10")
+    return render_template(
+        "collection.md", dataset=index["dataset"], repo_id=index["repo_id"], rows="\n".join(rows) or "| — |",
+        missing="\n".join(missing) or "None.", size_category=_size_category(total),
+        example_method=example.split("/")[0], example_ipc=example.split("/")[1][3:],
+    )
+
+
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if n < limit:
+            return name
+    return "n>100K"
+
+
+def read_index(folder: str | os.PathLike) -> dict:
+    """The collection index of a local collection folder (or a downloaded snapshot)."""
+    path = Path(folder) / INDEX_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{folder} is not a released collection (no {INDEX_FILE})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CorruptFileError(f"{path} is not valid JSON: {error}") from error
+
+
+def verify_set(collection: str | os.PathLike, key: str, index: dict | None = None) -> Path:
+    """Check the files of set ``key`` of a collection folder against the index; the set's folder if they match."""
+    index = index or read_index(collection)
+    if key not in index["sets"]:
+        known = ", ".join(sorted(index["sets"])) or "none"
+        why = index.get("missing", {}).get(key)
+        raise FileNotFoundError(f"the {index['dataset']} collection holds no {key}"
+                                + (f" ({why})" if why else "") + f"; it holds: {known}")
+    folder = Path(collection) / key
+    for name, expected in index["sets"][key]["files"].items():
+        path = folder / name
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing from the collection")
+        if sha256(path) != expected:
+            raise CorruptFileError(f"{path} does not match the collection's checksum (corrupt or tampered); "
+                                   "delete it and download the set again")
+    return folder
+
+
+def collection_sets(index: dict) -> Iterable[tuple[str, dict]]:
+    """(key, entry) of every set of a collection index, by IPC then method."""
+    return sorted(index["sets"].items(), key=lambda item: (item[1]["ipc"], item[1]["method"]))
+
+
+def load_synthetic(
+    source: str | os.PathLike,
+    method: str | None = None,
+    ipc: int | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | None = None,
+) -> SyntheticSet:
+    """Load a synthetic set by dataset name, Hub repository or local folder.
+
+    ``source`` is a dataset name (``"fashion-mnist"``: the project's released collection,
+    :func:`release_repo_id`), a Hub dataset repository (``"org/name"``), or a local folder (one set, or a
+    collection). For a collection give ``method`` and ``ipc`` to pick ``<method>/ipc<ipc>/``. Only that set
+    and the collection's ``index.json`` are downloaded, through huggingface_hub's cache (a set fetched once
+    loads offline, ``HF_HUB_OFFLINE=1``); where the collection has an index, every file is checked against
+    its sha256 first.
+    """
+    sub = _collection_subfolder(method, ipc)
+    local = Path(source).expanduser()
+    if local.exists():
+        if sub and not (local / sub).exists():
+            raise FileNotFoundError(f"{local} holds no set for method={method!r} ipc={ipc} (no {local / sub})")
+        return SyntheticSet.load(_checked(local, sub))
+    repo_id = str(source)
+    if "/" not in repo_id and not repo_id.startswith("."):  # a dataset name: the project's collection
+        try:
+            repo_id = resolve_name(repo_id)
+        except KeyError:
+            raise FileNotFoundError(f"{repo_id!r} is neither an existing path, a dataset name "
+                                    f"({', '.join(available_datasets())}) nor a Hub id 'org/name'") from None
+        if not sub:
+            raise ValueError(f"{repo_id!r} names a released collection: give method= and ipc= to pick a set "
+                             "(`mgdd releases` lists them)")
+        repo_id = release_repo_id(repo_id)
+    if repo_id.count("/") != 1 or repo_id.startswith((".", "/")):
+        raise FileNotFoundError(f"{repo_id!r} is neither an existing path, a dataset name nor a Hub id 'org/name'")
+    return SyntheticSet.load(_checked(_download(repo_id, sub, revision, cache_dir, token), sub))
+
+
+def _checked(folder: Path, sub: str) -> Path:
+    """The set's folder inside ``folder``, verified against the collection index when there is one."""
+    if sub and (folder / INDEX_FILE).exists():
+        return verify_set(folder, sub)
+    return folder / sub if sub else folder
+
+
+def _collection_subfolder(method: str | None, ipc: int | None) -> str:
+    if method is None and ipc is None:
+        return ""
+    if method is None or ipc is None:
+        raise ValueError("give both method= and ipc= to pick a set from a released collection")
+    return set_key(method, ipc)
+
+
+def _download(repo_id: str, sub: str, revision: str | None, cache_dir, token) -> Path:
+    """The snapshot folder of ``repo_id`` holding ``sub`` (or everything) and the index."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+
+    patterns = [f"{sub}/*", INDEX_FILE] if sub else None
+    try:
+        folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, cache_dir=cache_dir,
+                                        allow_patterns=patterns, token=token))
+    except RepositoryNotFoundError as error:
+        raise FileNotFoundError(f"Hub dataset repository {repo_id!r} not found (or private)") from error
+    except LocalEntryNotFoundError as error:
+        raise ConnectionError(
+            f"cannot reach the Hugging Face Hub for {repo_id!r} and it is not in the local cache; "
+            "connect once to download it, or pass a local folder (a collection built by `mgdd release`)"
+        ) from error
+    if not ((folder / sub if sub else folder) / TENSOR_FILE).exists():
+        raise FileNotFoundError(f"{repo_id!r} holds no synthetic set at {sub or 'its root'}")
+    return folder
+
+
+def accuracies_from_results(paths: Iterable[str | os.PathLike]) -> dict[str, dict[str, Any]]:
+    """``{"<method>/ipc<k>": accuracy}`` from benchmark results files: entries with ``method``, ``ipc``, ``mean``
+    and ``std`` made with the method's defaults (no ``options``); later files win."""
+    found = {}
+    for path in paths:
+        for entry in json.loads(Path(path).read_text()).values():
+            if not {"method", "ipc", "mean", "std"} <= set(entry) or entry.get("options"):
+                continue
+            found[set_key(entry["method"], entry["ipc"])] = {
+                key: entry.get(key) for key in ("mean", "std", "models", "epochs", "date", "machine", "command")}
+    return found
+
+
+def fetch_index(source: str, revision: str | None = None, cache_dir: str | os.PathLike | None = None) -> dict:
+    """The index of a collection: a local folder, a Hub dataset repo id, or a dataset name (the project's)."""
+    local = Path(source).expanduser()
+    if local.exists():
+        return read_index(local)
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    repo_id = source if "/" in source else release_repo_id(resolve_name(source))
+    try:
+        return read_index(Path(hf_hub_download(repo_id, INDEX_FILE, repo_type="dataset", revision=revision,
+                                               cache_dir=cache_dir)).parent)
+    except LocalEntryNotFoundError as error:
+        raise ConnectionError(f"cannot reach the Hub for {repo_id!r} and its index is not cached; connect once, "
+                              "or pass a local collection folder") from error
+
+
+def push_collection(folder: str | os.PathLike, repo_id: str, token: str | None = None) -> str:
+    """Upload a collection folder to the Hub dataset repository ``repo_id``; the commit URL."""
+    from huggingface_hub import HfApi
+
+    from .io import hub_upload_errors
+
+    api = HfApi(token=token)
+    with hub_upload_errors(repo_id):
+        api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(folder),
+                                 commit_message=f"Release {read_index(folder)['dataset']} sets (mgdd)")
+    return str(getattr(info, "commit_url", info))

@@ -1,0 +1,143 @@
+"""Released collections: the layout and index `build_collection` writes, the dataset card, checksums, and
+loading a set by dataset name through an offline Hub cache (conftest.py keeps the Hub offline)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import mgdd
+from mgdd.io import CorruptFileError
+from mgdd.release import (
+    INDEX_FILE, SET_FILES, build_collection, find_sets, read_index, release_repo_id, sha256, verify_set,
+)
+
+COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def saved_sets(tmp_path_factory, digits_train) -> Path:
+    root = tmp_path_factory.mktemp("sets")
+    for method, ipc in (("random", 1), ("random", 2), ("herding", 1)):
+        options = {} if method == "random" else {"feature_epochs": 0}
+        mgdd.distill(method, digits_train, ipc, seed=0, **options).save(root / method / f"ipc{ipc}")
+    (root / "random" / "notes").mkdir()  # not a set: ignored
+    return root
+
+
+@pytest.fixture()
+def collection(saved_sets, tmp_path) -> Path:
+    accuracies = {"random/ipc1": {"mean": 41.5, "std": 1.25, "models": 3, "epochs": 300, "command": "python x.py"}}
+    return build_collection("digits", find_sets(saved_sets), tmp_path / "digits", accuracies,
+                            missing={"dm/ipc1": "not distilled yet: needs a long run"})
+
+
+def test_collection_layout_index_and_checksums(collection, saved_sets):
+    index = read_index(collection)
+    assert set(index["sets"]) == {"random/ipc1", "random/ipc2", "herding/ipc1"}
+    assert index["repo_id"] == release_repo_id("digits") == "mgdd-project/digits-distilled"
+    for key, entry in index["sets"].items():
+        assert set(entry["files"]) == set(SET_FILES)
+        assert all(sha256(collection / key / name) == digest for name, digest in entry["files"].items())
+    original = mgdd.SyntheticSet.load(saved_sets / "random" / "ipc2")
+    copied = mgdd.load_synthetic(collection, method="random", ipc=2)
+    assert torch.equal(copied.images, original.images) and torch.equal(copied.labels, original.labels)
+    # DD-Ranking's export: denormalised images and the labels, loadable with weights_only
+    images = torch.load(collection / "random" / "ipc2" / "images.pt", weights_only=True)
+    assert torch.allclose(images, original.denormalize()) and images.shape == (20, *original.image_shape)
+    assert index["sets"]["random/ipc1"]["accuracy"]["mean"] == 41.5 and index["sets"]["random/ipc2"]["accuracy"] is None
+    assert not (collection.parent / "digits.partial").exists()
+
+
+def test_card_parses_and_its_table_matches_the_index(collection):
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard.load(collection / "README.md")
+    assert card.data.license == "apache-2.0" and "dataset-distillation" in card.data.tags
+    assert card.data.size_categories == ["n<1K"] and card.data.source_datasets == ["digits"]
+    text = card.text
+    assert "| random | 1 | 10 | hard | 41.50 ± 1.25 (3 x 300 epochs) | `random/ipc1` |" in text
+    assert "| random | 2 | 20 | hard | — | `random/ipc2` |" in text
+    assert "- `dm/ipc1`: not distilled yet: needs a long run" in text
+    assert all(f"`{key}`" in text for key in read_index(collection)["sets"])
+
+
+def test_a_tampered_or_missing_file_fails_the_checksum(collection):
+    tensors = collection / "random" / "ipc1" / "synthetic.safetensors"
+    data = bytearray(tensors.read_bytes())
+    data[-1] ^= 0xFF
+    tensors.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="checksum"):
+        mgdd.load_synthetic(collection, method="random", ipc=1)
+    (collection / "random" / "ipc2" / "grid.png").unlink()
+    with pytest.raises(FileNotFoundError, match="grid.png"):
+        verify_set(collection, "random/ipc2")
+    with pytest.raises(FileNotFoundError, match="not distilled yet"):
+        verify_set(collection, "dm/ipc1")
+
+
+def test_load_by_dataset_name_from_the_offline_hub_cache(collection, tmp_path):
+    cache = tmp_path / "hub-cache"
+    repo = cache / "datasets--mgdd-project--digits-distilled"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(COMMIT)
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    shutil.copy(collection / INDEX_FILE, snapshot / INDEX_FILE)
+    shutil.copytree(collection / "herding" / "ipc1", snapshot / "herding" / "ipc1")  # only the chosen set
+    loaded = mgdd.load_synthetic("digits", method="herding", ipc=1, cache_dir=cache)
+    expected = mgdd.load_synthetic(collection, method="herding", ipc=1)
+    assert torch.equal(loaded.images, expected.images) and loaded.metadata == expected.metadata
+    with pytest.raises(ValueError, match="method= and ipc="):
+        mgdd.load_synthetic("digits", cache_dir=cache)
+    with pytest.raises(ConnectionError, match="mgdd-project/mnist-distilled"):
+        mgdd.load_synthetic("mnist", method="dm", ipc=10, cache_dir=cache)
+
+
+def test_a_set_of_another_dataset_is_refused(saved_sets, tmp_path):
+    with pytest.raises(ValueError, match="not 'fashion-mnist'"):
+        build_collection("fashion-mnist", find_sets(saved_sets), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_index_is_json_with_provenance(collection):
+    entry = json.loads((collection / INDEX_FILE).read_text())["sets"]["herding/ipc1"]
+    assert entry["distilled"]["seed"] == 0 and entry["distilled"]["options"]["feature_epochs"] == 0
+    assert entry["labels"] == "hard" and entry["images"] == 10
+
+
+def test_release_pull_and_releases_from_the_command_line(saved_sets, tmp_path, capsys, monkeypatch):
+    import huggingface_hub
+
+    from mgdd.cli import main
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({
+        "random/ipc1": {"method": "random", "ipc": 1, "mean": 40.0, "std": 0.5, "models": 3, "epochs": 300},
+        "herding/ipc1/x": {"method": "herding", "ipc": 1, "mean": 99.0, "std": 0.0, "options": {"feature_epochs": 9}},
+    }))
+    uploads = []
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: repo_id)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder",
+                        lambda self, **kw: uploads.append(kw) or type("Info", (), {"commit_url": "url"})())
+    assert main(["release", "--dataset", "digits", "--sets", str(saved_sets), "--results", str(results),
+                 "--missing", "dm/ipc1=needs a GPU-length run", "--out", str(tmp_path / "rel"), "--push", "me"]) == 0
+    collection = tmp_path / "rel" / "digits"
+    index = read_index(collection)
+    assert index["sets"]["random/ipc1"]["accuracy"]["mean"] == 40.0
+    assert index["sets"]["herding/ipc1"]["accuracy"] is None  # a non-default run does not stand for the default
+    assert index["missing"] == {"dm/ipc1": "needs a GPU-length run"}
+    assert uploads[0]["repo_id"] == "me/digits-distilled" and uploads[0]["folder_path"] == str(collection)
+    capsys.readouterr()
+    assert main(["releases", str(collection)]) == 0
+    listing = capsys.readouterr().out
+    assert "random/ipc1" in listing and "40.00 ± 0.50" in listing and "missing: needs a GPU-length run" in listing
+    assert main(["pull", str(collection), "--method", "random", "--ipc", "2", "--out", str(tmp_path / "got")]) == 0
+    assert torch.equal(mgdd.SyntheticSet.load(tmp_path / "got").images,
+                       mgdd.SyntheticSet.load(saved_sets / "random" / "ipc2").images)
+    assert main(["release", "--dataset", "digits", "--sets", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert "no saved sets" in capsys.readouterr().err
