@@ -2,6 +2,7 @@
 
     python benchmarks/coreset_baselines.py --ipc 1 10 50 --models 3 --epochs 300
     python benchmarks/coreset_baselines.py --methods herding --ipc 10 --option feature_per_class=100 --threads 1
+    python benchmarks/coreset_baselines.py --sets-only --threads 1      # the sets of the defaults, for `mgdd release`
 
 ``--option KEY=VALUE`` passes method options (e.g. the feature network of herding and k-center); such
 cells are kept under their own key, beside the cells of the defaults.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import mgdd
 from common import (
@@ -35,6 +37,10 @@ def main() -> None:
     parser.add_argument("--name", default="coreset_fashion_mnist")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="method option for herding / k-center (repeatable)")
+    parser.add_argument("--save-sets", default="runs/sets/fashion-mnist",
+                        help="save each set of the defaults to DIR/<method>/ipc<k> (what `mgdd release` collects)")
+    parser.add_argument("--sets-only", action="store_true",
+                        help="only distil and save the sets (also those of measured cells), no evaluation")
     args = parser.parse_args()
     apply_threads(args)
     options = parse_options(args.option)
@@ -48,11 +54,15 @@ def main() -> None:
     for ipc in args.ipc:
         for method in args.methods:
             key = f"{method}/ipc{ipc}" + (suffix if method != "random" else "")
-            if key in results:
+            if key in results and not args.sets_only:
                 continue
             started = time.perf_counter()
             syn = mgdd.distill(method, train, ipc, seed=args.seed, device=device,
                                **(options if method != "random" else {}))
+            if args.save_sets and (not options or method == "random"):
+                syn.save(Path(args.save_sets) / method / f"ipc{ipc}")
+            if args.sets_only:
+                continue
             result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
             results[key] = {
                 "method": method, "options": options if method != "random" else {}, "ipc": ipc, "mean": result.mean, "std": result.std,
