@@ -18,6 +18,7 @@ from results/coreset_fashion_mnist.json when present.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import re
 import json
 import time
@@ -60,6 +61,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--label-real-per-class", nargs="+", default=["100", "500"],
                         help="label solves: COUNT|hard[,nets=N][,ridge=R][,init=I] (real samples per class or "
                              "one-hot labels, networks solved across, head ridge, initial images)")
+    parser.add_argument("--save-sets", default="runs/sets/fashion-mnist",
+                        help="adapt part: save each set of the defaults to DIR/mgdd/ipc<k> (for `mgdd release`)")
     add_run_options(parser)
     return parser.parse_args()
 
@@ -85,6 +88,8 @@ def run_adapt(args, results, train, test, device) -> None:
         started = time.perf_counter()
         syn = gen.generate(ipc, seed=args.seed, device=device)
         generate_seconds = time.perf_counter() - started
+        if args.save_sets:
+            syn.save(Path(args.save_sets) / "mgdd" / f"ipc{ipc}")
         result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
         record(results, key, {
             "ipc": ipc, "mean": result.mean, "std": result.std, "accuracies": result.accuracies,
