@@ -18,10 +18,10 @@ from results/coreset_fashion_mnist.json when present.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-import re
 import json
+import re
 import time
+from pathlib import Path
 
 import torch
 
