@@ -92,7 +92,7 @@ def run_adapt(args, results, train, test, device) -> None:
             syn.save(Path(args.save_sets) / "mgdd" / f"ipc{ipc}")
         result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
         record(results, key, {
-            "ipc": ipc, "mean": result.mean, "std": result.std, "accuracies": result.accuracies,
+            "method": "mgdd", "ipc": ipc, "mean": result.mean, "std": result.std, "accuracies": result.accuracies,
             "adapt_steps": args.steps, "adapt_ipc": args.adapt_ipc, "adapt_seconds": gen.adapt_info["seconds"],
             "mean_weight": gen.adapt_info["mean_weight"],
             "generate_seconds": generate_seconds, "unseen_in_adaptation": ipc != args.adapt_ipc,

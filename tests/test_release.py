@@ -141,3 +141,23 @@ def test_release_pull_and_releases_from_the_command_line(saved_sets, tmp_path, c
                        mgdd.SyntheticSet.load(saved_sets / "random" / "ipc2").images)
     assert main(["release", "--dataset", "digits", "--sets", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     assert "no saved sets" in capsys.readouterr().err
+
+
+def test_the_committed_fashion_mnist_collection_loads_and_matches_its_card():
+    """Every set of releases/fashion-mnist/ passes its checksums and loads; its metadata and the card's table
+    agree with the index."""
+    from huggingface_hub import DatasetCard
+
+    collection = Path(__file__).resolve().parents[1] / "releases" / "fashion-mnist"
+    index = read_index(collection)
+    assert index["dataset"] == "fashion-mnist" and index["sets"]
+    table = DatasetCard.load(collection / "README.md").text
+    for key, entry in index["sets"].items():
+        syn = mgdd.load_synthetic(collection, method=entry["method"], ipc=entry["ipc"])
+        assert syn.metadata["method"] == entry["method"] and syn.ipc == entry["ipc"] and len(syn) == entry["images"]
+        assert syn.metadata["dataset"] == "fashion-mnist" and syn.image_shape == (1, 28, 28)
+        acc = entry["accuracy"]
+        cell = f"{acc['mean']:.2f} ± {acc['std']:.2f}" if acc else "—"
+        assert f"| {entry['method']} | {entry['ipc']} | {entry['images']} | {entry['labels']} | {cell}" in table
+    for key in index["missing"]:
+        assert f"`{key}`" in table
