@@ -80,6 +80,9 @@ def main() -> None:
     checkpoint = BUNDLED_DIR / DEFAULT_MODEL
     gen = MetaGenerator.from_pretrained(DEFAULT_MODEL)
     gen.provenance["results"] = results_text(mgdd, tta, coreset)
+    gen.provenance["evaluations"] = [
+        {"dataset": "fashion-mnist", "ipc": r["ipc"], "mean": r["mean"], "std": r["std"], "models": r["models"],
+         "epochs": r["epochs"]} for r in default_adapt_rows(mgdd)]
     gen.save_pretrained(checkpoint, model_card_kwargs={"repo_id": DEFAULT_MODEL})
     write_text_atomic(REPO / "model_cards" / f"{DEFAULT_MODEL}.md", (checkpoint / "README.md").read_text())
     print(gen.provenance["results"])

@@ -195,3 +195,21 @@ def test_push_to_a_folder_or_offline_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ConnectionError, match="offline"):
         MetaGenerator.from_pretrained().push_to_hub("someone/model", token="x")
+
+
+def test_model_card_carries_a_model_index_of_the_measured_results(tmp_path: Path) -> None:
+    from huggingface_hub import ModelCard
+
+    from mgdd.generator.meta import MetaGenerator
+
+    gen = MetaGenerator(width=8, code_dim=8, blocks=1, feature_width=16)
+    gen.provenance["evaluations"] = [
+        {"dataset": "fashion-mnist", "ipc": 1, "mean": 72.363, "std": 0.83, "models": 3, "epochs": 300},
+        {"dataset": "fashion-mnist", "ipc": 10, "mean": 80.62, "std": 0.25, "models": 3, "epochs": 300}]
+    gen.save_pretrained(tmp_path / "m", model_card_kwargs={"repo_id": "me/mgdd-test"})
+    card = ModelCard.load(tmp_path / "m" / "README.md")
+    assert card.data.library_name == "mgdd" and card.data.datasets == ["fashion-mnist"]
+    assert "dataset-distillation" in card.data.tags and card.data.model_name == "me/mgdd-test"
+    results = {r.dataset_name: r.metric_value for r in card.data.eval_results}
+    assert results == {"fashion-mnist, IPC 1": 72.36, "fashion-mnist, IPC 10": 80.62}
+    assert "model-index" in (tmp_path / "m" / "README.md").read_text()

@@ -30,6 +30,21 @@ PROVENANCE_KEY = "mgdd_provenance"
 CARD_FILE = "README.md"
 
 
+def model_index_entry(evaluation: dict) -> Any:
+    """One ``model-index`` result: the accuracy of the protocol's ConvNet trained on a generated set.
+    ``evaluation``: dataset, ipc, mean, std, models, epochs (as ``benchmarks/model_card_results.py`` stores it)."""
+    from huggingface_hub import EvalResult
+
+    return EvalResult(
+        task_type="image-classification", task_name="Dataset distillation",
+        dataset_type=evaluation["dataset"], dataset_name=f"{evaluation['dataset']}, IPC {evaluation['ipc']}",
+        dataset_config=f"ipc{evaluation['ipc']}",  # the config keeps the sizes apart in the model-index
+        dataset_split="test", metric_type="accuracy", metric_value=round(evaluation["mean"], 2),
+        metric_name=(f"ConvNet-3 accuracy on a generated set of IPC {evaluation['ipc']} "
+                     f"({evaluation['models']} models x {evaluation['epochs']} epochs, ± {evaluation['std']:.2f})"),
+    )
+
+
 class GeneratorModel(
     nn.Module,
     PyTorchModelHubMixin,
@@ -84,6 +99,11 @@ class GeneratorModel(
         card = super().generate_model_card(*args, **kwargs)
         if self.provenance:  # through JSON: plain types only in the YAML header (tuples become lists)
             setattr(card.data, PROVENANCE_KEY, json.loads(json.dumps(self.provenance)))
+        evaluations = self.provenance.get("evaluations")
+        if evaluations:  # the measured accuracies as the Hub's model-index
+            card.data.model_name = kwargs.get("repo_id") or DEFAULT_MODEL
+            card.data.datasets = sorted({e["dataset"] for e in evaluations})
+            card.data.eval_results = [model_index_entry(e) for e in evaluations]
         return card
 
     def save_pretrained(self, save_directory: str | Path, *, model_card_kwargs: dict | None = None,
