@@ -21,7 +21,7 @@ from common import (
     RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results, machine_description, save_results,
     today, write_markdown,
 )
-from mgdd import selection
+from mgdd.selection import clear_feature_cache
 from mgdd.cli import parse_options
 
 NAME = "selection_speed"
@@ -45,7 +45,7 @@ def main() -> None:
     train = mgdd.load_dataset("fashion-mnist", "train")
     for method in args.methods:
         for ipc in args.ipc:
-            selection._FEATURE_CACHE.clear()  # time the whole selection, as a first call does
+            clear_feature_cache()  # time the whole selection, as a first call does
             started = time.perf_counter()
             mgdd.distill(method, train, ipc, seed=args.seed, device=device, **options)
             seconds = time.perf_counter() - started

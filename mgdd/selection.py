@@ -100,6 +100,11 @@ class FeatureSelector:
         return net.eval()
 
 
+def clear_feature_cache() -> None:
+    """Forget the cached selection features (the next selection trains its feature network again)."""
+    _FEATURE_CACHE.clear()
+
+
 def embed_with_progress(net: torch.nn.Module, images: Tensor, desc: str, batch_size: int = 1024) -> Tensor:
     """:func:`~mgdd.nets.features.embed` (cache-sized chunks: 1.6x faster than batches of 256 on CPU) with a
     progress bar every ``batch_size`` images (tens of thousands of images take minutes)."""
