@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a set the collection lacks and why (repeatable; listed in the card)")
     p.add_argument("--out", default="releases", help="the collection goes to OUT/DATASET")
     p.add_argument("--push", default=None, metavar="ORG", help="also upload it to the Hub as ORG/DATASET-distilled")
+    p.add_argument("--model", action="append", default=[], metavar="NAME",
+                   help="also build the model repository of this generator in OUT/models/NAME (repeatable; "
+                        "with --push uploaded as ORG/NAME)")
 
     p = _command(sub, "pull", "download one released set (checked against the collection's checksums)")
     p.add_argument("dataset", help="dataset name, Hub dataset repo id or local collection folder")
@@ -242,7 +245,7 @@ def cmd_show(args) -> None:
 def cmd_release(args) -> None:
     from pathlib import Path
 
-    from .release import accuracies_from_results, build_collection, find_sets, push_collection
+    from .release import accuracies_from_results, build_collection, build_model_repository, find_sets, push_collection
 
     sets = find_sets(args.sets or Path("runs") / "sets" / args.dataset)
     if not sets:
@@ -254,6 +257,14 @@ def cmd_release(args) -> None:
     print(f"{len(sets)} sets -> {folder}")
     if args.push:
         print(push_collection(folder, f"{args.push}/{args.dataset}-distilled"))
+    for name in args.model:
+        repo_id = f"{args.push}/{Path(name).name}" if args.push else None
+        model_folder = build_model_repository(name, Path(args.out) / "models", repo_id)
+        print(f"model {name} -> {model_folder}")
+        if args.push:
+            from .generator.meta import MetaGenerator
+
+            print(MetaGenerator.from_pretrained(model_folder).push_to_hub(repo_id))
 
 
 def cmd_pull(args) -> None:

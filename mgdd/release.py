@@ -290,3 +290,13 @@ def push_collection(folder: str | os.PathLike, repo_id: str, token: str | None =
         info = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(folder),
                                  commit_message=f"Release {read_index(folder)['dataset']} sets (mgdd)")
     return str(getattr(info, "commit_url", info))
+
+
+def build_model_repository(name: str, out: str | os.PathLike, repo_id: str | None = None) -> Path:
+    """The Hub model repository of a bundled generator (or any ``from_pretrained`` source) in ``out/<name>``:
+    weights, the architecture-only ``config.json`` and the card (provenance, measured results, model-index)."""
+    from .generator.meta import MetaGenerator
+
+    folder = Path(out) / Path(name).name
+    MetaGenerator.from_pretrained(name).save_pretrained(folder, model_card_kwargs={"repo_id": repo_id or name})
+    return folder

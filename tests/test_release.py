@@ -139,6 +139,14 @@ def test_release_pull_and_releases_from_the_command_line(saved_sets, tmp_path, c
     assert main(["pull", str(collection), "--method", "random", "--ipc", "2", "--out", str(tmp_path / "got")]) == 0
     assert torch.equal(mgdd.SyntheticSet.load(tmp_path / "got").images,
                        mgdd.SyntheticSet.load(saved_sets / "random" / "ipc2").images)
+    assert main(["release", "--dataset", "digits", "--sets", str(saved_sets), "--out", str(tmp_path / "rel2"),
+                 "--model", "mgdd-convnet-28"]) == 0
+    from huggingface_hub import ModelCard
+
+    model_dir = tmp_path / "rel2" / "models" / "mgdd-convnet-28"
+    assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in model_dir.iterdir()}
+    card = ModelCard.load(model_dir / "README.md")
+    assert card.data.library_name == "mgdd" and card.data.eval_results  # the bundled model's measured results
     assert main(["release", "--dataset", "digits", "--sets", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     assert "no saved sets" in capsys.readouterr().err
 
