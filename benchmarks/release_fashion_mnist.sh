@@ -20,4 +20,4 @@ for ipc in 1 10 50; do
   fi
 done
 mgdd release --dataset fashion-mnist --results benchmarks/results/coreset_fashion_mnist.json \
-  benchmarks/results/mgdd_fashion_mnist.json "${missing[@]}" --out releases "$@"
+  benchmarks/results/mgdd_fashion_mnist.json "${missing[@]}" --model mgdd-convnet-28 --out releases "$@"
