@@ -38,6 +38,18 @@ def parse_options(pairs: list[str]) -> dict:
     return options
 
 
+# The registered methods, named here so that a typo is refused in milliseconds, before torch is imported
+# (tests/test_cli.py checks that this is the registry's list).
+METHODS = ("random", "herding", "kcenter", "dc", "dsa", "dm", "mtt", "frepo", "seqmatch", "sre2l", "dwa", "mgdd")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _command(sub, name: str, description: str) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
@@ -48,12 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = _command(sub, "distill", "distil a dataset with a registered method")
-    p.add_argument("--method", required=True,
-                   help="a registered method: random, herding, kcenter, dc, dsa, dm, mtt, frepo, seqmatch, sre2l, dwa, "
-                        "mgdd (docs/baselines.md, docs/mgdd.md)")
+    p.add_argument("--method", required=True, choices=METHODS, metavar="METHOD",
+                   help=f"a registered method: {', '.join(METHODS)} (docs/baselines.md, docs/mgdd.md)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--root", default=None, help="folder holding the dataset files")
-    p.add_argument("--ipc", type=int, required=True, help="images per class")
+    p.add_argument("--ipc", type=positive_int, required=True, help="images per class")
     p.add_argument("--out", required=True, help="output folder for the synthetic set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
@@ -287,7 +298,10 @@ def cmd_releases(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # usage errors (exit 2, argparse's message printed) and --help (0)
+        return int(exit_.code or 0)
     handlers = {"distill": cmd_distill, "evaluate": cmd_evaluate, "experts": cmd_experts, "teacher": cmd_teacher,
                 "show": cmd_show, "release": cmd_release, "pull": cmd_pull, "releases": cmd_releases}
     try:

@@ -37,7 +37,9 @@ def test_method_options_are_passed_through(tmp_path):
 
 def test_errors_are_reported_not_raised(tmp_path, capsys):
     assert main(["distill", "--method", "nope", "--dataset", "digits", "--ipc", "1", "--out", str(tmp_path)]) == 2
-    assert "unknown method" in capsys.readouterr().err
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    assert main(["distill", "--method", "dm", "--dataset", "digits", "--ipc", "0", "--out", str(tmp_path)]) == 2
+    assert "must be >= 1" in capsys.readouterr().err
     assert main(["distill", "--method", "random", "--dataset", "nope", "--ipc", "1", "--out", str(tmp_path)]) == 2
     assert "unknown dataset" in capsys.readouterr().err
     assert main(["show", str(tmp_path / "missing")]) == 2
@@ -125,4 +127,7 @@ def test_help_lists_every_registered_method_and_the_defaults():
     text = commands["distill"].format_help()
     listed = set(re.findall(r"[a-z0-9]+", text.split("registered method:")[1].split("(docs")[0]))
     assert listed == set(mgdd.available_methods())
+    from mgdd.cli import METHODS
+
+    assert set(METHODS) == set(mgdd.available_methods())
     assert "(default: 1000)" in " ".join(commands["evaluate"].format_help().split())  # --epochs
