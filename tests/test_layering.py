@@ -42,3 +42,54 @@ def test_no_floor_imports_a_floor_above_it(floor):
     for path in files:
         bad = {m for m in imported_modules(path) for above in FORBIDDEN[floor] if m == above or m.startswith(above + ".")}
         assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def top_level_imports(path: Path, known: set[str]) -> set[str]:
+    """The mgdd modules ``path`` imports when it is imported (statements at module level, outside functions
+    and ``if TYPE_CHECKING``), each resolved to the longest known module name."""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            stem = ".".join(base + ([node.module] if node.module else []))
+            names = [f"{stem}.{alias.name}" for alias in node.names] + [stem]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name.startswith("mgdd"):
+                found.add(name)
+    return found
+
+
+def test_no_import_circle_at_import_time():
+    """Modules imported when mgdd's modules load form no circle (lazy imports inside functions are allowed)."""
+    files = sorted(PACKAGE.rglob("*.py"))
+    known = {module_name(p) for p in files}
+    graph = {module_name(p): top_level_imports(p, known) - {module_name(p)} for p in files}
+    # a package's __init__ importing its own submodules is the usual re-export, not a circle
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt.startswith(node + "."):
+                continue
+            if state.get(nxt) == 1 and not node.startswith(nxt + "."):
+                raise AssertionError("import circle: " + " -> ".join(trail + [node, nxt]))
+            if nxt not in state:
+                visit(nxt, trail + [node])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
