@@ -53,6 +53,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--expert-per-class", type=int, default=1000, help="expert training images per class")
     parser.add_argument("--mtt-memory-gb", type=float, default=8.0,
                         help="MTT's guard on the unrolled student's activations (IPC 10 needs about 12.3 GB)")
+    parser.add_argument("--save-sets", default="runs/sets/fashion-mnist",
+                        help="save each method's set to DIR/<method>/ipc<k> (the largest budget stays)")
     add_run_options(parser)
     return parser.parse_args()
 
@@ -71,6 +73,8 @@ class Bench:
         return f"ipc{self.args.ipc}/{method}/{rung}"
 
     def record(self, method: str, rung: float | int, syn: mgdd.SyntheticSet, seconds: float, **extra) -> None:
+        if self.args.save_sets:  # the largest rung, run last, is the set that stays (what `mgdd release` collects)
+            syn.save(Path(self.args.save_sets) / method / f"ipc{self.args.ipc}")
         result = mgdd.evaluate(syn, self.test, models=self.args.models, epochs=self.args.epochs, seed=self.args.seed,
                                device=self.device)
         entry = {"method": method, "ipc": self.args.ipc, "rung": rung, "seconds": round(seconds, 1),

@@ -250,14 +250,23 @@ def _download(repo_id: str, sub: str, revision: str | None, cache_dir, token) ->
 
 def accuracies_from_results(paths: Iterable[str | os.PathLike]) -> dict[str, dict[str, Any]]:
     """``{"<method>/ipc<k>": accuracy}`` from benchmark results files: entries with ``method``, ``ipc``, ``mean``
-    and ``std`` made with the method's defaults (no ``options``); later files win."""
-    found = {}
+    (or ``accuracy``) and ``std`` made with the method's defaults (no ``options``); of several budgets (``rung``)
+    the largest, the set a benchmark keeps; later files win."""
+    found, rungs = {}, {}
     for path in paths:
         for entry in json.loads(Path(path).read_text()).values():
+            entry = dict(entry)
+            if "mean" not in entry and "accuracy" in entry:  # time_to_accuracy's entries: one per budget (rung)
+                entry["mean"] = entry["accuracy"]
             if not {"method", "ipc", "mean", "std"} <= set(entry) or entry.get("options"):
                 continue
-            found[set_key(entry["method"], entry["ipc"])] = {
-                key: entry.get(key) for key in ("mean", "std", "models", "epochs", "date", "machine", "command")}
+            key = set_key(entry["method"], entry["ipc"])
+            rung = entry.get("rung", 0)
+            if key in rungs and rung < rungs[key]:
+                continue  # the largest budget is the set the benchmark kept
+            rungs[key] = rung
+            found[key] = {name: entry.get(name) for name in ("mean", "std", "models", "epochs", "rung", "date",
+                                                             "machine", "command")}
     return found
 
 

@@ -169,3 +169,21 @@ def test_the_committed_fashion_mnist_collection_loads_and_matches_its_card():
         assert f"| {entry['method']} | {entry['ipc']} | {entry['images']} | {entry['labels']} | {cell}" in table
     for key in index["missing"]:
         assert f"`{key}`" in table
+
+
+def test_accuracies_from_results_take_the_default_runs_and_the_largest_budget(tmp_path):
+    from mgdd.release import accuracies_from_results
+
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({
+        "random/ipc10": {"method": "random", "ipc": 10, "mean": 76.0, "std": 0.4, "models": 3, "epochs": 300},
+        "herding/ipc10/x": {"method": "herding", "ipc": 10, "mean": 99.0, "std": 0.1, "options": {"feature_epochs": 9}},
+    }))
+    second.write_text(json.dumps({  # time_to_accuracy's layout: one entry per budget, "accuracy"
+        "ipc10/dm/1200": {"method": "dm", "ipc": 10, "rung": 1200, "accuracy": 80.9, "std": 0.2},
+        "ipc10/dm/600": {"method": "dm", "ipc": 10, "rung": 600, "accuracy": 80.2, "std": 0.3},
+        "ipc10/curve": {"start": "meta", "mean": 1.0},
+    }))
+    found = accuracies_from_results([first, second])
+    assert set(found) == {"random/ipc10", "dm/ipc10"}
+    assert found["dm/ipc10"]["mean"] == 80.9 and found["dm/ipc10"]["rung"] == 1200
