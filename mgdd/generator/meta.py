@@ -273,7 +273,8 @@ class MetaGenerator:
             data: target data (default: the data of the last :meth:`adapt`); before any adaptation it
                 becomes ``target`` (unadapted weights), otherwise it is used for this call only.
             init: initial real samples per class: ``"random"``, ``"kcenter"`` (in random-ConvNet features) or
-                ``"herding"`` (the herding baseline's selection; its first call trains a ConvNet for one epoch).
+                ``"herding"`` (the herding baseline's selection; its first call per dataset trains a small feature
+                ConvNet, about 50 s on one CPU thread for Fashion-MNIST, cached for later calls).
             labels: ``"least-squares"`` (soft labels solved in feature space), ``"hard"`` (one-hot), or ``"auto"``:
                 least-squares up to IPC ``SOFT_LABEL_MAX_IPC`` (10), one-hot above (measured better at IPC 50).
             real_per_class: real samples per class in the label solve; default ``max(100, 10 * ipc)``
@@ -374,7 +375,7 @@ class MetaGenerator:
                          device: torch.device, seed: int) -> Tensor:
         if init == "random":
             return data.balanced_indices(ipc, seed=int(torch.randint(2**31 - 1, (1,), generator=rng)))
-        if init == "herding":  # the herding baseline's selection (features of a ConvNet trained 1 epoch, cached)
+        if init == "herding":  # the herding baseline's selection (mgdd.selection.FeatureSelector, features cached)
             return FeatureSelector("herding").select_indices(data, ipc, seed, device)  # = the herding baseline's set at this seed
         net = self._random_net(data, rng, device)
         picks = []
