@@ -256,6 +256,7 @@ def cmd_show(args) -> None:
 def cmd_release(args) -> None:
     from pathlib import Path
 
+    from .io import push_folder
     from .release import accuracies_from_results, build_collection, build_model_repository, find_sets, push_collection
 
     sets = find_sets(args.sets or Path("runs") / "sets" / args.dataset)
@@ -273,9 +274,7 @@ def cmd_release(args) -> None:
         model_folder = build_model_repository(name, Path(args.out) / "models", repo_id)
         print(f"model {name} -> {model_folder}")
         if args.push:
-            from .generator.meta import MetaGenerator
-
-            print(MetaGenerator.from_pretrained(model_folder).push_to_hub(repo_id))
+            print(push_folder(model_folder, repo_id, "model", f"Release {name} (mgdd)"))
 
 
 def cmd_pull(args) -> None:

@@ -33,6 +33,21 @@ def hub_upload_errors(repo_id: str) -> Iterator[None]:
                               "log in (huggingface-cli login), or save to a folder") from error
 
 
+def push_folder(
+    folder: str | os.PathLike, repo_id: str, repo_type: str, commit_message: str, path_in_repo: str | None = None,
+    private: bool = False, token: str | None = None,
+) -> str:
+    """Upload ``folder`` to the Hub repository ``repo_id`` (created if needed); the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    with hub_upload_errors(repo_id):
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=str(folder),
+                                 path_in_repo=path_in_repo, commit_message=commit_message)
+    return str(getattr(info, "commit_url", info))
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import torch
 
 from .data.registry import available_datasets, resolve_name
-from .io import CorruptFileError, write_json_atomic, write_text_atomic
+from .io import CorruptFileError, push_folder, write_json_atomic, write_text_atomic
 from .synthetic import GRID_FILE, METADATA_FILE, TENSOR_FILE, SyntheticSet
 
 RELEASE_ORG = "mgdd-project"  # the Hub organisation of the project's released collections
@@ -117,7 +117,7 @@ def render_collection_card(index: dict) -> str:
     from .cards import render_template
 
     rows = []
-    for key, entry in sorted(index["sets"].items(), key=lambda item: (item[1]["ipc"], item[1]["method"])):
+    for key, entry in collection_sets(index):
         acc = entry.get("accuracy")
         cell = f"{acc['mean']:.2f} ± {acc['std']:.2f} ({acc['models']} x {acc['epochs']} epochs)" if acc else "—"
         rows.append(f"| {entry['method']} | {entry['ipc']} | {entry['images']} | {entry['labels']} | {cell} | `{key}` |")
@@ -196,20 +196,24 @@ def load_synthetic(
         if sub and not (local / sub).exists():
             raise FileNotFoundError(f"{local} holds no set for method={method!r} ipc={ipc} (no {local / sub})")
         return SyntheticSet.load(_checked(local, sub))
-    repo_id = str(source)
-    if "/" not in repo_id and not repo_id.startswith("."):  # a dataset name: the project's collection
-        try:
-            repo_id = resolve_name(repo_id)
-        except KeyError:
-            raise FileNotFoundError(f"{repo_id!r} is neither an existing path, a dataset name "
-                                    f"({', '.join(available_datasets())}) nor a Hub id 'org/name'") from None
-        if not sub:
-            raise ValueError(f"{repo_id!r} names a released collection: give method= and ipc= to pick a set "
-                             "(`mgdd releases` lists them)")
-        repo_id = release_repo_id(repo_id)
-    if repo_id.count("/") != 1 or repo_id.startswith((".", "/")):
-        raise FileNotFoundError(f"{repo_id!r} is neither an existing path, a dataset name nor a Hub id 'org/name'")
+    repo_id = collection_repo_id(str(source))
+    if not sub and "/" not in str(source):
+        raise ValueError(f"{source!r} names a released collection: give method= and ipc= to pick a set "
+                         "(`mgdd releases` lists them)")
     return SyntheticSet.load(_checked(_download(repo_id, sub, revision, cache_dir, token), sub))
+
+
+def collection_repo_id(source: str) -> str:
+    """The Hub repository of ``source``: a dataset name (the project's collection of it) or an 'org/name' id."""
+    if "/" not in source and not source.startswith("."):
+        try:
+            return release_repo_id(resolve_name(source))
+        except KeyError:
+            raise FileNotFoundError(f"{source!r} is neither an existing path, a dataset name "
+                                    f"({', '.join(available_datasets())}) nor a Hub id 'org/name'") from None
+    if source.count("/") != 1 or source.startswith((".", "/")):
+        raise FileNotFoundError(f"{source!r} is neither an existing path, a dataset name nor a Hub id 'org/name'")
+    return source
 
 
 def _checked(folder: Path, sub: str) -> Path:
@@ -278,7 +282,7 @@ def fetch_index(source: str, revision: str | None = None, cache_dir: str | os.Pa
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    repo_id = source if "/" in source else release_repo_id(resolve_name(source))
+    repo_id = collection_repo_id(source)
     try:
         return read_index(Path(hf_hub_download(repo_id, INDEX_FILE, repo_type="dataset", revision=revision,
                                                cache_dir=cache_dir)).parent)
@@ -289,16 +293,8 @@ def fetch_index(source: str, revision: str | None = None, cache_dir: str | os.Pa
 
 def push_collection(folder: str | os.PathLike, repo_id: str, token: str | None = None) -> str:
     """Upload a collection folder to the Hub dataset repository ``repo_id``; the commit URL."""
-    from huggingface_hub import HfApi
-
-    from .io import hub_upload_errors
-
-    api = HfApi(token=token)
-    with hub_upload_errors(repo_id):
-        api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(folder),
-                                 commit_message=f"Release {read_index(folder)['dataset']} sets (mgdd)")
-    return str(getattr(info, "commit_url", info))
+    return push_folder(folder, repo_id, "dataset", f"Release {read_index(folder)['dataset']} sets (mgdd)",
+                       token=token)
 
 
 def build_model_repository(name: str, out: str | os.PathLike, repo_id: str | None = None) -> Path:

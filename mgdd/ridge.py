@@ -11,6 +11,7 @@ through Cholesky factors and are differentiable, so a loss on ``P L`` reaches th
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 DEFAULT_RIDGE = 1e-3  # the ridge head's ridge, relative to the kernel's mean diagonal
@@ -100,3 +101,9 @@ def ridge_predict(
 ) -> Tensor:
     """Predictions on ``query_features`` of the ridge head fitted on (``syn_features``, ``syn_labels``)."""
     return ridge_predictor(syn_features, query_features, ridge) @ syn_labels.double()
+
+
+def platt_cross_entropy(prediction: Tensor, log_scale: Tensor, classes: Tensor) -> Tensor:
+    """RFAD's Platt-scaled cross-entropy of ridge predictions: ``cross_entropy(exp(log_scale) * prediction, classes)``
+    with a learned scale (the predictions of a ridge head are far too flat for a cross-entropy as they are)."""
+    return F.cross_entropy(prediction * log_scale.double().exp(), classes)

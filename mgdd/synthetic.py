@@ -27,8 +27,7 @@ from .data import ImageDataset, validate_labels
 from .data.dataset import LabelledImages
 from .formation import decode_formation
 from .io import (
-    CorruptFileError, atomic_path, hub_upload_errors, load_tensors, save_tensors_atomic, write_json_atomic,
-    write_text_atomic,
+    CorruptFileError, atomic_path, load_tensors, push_folder, save_tensors_atomic, write_json_atomic, write_text_atomic,
 )
 
 TENSOR_FILE = "synthetic.safetensors"
@@ -227,17 +226,11 @@ class SyntheticSet(LabelledImages):
         ``path_in_repo`` puts it in a sub-folder, e.g. ``"mgdd/ipc10"`` for a released collection.
         Returns the URL of the commit.
         """
-        from huggingface_hub import HfApi
-
         from .cards import render_synthetic_card
 
-        api = HfApi(token=token)
-        with hub_upload_errors(repo_id), tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp:
             self.save(tmp)
             write_text_atomic(Path(tmp) / "README.md", render_synthetic_card(self, repo_id, path_in_repo))
-            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-            info = api.upload_folder(
-                repo_id=repo_id, repo_type="dataset", folder_path=tmp, path_in_repo=path_in_repo,
-                commit_message=commit_message or f"Upload {self.metadata.get('method', 'synthetic')} set",
-            )
-        return str(getattr(info, "commit_url", info))
+            return push_folder(tmp, repo_id, "dataset",
+                               commit_message or f"Upload {self.metadata.get('method', 'synthetic')} set",
+                               path_in_repo=path_in_repo, private=private, token=token)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..methods import register_method
-from ..ridge import ridge_predict, solve_labels
+from ..ridge import platt_cross_entropy, ridge_predict, solve_labels
 from ..nets import seeded_network
 from ..nets.online_pool import OnlineModelPool
 from ..objectives import relative_mean_mismatch
@@ -150,7 +150,7 @@ class FRePo(IterativeDistiller):
         """Error of the ridge head fitted on the synthetic set, on the real batch."""
         prediction = ridge_predict(syn_features, state.learnables.labels, real_features, self.ridge)
         if self.loss == "platt":
-            return F.cross_entropy(prediction * state.learnables.log_scale.double().exp(), real_labels)
+            return platt_cross_entropy(prediction, state.learnables.log_scale, real_labels)
         return F.mse_loss(prediction, centred_targets(real_labels, state.num_classes).double())
 
     # ------------------------------------------------------------------ the model pool

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..augment import DiffAugment
 from ..data import ImageDataset, as_image_dataset, check_ipc
-from ..data.dataset import denormalize, normalize
+from ..data.dataset import normalize
 from ..device import resolve_device
 from ..io import hub_upload_errors
 from ..nets import seeded_network
@@ -438,6 +438,6 @@ def convert_image_channels(data: ImageDataset, channels: int) -> ImageDataset:
 
 def in_channels_of(syn: SyntheticSet, data: ImageDataset) -> SyntheticSet:
     """``syn`` (made in converted channels) in the channels and normalisation of ``data``, the user's data."""
-    pixels = convert_pixels(denormalize(syn.images, syn.mean, syn.std), data.channels)
+    pixels = convert_pixels(syn.denormalize(), data.channels)
     return dataclasses.replace(syn, images=normalize(pixels, data.mean, data.std), mean=data.mean, std=data.std,
                                metadata={**syn.metadata, "converted_from_channels": syn.images.shape[1]})

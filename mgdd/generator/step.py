@@ -22,7 +22,7 @@ from ..device import inference_chunk
 from ..nets import seeded_network
 from ..nets.features import embed
 from ..objectives import relative_mean_mismatch
-from ..ridge import DEFAULT_LABEL_RIDGE, DEFAULT_RIDGE, ridge_predict, solve_labels
+from ..ridge import DEFAULT_LABEL_RIDGE, DEFAULT_RIDGE, platt_cross_entropy, ridge_predict, solve_labels
 from .network import ConditionalGenerator
 
 
@@ -331,7 +331,7 @@ def distillation_loss(
                                   task.query_targets, ridge, label_ridge)
     stats = {"loss": loss.item()}
     if platt_log_scale is not None:
-        loss = F.cross_entropy(prediction * platt_log_scale.double().exp(), task.query_targets.argmax(1))
+        loss = platt_cross_entropy(prediction, platt_log_scale, task.query_targets.argmax(1))
         stats["platt_scale"] = platt_log_scale.exp().item()
     if outputs is not None:
         outputs.update(synthetic=synthetic.detach(), labels=labels.detach().float())
