@@ -185,23 +185,13 @@ def guidance(
     This tells the generator, per sample, which way the distillation objective wants it to move;
     meta-training teaches the generator to turn it into a good update (a learned optimiser step).
     """
-    chunk = inference_chunk(images.device)
+    # one forward per cache-sized chunk, graphs kept (a few hundred MB at IPC 50), one backward through all:
+    # 1.2-1.4x faster on CPU than embedding without a graph and then a forward + vector-Jacobian product per chunk
     with torch.enable_grad():
-        if len(images) <= chunk:
-            x = images.detach().requires_grad_(True)
-            loss, _, _ = ridge_loss(feature_net.embed(x), real_features, real_targets, real_features, real_targets,
-                                 ridge, label_ridge)
-            (grad,) = torch.autograd.grad(loss, x)
-        else:  # chunked: features without a graph, then one vector-Jacobian product per chunk (cache-sized)
-            features = embed(feature_net, images, chunk).to(images.device).requires_grad_(True)
-            loss, _, _ = ridge_loss(features, real_features, real_targets, real_features, real_targets, ridge,
-                                 label_ridge)
-            (feature_grad,) = torch.autograd.grad(loss, features)
-            grads = []
-            for x, g in zip(images.split(chunk), feature_grad.split(chunk)):
-                x = x.detach().requires_grad_(True)
-                grads.append(torch.autograd.grad(feature_net.embed(x), x, g)[0])
-            grad = torch.cat(grads)
+        chunks = [x.detach().requires_grad_(True) for x in images.split(inference_chunk(images.device))]
+        features = torch.cat([feature_net.embed(x) for x in chunks])
+        loss, _, _ = ridge_loss(features, real_features, real_targets, real_features, real_targets, ridge, label_ridge)
+        grad = torch.cat(torch.autograd.grad(loss, chunks))
     return grad / grad.pow(2).mean().sqrt().clamp_min(1e-20)
 
 
