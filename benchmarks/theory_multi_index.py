@@ -2,6 +2,7 @@
 
     python benchmarks/theory_multi_index.py                  # docs/theory: the default study, 3 teachers per size
     python benchmarks/theory_multi_index.py --variant fresh  # docs/theory-fresh: stage B over fresh initialisations
+    python benchmarks/theory_multi_index.py --part d         # docs/theory-fair: the fair test, one sweep (d, r or L)
 
 Each variant is one call of ``python -m mgdd.theory`` (printed and recorded in the results with the
 date and the machine); the scaling search resumes from ``<out>/partial.json`` if interrupted.
@@ -12,8 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+import torch
+
+from mgdd.provenance import provenance
 from mgdd.theory.__main__ import main as theory_main
+from mgdd.theory.fair import PARTS, run_part
 
 VARIANTS = {
     "default": ["--teachers", "3", "--out", "docs/theory"],
@@ -24,7 +30,19 @@ VARIANTS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="default")
+    parser.add_argument("--part", choices=sorted(PARTS), default=None,
+                        help="the fair test of the memory law (mgdd.theory.fair): one sweep, into --out")
+    parser.add_argument("--out", default="docs/theory-fair", help="output folder of --part")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args, extra = parser.parse_known_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.part:
+        if extra:
+            parser.error(f"--part takes no study options, got {extra}")
+        run_part(args.part, args.out, run=provenance(program="benchmarks/theory_multi_index.py", args=argv))
+        print((Path(args.out) / "results.md").read_text())
+        return 0
     theory_args = VARIANTS[args.variant] + extra
     print("python -m mgdd.theory " + " ".join(theory_args), flush=True)
     return theory_main(theory_args)

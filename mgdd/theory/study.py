@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..io import write_json_atomic, write_text_atomic
 from .distill import DistilledData, distill_stage1, distill_stage2
-from .model import MultiIndexTeacher, StudentConfig, first_stage, mean_squared_error, train_student
+from .model import TEACHER_LINKS, MultiIndexTeacher, StudentConfig, first_stage, mean_squared_error, train_student
 
 
 @dataclass
@@ -46,10 +46,19 @@ class StudyConfig:
     stage2_init: str = "fixed"
     teachers: int = 1  # teachers per (d, r, L) in the scaling sweeps; memories are averaged geometrically
     seed: int = 0
+    link: str = "hermite23"  # the teachers' link (MultiIndexTeacher.create)
+    # None: stage1_per_dim * d real stage-1 points at every size. A float: as many as the size needs for its
+    # full-data student to reach this test MSE (calibrate_stage1_size), so that the reference is equally good
+    # at every size and the per-stage criterion equally strict
+    reference_mse: float | None = None
 
     def __post_init__(self):
         if self.stage2_init not in ("fixed", "fresh"):
             raise ValueError(f"stage2_init must be 'fixed' or 'fresh', got {self.stage2_init!r}")
+        if self.link not in TEACHER_LINKS:
+            raise ValueError(f"link must be one of {TEACHER_LINKS}, got {self.link!r}")
+        if self.reference_mse is not None and self.reference_mse <= 0:
+            raise ValueError(f"reference_mse must be positive, got {self.reference_mse}")
 
     @classmethod
     def quick(cls) -> "StudyConfig":
@@ -77,11 +86,13 @@ class Problem:
     _stage1_sets: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def create(cls, d: int, r: int, width: int, config: StudyConfig, teacher_index: int = 0) -> "Problem":
+    def create(cls, d: int, r: int, width: int, config: StudyConfig, teacher_index: int = 0,
+               stage1_size: int | None = None) -> "Problem":
+        """The problem of one teacher; ``stage1_size`` real stage-1 points (default ``stage1_per_dim * d``)."""
         seed = config.seed + 1000 * d + 10 * r + 100_003 * teacher_index
-        teacher = MultiIndexTeacher.create(d, r, config.noise, seed=seed)
+        teacher = MultiIndexTeacher.create(d, r, config.noise, seed=seed, link=config.link)
         rng = torch.Generator().manual_seed(config.seed + 1)
-        problem = cls(d, r, width, teacher, teacher.sample(config.stage1_per_dim * d, rng),
+        problem = cls(d, r, width, teacher, teacher.sample(stage1_size or config.stage1_per_dim * d, rng),
                       teacher.sample(config.stage2_samples, rng), teacher.sample(config.test_samples, rng),
                       StudentConfig(width=width), config.students, config.seed)
         problem.full_mse = problem.mse(problem.stage1, problem.stage2)
@@ -114,6 +125,36 @@ class Problem:
         x1, y1 = self.stage1
         x2, y2 = self.stage2
         return (x1[:per_stage], y1[:per_stage]), (x2[:per_stage], y2[:per_stage])
+
+
+STAGE1_SIZE_STEP = 1024  # calibrated stage-1 sizes are multiples of this
+
+
+def calibrate_stage1_size(d: int, r: int, width: int, config: StudyConfig, max_size: int = 1 << 19) -> int:
+    """Real stage-1 points for which the full-data student of the first teacher reaches ``config.reference_mse``,
+    and not far below it (about 1.05-1.3x), so that every size of a sweep has an equally good reference.
+
+    Measured on these teachers: the full-data MSE falls as 1 / n1 (and as 1 / L), so one probe at
+    ``stage1_per_dim * d`` points predicts the size (up or down); it is then checked and raised by 1.25x until
+    the target is met. Without ``reference_mse``: the fixed ``stage1_per_dim * d``.
+    """
+    size = config.stage1_per_dim * d
+    if config.reference_mse is None:
+        return size
+
+    def rounded(value: float) -> int:
+        return min(max_size, max(STAGE1_SIZE_STEP, math.ceil(value / STAGE1_SIZE_STEP) * STAGE1_SIZE_STEP))
+
+    mse = Problem.create(d, r, width, config, 0, size).full_mse
+    size = rounded(size * mse / config.reference_mse * 1.05)
+    mse = Problem.create(d, r, width, config, 0, size).full_mse
+    while mse > config.reference_mse:
+        if size >= max_size:
+            raise RuntimeError(f"(d={d}, r={r}, L={width}): {size} stage-1 points give full-data MSE {mse:.4f}, "
+                               f"above the reference {config.reference_mse}; raise reference_mse or max_size")
+        size = rounded(size * 1.25)
+        mse = Problem.create(d, r, width, config, 0, size).full_mse
+    return size
 
 
 def stage2_dim(problem: Problem, m1: int, full_space: bool = False) -> int | None:
@@ -174,7 +215,7 @@ def average_over_teachers(found: list[dict[str, Any]]) -> dict[str, Any]:
     criterion (None if none did), arithmetic means of the MSEs, and the per-teacher records."""
     if len(found) == 1:
         return {**found[0], "teachers_reached": int(found[0]["memory"] is not None)}
-    cell = {k: found[0][k] for k in ("d", "r", "width")}
+    cell = {k: found[0][k] for k in ("d", "r", "width", "stage1_size") if k in found[0]}
     for key in ("full_mse", "mse_a", "mse"):
         values = [f[key] for f in found if f[key] is not None]
         cell[key] = sum(values) / len(values) if values else None
@@ -230,22 +271,32 @@ def sweeps(config: StudyConfig) -> dict[str, list[tuple[int, int, int]]]:
             "width": [(d0, r0, w) for w in config.width_values]}
 
 
-def scaling_cells(config: StudyConfig, out: Path, progress: bool = True) -> dict[tuple[int, int, int], dict]:
-    """Minimal-memory search for every (d, r, L) of the sweeps and every teacher, averaged per cell.
+def scaling_cells(config: StudyConfig, out: Path, progress: bool = True, names: tuple[str, ...] | None = None,
+                  partial_name: str = "partial.json") -> dict[tuple[int, int, int], dict]:
+    """Minimal-memory search for every (d, r, L) of the sweeps (or of the sweeps ``names``) and every teacher,
+    averaged per cell.
 
-    Each finished (cell, teacher) is saved to ``out/partial.json`` at once, so an interrupted run
-    resumes where it stopped (with the same config; another config starts afresh).
+    Each finished (cell, teacher), and each calibrated stage-1 size, is saved to ``out/<partial_name>`` at once,
+    so an interrupted run resumes where it stopped (with the same config; another config starts afresh).
     """
-    partial_path = out / "partial.json"
+    partial_path = out / partial_name
     partial = json.loads(partial_path.read_text()) if partial_path.exists() else {}
     if partial.get("config") != json.loads(json.dumps(asdict(config))):
-        partial = {"config": asdict(config), "found": {}}
-    cells = sorted({cell for cells in sweeps(config).values() for cell in cells})
+        partial = {"config": asdict(config), "found": {}, "stage1_sizes": {}}
+    chosen = {name: cells for name, cells in sweeps(config).items() if names is None or name in names}
+    cells = sorted({cell for cells in chosen.values() for cell in cells})
     todo = [(cell, t) for cell in cells for t in range(config.teachers)]
     for cell, teacher in tqdm(todo, desc="scaling", disable=not progress):
         key = f"{cell}/{teacher}"
         if key not in partial["found"]:
-            partial["found"][key] = minimal_memory(Problem.create(*cell, config, teacher), config)
+            started = time.perf_counter()
+            sizes = partial.setdefault("stage1_sizes", {})
+            if str(cell) not in sizes:
+                sizes[str(cell)] = calibrate_stage1_size(*cell, config)
+                write_json_atomic(partial_path, partial)
+            problem = Problem.create(*cell, config, teacher, sizes[str(cell)])
+            found = minimal_memory(problem, config)
+            partial["found"][key] = {**found, "stage1_size": sizes[str(cell)], "seconds": time.perf_counter() - started}
             write_json_atomic(partial_path, partial)
     return {cell: average_over_teachers([partial["found"][f"{cell}/{t}"] for t in range(config.teachers)])
             for cell in cells}
@@ -260,7 +311,7 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True, run: 
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     cache = scaling_cells(config, out, progress)
-    base = Problem.create(*config.base, config)
+    base = Problem.create(*config.base, config, 0, calibrate_stage1_size(*config.base, config))
     results = {
         "config": asdict(config),
         "run": run or {},
