@@ -23,7 +23,7 @@ import time
 import torch
 
 import mgdd
-from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
+from common import RESULTS_DIR, add_threads_option, apply_threads, command_line, load_results, machine_description, save_results, today, write_markdown
 from mgdd.generator.meta import DEFAULT_MODEL, MetaGenerator
 
 NAME = "generate_speed"
@@ -35,6 +35,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--label", default="", help="a name for this configuration (e.g. before/after a change)")
     parser.add_argument("--device", default=None)
+    add_threads_option(parser)
     return parser.parse_args()
 
 
@@ -95,6 +96,7 @@ def render(results: dict) -> str:
 
 def main() -> None:
     args = parse_args()
+    apply_threads(args)
     device = mgdd.resolve_device(args.device)
     path = RESULTS_DIR / f"{NAME}.json"
     results = load_results(path)

@@ -21,7 +21,10 @@ from mgdd.theory import (
     train_student,
 )
 from mgdd.theory.model import first_stage
-from mgdd.theory.study import Problem, StudyConfig, fit_slope, scaling_cells, stage2_dim
+from mgdd.theory.fair import bootstrap_slope, verdict
+from mgdd.theory.study import (
+    STAGE1_SIZE_STEP, Problem, StudyConfig, calibrate_stage1_size, fit_slope, scaling_cells, smallest_passing, stage2_dim,
+)
 
 
 def test_teacher_is_normalised_with_zero_mean_gradient_and_rank_r_hessian():
@@ -198,3 +201,50 @@ def test_scaling_cells_average_over_teachers():
     assert cell["memory"] == 100 and cell["teachers_reached"] == 1
     assert cell["full_mse"] == pytest.approx(0.2) and cell["mse"] == pytest.approx(0.12)
     assert average_over_teachers(found[:1])["memory"] == 100
+
+
+def test_gallop_search_finds_what_the_linear_search_finds_with_fewer_tries():
+    ladder = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+    for threshold in (1, 5, 30, 100, 128, 200):
+        tried = []
+
+        def passes(value, threshold=threshold):
+            tried.append(value)
+            return value >= threshold, -value
+
+        expected = smallest_passing(ladder, lambda v: (v >= threshold, -v), "linear")
+        assert smallest_passing(ladder, passes, "gallop") == expected
+        assert len(tried) <= 7  # linear tries up to 11
+
+
+def test_bootstrap_slope_recovers_a_power_law_and_its_interval_narrows_with_agreeing_teachers():
+    xs = [32, 48, 64, 96, 128]
+    noisy = [[3 * x * f for f in (0.8, 1.0, 1.25)] for x in xs]
+    fit = bootstrap_slope(xs, noisy, resamples=500)
+    assert abs(fit["slope"] - 1.0) < 1e-9  # the same spread at every size: geometric means exactly ~ x
+    assert fit["low"] < 1.0 < fit["high"] and fit["high"] - fit["low"] < 0.6
+    exact = bootstrap_slope(xs, [[3 * x] * 3 for x in xs], resamples=200)
+    assert exact["high"] - exact["low"] < 1e-9
+    assert verdict(exact, 1.0) == "confirmed" and verdict(exact, 2.0) == "refuted"
+    assert verdict({"slope": 1.0, "low": -0.5, "high": 2.5}, 1.0) == "undecided"
+    missing = bootstrap_slope(xs, [[None, 3 * x, 3 * x] for x in xs], resamples=200)
+    assert abs(missing["slope"] - 1.0) < 1e-9 and missing["resamples_used"] > 0
+
+
+def test_stage1_size_is_calibrated_to_the_reference_mse():
+    config = StudyConfig(base=(8, 1, 32), stage1_per_dim=64, stage2_samples=1024, test_samples=1000, students=2,
+                         link="quadratic", reference_mse=0.05)
+    size = calibrate_stage1_size(16, 2, 64, config)
+    assert size % STAGE1_SIZE_STEP == 0
+    assert Problem.create(16, 2, 64, config, 0, size).full_mse <= 0.05
+    assert calibrate_stage1_size(16, 2, 64, StudyConfig(stage1_per_dim=64)) == 64 * 16  # no reference: fixed
+
+
+def test_quadratic_teachers_have_no_cubic_or_cross_terms_and_unit_variance():
+    teacher = MultiIndexTeacher.create(12, 3, seed=1, link="quadratic", dtype=torch.float64)
+    assert teacher.he3.abs().max() == 0 and teacher.cross.abs().max() == 0
+    assert teacher.he2.min() / teacher.he2.max() >= 0.75 / 1.25 - 1e-12
+    y = teacher(torch.randn(200_000, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+    assert abs(y.pow(2).mean().item() - 1.0) < 0.03
+    with pytest.raises(ValueError, match="link"):
+        MultiIndexTeacher.create(4, 1, link="cubic")

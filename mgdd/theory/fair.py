@@ -8,7 +8,9 @@ harder (the full-data student's MSE moved from 0.026 to 0.228 across the d sweep
   agree (measured: within 1.35x, against up to 10x with the He3 and cross terms);
 * every size gets as many real stage-1 points as its full-data student needs to reach one test MSE
   (``reference_mse``, :func:`~mgdd.theory.study.calibrate_stage1_size`), so that the reference is flat;
-* each sweep has 4-5 sizes and 3 teachers, and every slope comes with a bootstrap interval over the teachers.
+* each sweep has 4-5 sizes and 3 teachers, and every slope comes with a bootstrap interval over the teachers;
+* the ladders of M1 and M2 are searched by galloping and bisection (monotone: more points, lower MSE), which
+  makes a search about 2-3x cheaper than trying every rung below the answer.
 
 ``python benchmarks/theory_multi_index.py --part d|r|L`` runs one sweep (resumable per teacher and size) into
 ``docs/theory-fair/``; the results file there combines the parts that have run.
@@ -30,7 +32,7 @@ from .study import StudyConfig, scaling_cells, sweeps
 
 FAIR_CONFIG = StudyConfig(
     base=(64, 2, 512), d_values=(32, 48, 64, 96, 128), r_values=(1, 2, 3, 4), width_values=(256, 512, 1024, 2048),
-    teachers=3, link="quadratic", reference_mse=0.015,
+    teachers=3, link="quadratic", reference_mse=0.015, search="gallop",
 )
 # part -> the StudyConfig sweep it runs
 PARTS = {"d": "d", "r": "r", "L": "width"}
@@ -95,7 +97,7 @@ def verdict(fit: dict[str, Any], predicted: float | None) -> str:
     ``refuted``: the interval excludes the law's slope; ``undecided`` otherwise (an interval too wide)."""
     if predicted is None or fit["low"] is None:
         return "—"
-    low, high = fit["low"], fit["high"]
+    low, high = fit["low"] - 1e-9, fit["high"] + 1e-9  # a degenerate interval at the law's slope holds it
     if not low <= predicted <= high:
         return "refuted"
     return "confirmed" if high - low < 2.0 and predicted - 1 < low and high < predicted + 1 else "undecided"

@@ -51,12 +51,15 @@ class StudyConfig:
     # full-data student to reach this test MSE (calibrate_stage1_size), so that the reference is equally good
     # at every size and the per-stage criterion equally strict
     reference_mse: float | None = None
+    search: str = "linear"  # how the ladders are searched: "linear" or "gallop" (smallest_passing)
 
     def __post_init__(self):
         if self.stage2_init not in ("fixed", "fresh"):
             raise ValueError(f"stage2_init must be 'fixed' or 'fresh', got {self.stage2_init!r}")
         if self.link not in TEACHER_LINKS:
             raise ValueError(f"link must be one of {TEACHER_LINKS}, got {self.link!r}")
+        if self.search not in ("linear", "gallop"):
+            raise ValueError(f"search must be 'linear' or 'gallop', got {self.search!r}")
         if self.reference_mse is not None and self.reference_mse <= 0:
             raise ValueError(f"reference_mse must be positive, got {self.reference_mse}")
 
@@ -182,6 +185,44 @@ def distilled_mse(problem: Problem, stage1: tuple, m2: int, config: StudyConfig)
     return sum(values) / len(values), first
 
 
+def smallest_passing(ladder: tuple[int, ...], passes, search: str = "linear") -> tuple[int, Any] | None:
+    """The smallest ladder value whose ``passes(value) -> (ok, payload)`` is ok, with its payload; None if none is.
+
+    ``"linear"`` tries the values in order; ``"gallop"`` assumes that passing is monotone in the value and
+    tries positions 0, 1, 3, 7, ... until one passes, then bisects below it (about 2 log2 of the rungs instead of
+    all of them below the answer).
+    """
+    if search == "linear":
+        for value in ladder:
+            ok, payload = passes(value)
+            if ok:
+                return value, payload
+        return None
+    tried: dict[int, tuple[bool, Any]] = {}
+
+    def check(i: int) -> bool:
+        if i not in tried:
+            tried[i] = passes(ladder[i])
+        return tried[i][0]
+
+    failed, step = -1, 1
+    while True:
+        i = min(failed + step, len(ladder) - 1)
+        if check(i):
+            break
+        if i == len(ladder) - 1:
+            return None
+        failed, step = i, step * 2
+    low, high = failed + 1, i  # ladder[high] passes, everything up to ``failed`` fails
+    while low < high:
+        mid = (low + high) // 2
+        if check(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return ladder[high], tried[high][1]
+
+
 def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
     """Smallest memory per stage, each within ``tolerance`` of its real-data reference.
 
@@ -189,24 +230,32 @@ def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
     tolerance x the full-data MSE. Stage B: with those stage-A points, the smallest M2 whose
     distilled points reach tolerance x the MSE of the same stage A followed by the real stage-2 data.
     Memory = M1 (d + 1) + M2 (k + 1); ``mse`` is the MSE of the fully distilled pipeline.
+    Each ladder is searched as ``config.search`` says (:func:`smallest_passing`).
     """
     found: dict[str, Any] = {"d": problem.d, "r": problem.r, "width": problem.width, "full_mse": problem.full_mse,
                              "m1": None, "m2": None, "memory_a": None, "memory_b": None, "memory": None,
                              "mse_a": None, "mse": None}
-    for m1 in config.stage1_ladder:
+
+    def stage_a(m1: int) -> tuple[bool, tuple]:
         x, y = problem.distilled_stage1(m1, config.steps)
         mse_a = problem.mse((x, y), problem.stage2)
-        if mse_a <= config.tolerance * problem.full_mse:
-            found.update(m1=m1, mse_a=mse_a, memory_a=m1 * (problem.d + 1),
-                         subspace_energy=float(problem.teacher.subspace_energy(x).mean()))
-            break
-    if found["m1"] is None:
+        return mse_a <= config.tolerance * problem.full_mse, (x, y, mse_a)
+
+    hit = smallest_passing(config.stage1_ladder, stage_a, config.search)
+    if hit is None:
         return found
-    for m2 in config.stage2_ladder:
+    m1, (x, y, mse_a) = hit
+    found.update(m1=m1, mse_a=mse_a, memory_a=m1 * (problem.d + 1),
+                 subspace_energy=float(problem.teacher.subspace_energy(x).mean()))
+
+    def stage_b(m2: int) -> tuple[bool, tuple]:
         mse, data = distilled_mse(problem, (x, y), m2, config)
-        if mse <= config.tolerance * found["mse_a"]:
-            found.update(m2=m2, memory=data.memory, memory_b=data.memory - found["memory_a"], mse=mse)
-            break
+        return mse <= config.tolerance * mse_a, (mse, data)
+
+    hit = smallest_passing(config.stage2_ladder, stage_b, config.search)
+    if hit is not None:
+        m2, (mse, data) = hit
+        found.update(m2=m2, memory=data.memory, memory_b=data.memory - found["memory_a"], mse=mse)
     return found
 
 
