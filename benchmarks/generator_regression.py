@@ -198,7 +198,8 @@ def render(results: dict) -> str:
             fit_name = key.rsplit("/", 1)[0] if not key.startswith("start/") else "—"
             lines.append(f"| {r['row']} | {fit_name} | {r['mean']:.2f} ± {r['std']:.2f} | {r['models']} | {r['epochs']} | "
                          f"{r['max_abs_pixel']:.2f} | {r['date']} |")
-    lines += ["", "Commands:", ""] + [f"    {c}" for c in sorted({r["command"] for r in results.values()})]
+    lines += ["", "Machine: " + "; ".join(sorted({r["machine"] for r in results.values()})), "", "Commands:", ""]
+    lines += [f"    {c}" for c in sorted({r["command"] for r in results.values()})]
     return "\n".join(lines) + "\n"
 
 
