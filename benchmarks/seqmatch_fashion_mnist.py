@@ -35,6 +35,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--experts", type=int, default=3)
     parser.add_argument("--expert-epochs", type=int, default=6)
     parser.add_argument("--pretrain-epochs", type=int, default=300, help="later experts: epochs per earlier stage")
+    parser.add_argument("--save-sets", default="runs/sets/fashion-mnist",
+                        help="save the method's sets to DIR/<method>/ipc<k> (for `mgdd release`)")
     add_run_options(parser)
     return parser.parse_args()
 
@@ -64,6 +66,8 @@ def main() -> None:
         if all(k in results for k in keys):
             continue
         syn = make()
+        if args.save_sets and method == "seqmatch":  # for `mgdd release` (MTT here has a reduced budget)
+            syn.save(Path(args.save_sets) / method / f"ipc{args.ipc}")
         for curriculum, key in zip(evaluations, keys):
             if key in results:
                 continue

@@ -41,6 +41,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=1000, help="recover iterations per batch")
     parser.add_argument("--teacher-epochs", type=int, default=5)
     parser.add_argument("--full-epochs", type=int, default=5, help="epochs of the full-data reference network")
+    parser.add_argument("--save-sets", default="runs/sets/fashion-mnist",
+                        help="save the method's sets to DIR/<method>/ipc<k> (for `mgdd release`)")
     add_run_options(parser)
     return parser.parse_args()
 
@@ -87,6 +89,8 @@ def main() -> None:
                                    iterations=args.iterations, snapshot_dir=str(RUNS / f"{method}-ipc{ipc}"),
                                    **METHODS[method])
             seconds = time.perf_counter() - started
+            if args.save_sets and method in ("sre2l", "dwa"):  # for `mgdd release` (not the rho = 0 ablation)
+                syn.save(Path(args.save_sets) / method / f"ipc{ipc}")
             report = compare_label_protocols(syn, random_set, test, teacher, full, models=args.models,
                                              epochs=args.epochs, seed=args.seed, device=device)
             results[key] = {
