@@ -293,3 +293,19 @@ def test_adaptation_with_the_platt_loss_learns_its_scale(digits_train):
 def test_loading_prints_nothing(capsys):
     MetaGenerator.from_pretrained()
     assert capsys.readouterr().out == ""
+
+
+def test_adaptation_without_steps_computes_no_feature_pool(digits_train, monkeypatch):
+    import mgdd.generator.meta as meta
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a 0-step adaptation embedded real images for a pool it never uses")
+
+    monkeypatch.setattr(meta, "FeaturePool", no_pool)
+    gen = MetaGenerator(**TINY)
+    before = {k: v.clone() for k, v in gen.model.state_dict().items()}
+    gen.adapt(digits_train, steps=0, ipc=2, progress=False)
+    assert gen.adapt_info["steps"] == 0 and gen.adapt_info["losses"] == []
+    assert all(torch.equal(before[k], v) for k, v in gen.model.state_dict().items())
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        gen.adapt(digits_train, steps=-1, progress=False)
