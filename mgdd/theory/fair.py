@@ -105,8 +105,7 @@ def verdict(fit: dict[str, Any], predicted: float | None) -> str:
 
 def part_results(part: str, cells: list[dict[str, Any]], config: StudyConfig) -> dict[str, Any]:
     """The sweep's cells, its reference (full-data MSE per size), slopes with intervals, and verdicts."""
-    key = {"d": "d", "r": "r", "L": "width"}[part]
-    xs = [c[key] for c in cells]
+    xs = [c[PARTS[part]] for c in cells]
     teachers = [c.get("per_teacher", [c]) for c in cells]
     full = [[t["full_mse"] for t in ts] for ts in teachers]
     means = [sum(v) / len(v) for v in full]
