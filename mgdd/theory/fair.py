@@ -33,6 +33,8 @@ from .study import StudyConfig, scaling_cells, sweeps
 FAIR_CONFIG = StudyConfig(
     base=(64, 2, 512), d_values=(32, 48, 64, 96, 128), r_values=(1, 2, 3, 4), width_values=(256, 512, 1024, 2048),
     teachers=3, link="quadratic", reference_mse=0.015, search="gallop",
+    # two rungs more than the first study's: at r = 1 a teacher needed more than 128 stage-A points
+    stage1_ladder=(4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256),
 )
 # part -> the StudyConfig sweep it runs
 PARTS = {"d": "d", "r": "r", "L": "width"}
