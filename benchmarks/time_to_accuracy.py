@@ -180,7 +180,8 @@ def headline(results: dict, ipc: int) -> str:
 def acceptance_line(by_method: dict[str, list[dict]], budget: float = ACCEPTANCE_BUDGET) -> str:
     """The MGDD issue's test: the best baseline accuracy measured within ``budget`` seconds, and how much sooner
     MGDD first reaches it (than ``budget``, and than that baseline did)."""
-    measured = [e for m in BASELINES for e in by_method.get(m, []) if e["seconds"] <= budget]
+    # total seconds (MTT's include its experts); 5 % slack for a rung's bookkeeping (DM's 1200-s rung ends at 1201 s)
+    measured = [e for m in BASELINES for e in by_method.get(m, []) if e["seconds"] <= 1.05 * budget]
     if not measured:
         return ""
     best = max(measured, key=lambda e: e["accuracy"])
@@ -205,6 +206,9 @@ def render(results: dict) -> str:
         "Each budget is a rung of one resumed run, so a method's first rung is the earliest time it is measured at:",
         "ratios are upper bounds at that granularity. Jobs ran with one thread each on the 2-core machine, while",
         "other jobs used the other core, so absolute seconds are those of a loaded machine (the same for all methods).",
+        "Each row names its machine: `mgdd` (the defaults since 2026-11-28) ran on another machine than the baselines",
+        "and `mgdd-v1` (the previous defaults), one measured about 2x slower on the generator's guidance workload",
+        "(`generate_speed.md`), which counts against MGDD.",
         "",
     ]
     for ipc in sorted({e["ipc"] for e in results.values()}):
