@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 import mgdd
+from mgdd.io import save_figure_atomic
 from common import (
     RESULTS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description, save_results, today,
     write_markdown,
@@ -247,10 +248,7 @@ def plot(results: dict, ipc: int, path: Path) -> None:
     ax.set_title(f"Fashion-MNIST, IPC {ipc}")
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure_atomic(fig, path)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ..io import write_json_atomic, write_text_atomic
+from ..io import save_figure_atomic, write_json_atomic, write_text_atomic
 from .study import StudyConfig, scaling_cells, sweeps
 
 FAIR_CONFIG = StudyConfig(
@@ -208,7 +208,4 @@ def _plot(parts: dict[str, dict], path: Path) -> None:
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.legend()
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure_atomic(fig, path)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..io import write_json_atomic, write_text_atomic
+from ..io import save_figure_atomic, write_json_atomic, write_text_atomic
 from .distill import DistilledData, distill_stage1, distill_stage2
 from .model import TEACHER_LINKS, MultiIndexTeacher, StudentConfig, first_stage, mean_squared_error, train_student
 
@@ -440,8 +440,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "mse_vs_memory.png", dpi=120)
-    plt.close(fig)
+    save_figure_atomic(fig, out / "mse_vs_memory.png")
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
     for ax, (name, key) in zip(axes, [("d", "d"), ("r", "r"), ("width", "width")]):
         for field_name, label in (("memory_a", "stage A"), ("memory_b", "stage B"), ("memory", "total")):
@@ -457,5 +456,4 @@ def plot(results: dict[str, Any], out: Path) -> None:
             ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.tight_layout()
-    fig.savefig(out / "memory_scaling.png", dpi=120)
-    plt.close(fig)
+    save_figure_atomic(fig, out / "memory_scaling.png")
