@@ -99,6 +99,25 @@ def label_robust_score(full_hard: float, syn_hard: float, syn_soft: float, rando
     return {"hlr": hlr, "ior": ior, "lrs": (math.exp(alpha) - math.exp(-1)) / (math.exp(1) - math.exp(-1))}
 
 
+def evaluate_label_protocols(
+    data: SyntheticSet, test, teacher: nn.Module, models: int = 3, epochs: int = 300,
+    relabel_epochs: int | None = None, fixed_temperature: float = 1.0, seed: int = 0, device=None,
+    progress: bool = True,
+) -> dict:
+    """``data`` under each label protocol: ``hard`` (one-hot class labels, the standard protocol), ``fixed``
+    (the teacher's soft labels, one per image, soft cross-entropy), ``relabel`` (the teacher online,
+    :func:`train_with_teacher`). Returns ``{protocol: EvalResult}``."""
+    from .evaluation import evaluate
+
+    hard = dataclasses.replace(data, labels=data.hard_labels)
+    common = dict(models=models, seed=seed, device=device, progress=progress)
+    return {
+        "hard": evaluate(hard, test, epochs=epochs, **common),
+        "fixed": evaluate(with_teacher_labels(hard, teacher, fixed_temperature), test, epochs=epochs, **common),
+        "relabel": evaluate(hard, test, epochs=relabel_epochs or epochs, teacher=teacher, **common),
+    }
+
+
 def compare_label_protocols(
     syn: SyntheticSet, random_set: SyntheticSet, test, teacher: nn.Module, full_data_accuracy: float,
     models: int = 3, epochs: int = 300, relabel_epochs: int | None = None, fixed_temperature: float = 1.0,
@@ -106,23 +125,14 @@ def compare_label_protocols(
 ) -> dict:
     """The set and random real images of the same size under each label protocol, and DD-Ranking's scores.
 
-    Protocols: ``hard`` (one-hot class labels, the standard protocol), ``fixed`` (the teacher's soft labels,
-    one per image, soft cross-entropy), ``relabel`` (the teacher online, :func:`train_with_teacher`).
     ``full_data_accuracy``: a network trained on the full data with hard labels, in % (HLR's reference).
     Returns ``{"set": {protocol: EvalResult}, "random": {...}, "scores": label_robust_score(...)}`` with the
     scores taken under the relabel protocol.
     """
-    from .evaluation import evaluate
-
-    results = {}
-    for name, data in (("set", syn), ("random", random_set)):
-        hard = dataclasses.replace(data, labels=data.hard_labels)
-        common = dict(models=models, seed=seed, device=device, progress=progress)
-        results[name] = {
-            "hard": evaluate(hard, test, epochs=epochs, **common),
-            "fixed": evaluate(with_teacher_labels(hard, teacher, fixed_temperature), test, epochs=epochs, **common),
-            "relabel": evaluate(hard, test, epochs=relabel_epochs or epochs, teacher=teacher, **common),
-        }
+    options = dict(models=models, epochs=epochs, relabel_epochs=relabel_epochs, fixed_temperature=fixed_temperature,
+                   seed=seed, device=device, progress=progress)
+    results = {"set": evaluate_label_protocols(syn, test, teacher, **options)}
+    results["random"] = evaluate_label_protocols(random_set, test, teacher, **options)
     scores = label_robust_score(full_data_accuracy / 100, results["set"]["hard"].mean / 100,
                                 results["set"]["relabel"].mean / 100, results["random"]["relabel"].mean / 100)
     return {**results, "scores": scores}
