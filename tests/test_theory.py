@@ -166,6 +166,33 @@ def test_scaling_search_resumes_from_its_partial_file(tmp_path):
     assert first[(8, 1, 32)]["m1"] in (4, 8, None)
 
 
+def test_absolute_criterion_sets_one_stage_a_target_and_keeps_calibrated_sizes(tmp_path):
+    with pytest.raises(ValueError, match="reference_mse"):
+        StudyConfig(criterion="absolute")
+    with pytest.raises(ValueError, match="criterion"):
+        StudyConfig(criterion="loose", reference_mse=0.1)
+    relative = StudyConfig(reference_mse=0.02, tolerance=1.5)
+    absolute = StudyConfig(reference_mse=0.02, tolerance=1.5, criterion="absolute")
+    assert relative.stage_a_target(0.01) == pytest.approx(0.015) and relative.stage_a_target(0.03) == pytest.approx(0.045)
+    assert absolute.stage_a_target(0.01) == pytest.approx(0.03) == absolute.stage_a_target(0.005)
+
+    config = StudyConfig(base=(8, 1, 32), d_values=(8,), r_values=(1,), width_values=(32,), stage1_per_dim=64,
+                         stage2_samples=512, test_samples=500, stage1_ladder=(4, 8), stage2_ladder=(16,),
+                         memory_curve_sizes=((4, 16),), steps=5, students=1, link="quadratic", reference_mse=0.5)
+    cell = scaling_cells(config, tmp_path, progress=False)[(8, 1, 32)]
+    assert cell["target_a"] == pytest.approx(1.2 * cell["full_mse"])
+    partial = json.loads((tmp_path / "partial.json").read_text())
+    partial["stage1_sizes"]["(8, 1, 32)"] = 3 * STAGE1_SIZE_STEP  # a calibrated size is carried over, not redone
+    (tmp_path / "partial.json").write_text(json.dumps(partial))
+    config.criterion = "absolute"
+    cell = scaling_cells(config, tmp_path, progress=False)[(8, 1, 32)]
+    assert cell["stage1_size"] == 3 * STAGE1_SIZE_STEP and cell["target_a"] == pytest.approx(1.2 * 0.5)
+    # stage A passed only where the distilled points reached the absolute target
+    assert cell["m1"] is None or cell["mse_a"] <= 1.2 * 0.5
+    config.reference_mse = 0.4  # a change to the calibration starts the sizes afresh
+    assert scaling_cells(config, tmp_path, progress=False)[(8, 1, 32)]["stage1_size"] != 3 * STAGE1_SIZE_STEP
+
+
 def test_fit_slope():
     assert fit_slope([1, 2, 4], [3, 6, 12]) == pytest.approx(1.0)
     assert fit_slope([1, 2, 4], [1, 4, 16]) == pytest.approx(2.0)

@@ -85,10 +85,14 @@ def row_cosine_distance(a: Tensor, b: Tensor) -> Tensor:
 
 def distill_stage1(
     real: tuple[Tensor, Tensor], size: int, config: StudentConfig, steps: int = 300, lr: float = 0.05,
-    objective: str = "gradient", stage2_real: tuple[Tensor, Tensor] | None = None, real_batch: int = 8192,
+    objective: str = "gradient", stage2_real: tuple[Tensor, Tensor] | None = None, real_batch: int | None = 8192,
     inits_per_step: int = 1, seed: int = 0, progress: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Learn ``size`` stage-1 points from the real stage-1 data (initialised from a random real subset)."""
+    """Learn ``size`` stage-1 points from the real stage-1 data (initialised from a random real subset).
+
+    ``real_batch``: real points drawn (with replacement) per step for the target gradient; None: all of them,
+    every step (the exact gradient of the real data the reference student trains on).
+    """
     if objective not in ("gradient", "performance"):
         raise ValueError(f"objective must be 'gradient' or 'performance', got {objective!r}")
     if objective == "performance" and stage2_real is None:
@@ -103,7 +107,8 @@ def distill_stage1(
         loss = x.new_zeros(())
         for _ in range(inits_per_step):
             W0, signs = initial_weights(x.shape[1], config.width, rng, x.dtype)
-            batch = torch.randint(len(x_real), (min(real_batch, len(x_real)),), generator=rng)
+            batch = (slice(None) if real_batch is None
+                     else torch.randint(len(x_real), (min(real_batch, len(x_real)),), generator=rng))
             if objective == "gradient":
                 # the sign of a_j only flips a row, which the per-row cosine ignores
                 target = first_layer_gradient(W0, x_real[batch], y_real[batch])
@@ -121,7 +126,8 @@ def _performance_loss(W0, signs, x, y, stage2_real, config, rng, real_batch) -> 
     W = first_layer_direction(W0, signs, x, y)
     b = config.bias_std * torch.randn(config.width, generator=rng, dtype=x.dtype)
     x2, y2 = stage2_real
-    batch = torch.randint(len(x2), (min(real_batch, len(x2)),), generator=rng)
+    batch = torch.randperm(len(x2), generator=rng) if real_batch is None else \
+        torch.randint(len(x2), (min(real_batch, len(x2)),), generator=rng)
     fit, score = batch[: len(batch) // 2], batch[len(batch) // 2 :]
     a = ridge_second_layer(features(W, b, x2[fit]), y2[fit], config.ridge)
     return (features(W, b, x2[score]) @ a - y2[score]).pow(2).mean()

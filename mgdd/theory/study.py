@@ -52,6 +52,9 @@ class StudyConfig:
     # at every size and the per-stage criterion equally strict
     reference_mse: float | None = None
     search: str = "linear"  # how the ladders are searched: "linear" or "gallop" (smallest_passing)
+    # stage A's target: "relative" (tolerance x this teacher's full-data MSE) or "absolute" (tolerance x
+    # reference_mse at every size and teacher: one bar, which every calibrated full-data student beats)
+    criterion: str = "relative"
 
     def __post_init__(self):
         if self.stage2_init not in ("fixed", "fresh"):
@@ -62,6 +65,14 @@ class StudyConfig:
             raise ValueError(f"search must be 'linear' or 'gallop', got {self.search!r}")
         if self.reference_mse is not None and self.reference_mse <= 0:
             raise ValueError(f"reference_mse must be positive, got {self.reference_mse}")
+        if self.criterion not in ("relative", "absolute"):
+            raise ValueError(f"criterion must be 'relative' or 'absolute', got {self.criterion!r}")
+        if self.criterion == "absolute" and self.reference_mse is None:
+            raise ValueError("criterion='absolute' needs reference_mse (the target is tolerance x reference_mse)")
+
+    def stage_a_target(self, full_mse: float) -> float:
+        """The test MSE that stage-A points must reach (followed by the real stage-2 data)."""
+        return self.tolerance * (self.reference_mse if self.criterion == "absolute" else full_mse)
 
     @classmethod
     def quick(cls) -> "StudyConfig":
@@ -227,19 +238,20 @@ def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
     """Smallest memory per stage, each within ``tolerance`` of its real-data reference.
 
     Stage A: smallest M1 whose distilled points, followed by the real stage-2 data, reach
-    tolerance x the full-data MSE. Stage B: with those stage-A points, the smallest M2 whose
+    tolerance x the full-data MSE (or x ``reference_mse``: ``config.criterion``). Stage B: with those stage-A points, the smallest M2 whose
     distilled points reach tolerance x the MSE of the same stage A followed by the real stage-2 data.
     Memory = M1 (d + 1) + M2 (k + 1); ``mse`` is the MSE of the fully distilled pipeline.
     Each ladder is searched as ``config.search`` says (:func:`smallest_passing`).
     """
     found: dict[str, Any] = {"d": problem.d, "r": problem.r, "width": problem.width, "full_mse": problem.full_mse,
+                             "target_a": config.stage_a_target(problem.full_mse),
                              "m1": None, "m2": None, "memory_a": None, "memory_b": None, "memory": None,
                              "mse_a": None, "mse": None}
 
     def stage_a(m1: int) -> tuple[bool, tuple]:
         x, y = problem.distilled_stage1(m1, config.steps)
         mse_a = problem.mse((x, y), problem.stage2)
-        return mse_a <= config.tolerance * problem.full_mse, (x, y, mse_a)
+        return mse_a <= config.stage_a_target(problem.full_mse), (x, y, mse_a)
 
     hit = smallest_passing(config.stage1_ladder, stage_a, config.search)
     if hit is None:
@@ -320,6 +332,12 @@ def sweeps(config: StudyConfig) -> dict[str, list[tuple[int, int, int]]]:
             "width": [(d0, r0, w) for w in config.width_values]}
 
 
+def _calibration_fields(config: StudyConfig) -> dict[str, Any]:
+    """The config fields that calibrate_stage1_size depends on (JSON-normalised)."""
+    fields = ("seed", "link", "noise", "reference_mse", "stage1_per_dim", "stage2_samples", "test_samples", "students")
+    return json.loads(json.dumps({k: getattr(config, k) for k in fields}))
+
+
 def scaling_cells(config: StudyConfig, out: Path, progress: bool = True, names: tuple[str, ...] | None = None,
                   partial_name: str = "partial.json") -> dict[tuple[int, int, int], dict]:
     """Minimal-memory search for every (d, r, L) of the sweeps (or of the sweeps ``names``) and every teacher,
@@ -331,7 +349,10 @@ def scaling_cells(config: StudyConfig, out: Path, progress: bool = True, names: 
     partial_path = out / partial_name
     partial = json.loads(partial_path.read_text()) if partial_path.exists() else {}
     if partial.get("config") != json.loads(json.dumps(asdict(config))):
-        partial = {"config": asdict(config), "found": {}, "stage1_sizes": {}}
+        # another config starts afresh, but keeps calibrated stage-1 sizes that it would compute again
+        same_calibration = all(partial.get("config", {}).get(k) == v for k, v in _calibration_fields(config).items())
+        partial = {"config": asdict(config), "found": {},
+                   "stage1_sizes": partial.get("stage1_sizes", {}) if same_calibration else {}}
     chosen = {name: cells for name, cells in sweeps(config).items() if names is None or name in names}
     cells = sorted({cell for cells in chosen.values() for cell in cells})
     todo = [(cell, t) for cell in cells for t in range(config.teachers)]
