@@ -14,6 +14,7 @@ from mgdd.theory import (
     distill_stage1,
     distill_stage2,
     first_layer_direction,
+    first_layer_gradient,
     initial_weights,
     ridge_second_layer,
     run_study,
@@ -63,6 +64,20 @@ def test_first_step_is_the_gradient_step_with_decay_cancelling_the_init():
     W1 = W0 - eta * (grad + W0 / eta)  # weight decay 1/eta
     expected = W1 / W1.norm(dim=1, keepdim=True)
     torch.testing.assert_close(first_layer_direction(W0, signs, x, y), expected)
+
+
+def test_first_layer_gradient_computes_paired_rows_once_with_the_same_result():
+    rng = torch.Generator().manual_seed(3)
+    x, y = torch.randn(50, 6, generator=rng), torch.randn(50, generator=rng)
+
+    def direct(W):
+        return ((x @ W.T > 0).float() * (y / len(y))[:, None]).T @ x
+
+    paired, _ = initial_weights(6, 10, rng)
+    unpaired = torch.randn(10, 6, generator=rng)
+    for W in (paired, unpaired, unpaired[:7]):  # the last: an odd width
+        torch.testing.assert_close(first_layer_gradient(W, x, y), direct(W), rtol=1e-6, atol=1e-7)
+    assert torch.equal(first_layer_gradient(paired, x, y)[:5], first_layer_gradient(paired, x, y)[5:])
 
 
 def test_ridge_forms_agree_with_the_normal_equations():

@@ -113,8 +113,12 @@ def initial_weights(d: int, width: int, rng: torch.Generator, dtype=torch.float3
 def first_layer_gradient(W0: Tensor, x: Tensor, y: Tensor) -> Tensor:
     """(L, d) rows mean_i y_i 1[w_j . x_i > 0] x_i: minus the first-layer gradient at f = 0, up to a_j.
 
-    Differentiable in x and y (the indicator's derivative is zero almost everywhere).
+    Differentiable in x and y (the indicator's derivative is zero almost everywhere). The symmetric
+    initialisation repeats its rows in two identical halves; their gradients are then computed once.
     """
+    half = len(W0) // 2
+    if len(W0) % 2 == 0 and torch.equal(W0[:half], W0[half:]):
+        return first_layer_gradient(W0[:half], x, y).repeat(2, 1)
     active = (x @ W0.T > 0).to(x.dtype)
     return (active * (y / len(y))[:, None]).T @ x
 
