@@ -12,6 +12,8 @@ from mgdd.io import write_json_atomic, write_text_atomic
 from mgdd.provenance import command_line, machine_description, today  # noqa: F401  (re-exported for the scripts)
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# where the benchmarks save their sets for `mgdd release` (its default --sets), whatever the working directory
+SETS_DIR = Path(__file__).resolve().parents[1] / "runs" / "sets" / "fashion-mnist"
 
 
 def load_results(path: Path) -> dict:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import mgdd
 from common import (
-    RESULTS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description, save_results,
-    today, write_markdown,
+    RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description,
+    save_results, today, write_markdown,
 )
 from mgdd.cli import parse_options
 
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--name", default="coreset_fashion_mnist")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="method option for herding / k-center (repeatable)")
-    parser.add_argument("--save-sets", default="runs/sets/fashion-mnist",
+    parser.add_argument("--save-sets", default=str(SETS_DIR),
                         help="save each set of the defaults to DIR/<method>/ipc<k> (what `mgdd release` collects)")
     parser.add_argument("--sets-only", action="store_true",
                         help="only distil and save the sets (also those of measured cells), no evaluation")

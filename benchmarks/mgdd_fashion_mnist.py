@@ -27,8 +27,8 @@ import torch
 
 import mgdd
 from common import (
-    RESULTS_DIR, add_run_options, apply_threads, command_line, load_results,
-    machine_description, save_results, today, write_markdown,
+    RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description,
+    save_results, today, write_markdown,
 )
 from mgdd.generator.meta import DEFAULT_ADAPT_STEPS, DEFAULT_MODEL, MetaGenerator
 
@@ -61,7 +61,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--label-real-per-class", nargs="+", default=["100", "500"],
                         help="label solves: COUNT|hard[,nets=N][,ridge=R][,init=I] (real samples per class or "
                              "one-hot labels, networks solved across, head ridge, initial images)")
-    parser.add_argument("--save-sets", default="runs/sets/fashion-mnist",
+    parser.add_argument("--save-sets", default=str(SETS_DIR),
                         help="adapt part: save each set of the defaults to DIR/mgdd/ipc<k> (for `mgdd release`)")
     add_run_options(parser)
     return parser.parse_args()

@@ -2,8 +2,7 @@
 # Build releases/fashion-mnist/ (the collection committed in the repository) from the sets the benchmarks
 # saved under runs/sets/fashion-mnist/ and the accuracies in their results files. Run from the repository root:
 #     python benchmarks/coreset_baselines.py --sets-only --threads 1      # the coreset sets, if not saved yet
-#     (cd benchmarks && python time_to_accuracy.py --ipc 1 --methods mgdd --mgdd-steps 0 50 100 \
-#        --save-sets ../runs/sets/fashion-mnist ...)                      # MGDD's sets at IPC 1 and 10
+#     (cd benchmarks && python time_to_accuracy.py --ipc 1 --methods mgdd --mgdd-steps 0 50 100 ...)  # MGDD's sets
 #     bash benchmarks/release_fashion_mnist.sh [--push ORG]
 set -euo pipefail
 why_dc="not kept yet: the time-to-accuracy runs measured it without saving its sets"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import mgdd
 from common import (
-    RESULTS_DIR, add_run_options, apply_threads, command_line, load_results,
-    machine_description, save_results, today, write_markdown,
+    RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description,
+    save_results, today, write_markdown,
 )
 from mgdd.baselines import train_experts
 
@@ -35,7 +35,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--experts", type=int, default=3)
     parser.add_argument("--expert-epochs", type=int, default=6)
     parser.add_argument("--pretrain-epochs", type=int, default=300, help="later experts: epochs per earlier stage")
-    parser.add_argument("--save-sets", default="runs/sets/fashion-mnist",
+    parser.add_argument("--save-sets", default=str(SETS_DIR),
                         help="save the method's sets to DIR/<method>/ipc<k> (for `mgdd release`)")
     add_run_options(parser)
     return parser.parse_args()

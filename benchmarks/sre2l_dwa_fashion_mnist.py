@@ -21,8 +21,8 @@ import torch
 
 import mgdd
 from common import (
-    RESULTS_DIR, add_run_options, apply_threads, command_line, load_results,
-    machine_description, save_results, today, write_markdown,
+    RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description,
+    save_results, today, write_markdown,
 )
 from mgdd.training import accuracy, train_network
 from mgdd.nets import get_network
@@ -41,7 +41,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=1000, help="recover iterations per batch")
     parser.add_argument("--teacher-epochs", type=int, default=5)
     parser.add_argument("--full-epochs", type=int, default=5, help="epochs of the full-data reference network")
-    parser.add_argument("--save-sets", default="runs/sets/fashion-mnist",
+    parser.add_argument("--save-sets", default=str(SETS_DIR),
                         help="save the method's sets to DIR/<method>/ipc<k> (for `mgdd release`)")
     add_run_options(parser)
     return parser.parse_args()

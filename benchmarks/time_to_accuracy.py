@@ -28,8 +28,8 @@ import torch
 import mgdd
 from mgdd.io import save_figure_atomic
 from common import (
-    RESULTS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description, save_results, today,
-    write_markdown,
+    RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description,
+    save_results, today, write_markdown,
 )
 from mgdd.baselines import train_experts
 from mgdd.generator.meta import DEFAULT_MODEL
@@ -56,7 +56,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--expert-per-class", type=int, default=1000, help="expert training images per class")
     parser.add_argument("--mtt-memory-gb", type=float, default=8.0,
                         help="MTT's guard on the unrolled student's activations (IPC 10 needs about 12.3 GB)")
-    parser.add_argument("--save-sets", default="runs/sets/fashion-mnist",
+    parser.add_argument("--save-sets", default=str(SETS_DIR),
                         help="save each method's set to DIR/<method>/ipc<k> (the largest budget stays)")
     add_run_options(parser)
     return parser.parse_args()
