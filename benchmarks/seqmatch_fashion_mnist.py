@@ -35,6 +35,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--experts", type=int, default=3)
     parser.add_argument("--expert-epochs", type=int, default=6)
     parser.add_argument("--pretrain-epochs", type=int, default=300, help="later experts: epochs per earlier stage")
+    parser.add_argument("--mtt-memory-gb", type=float, default=16.0,
+                        help="MTT's guard on the unrolled student's activations (IPC 10 needs about 12.3 GB)")
     parser.add_argument("--save-sets", default=str(SETS_DIR),
                         help="save the method's sets to DIR/<method>/ipc<k> (for `mgdd release`)")
     add_run_options(parser)
@@ -51,7 +53,7 @@ def main() -> None:
     experts = RUNS / "experts"
     buffer = train_experts(train, experts, args.experts, args.expert_epochs, seed=args.seed, test=test, device=device)
     expert_seconds = sum(e["seconds"] for e in buffer.manifest["experts"])
-    common = dict(experts=str(experts), seed=args.seed, device=device)
+    common = dict(experts=str(experts), seed=args.seed, device=device, max_memory_gb=args.mtt_memory_gb)
     runs = {
         "mtt": lambda: mgdd.distill("mtt", train, args.ipc, iterations=args.iterations,
                                     snapshot_dir=str(RUNS / f"mtt-ipc{args.ipc}"), snapshot_every=5, **common),
