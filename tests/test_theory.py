@@ -176,8 +176,11 @@ def test_scaling_search_resumes_from_its_partial_file(tmp_path):
     partial["found"]["(8, 1, 32)/0"]["m1"] = 999  # a finished cell is read back, not recomputed
     (tmp_path / "partial.json").write_text(json.dumps(partial))
     assert scaling_cells(config, tmp_path, progress=False)[(8, 1, 32)]["m1"] == 999
+    # another part's partial file with the same config lends its finished cells (the sweeps share a base cell)
+    assert scaling_cells(config, tmp_path, progress=False, partial_name="partial-r.json")[(8, 1, 32)]["m1"] == 999
     config.steps = 6  # another config starts afresh
     assert scaling_cells(config, tmp_path, progress=False)[(8, 1, 32)]["m1"] != 999
+    assert scaling_cells(config, tmp_path, progress=False, partial_name="partial-d.json")[(8, 1, 32)]["m1"] != 999
     assert first[(8, 1, 32)]["m1"] in (4, 8, None)
 
 

@@ -338,6 +338,17 @@ def _calibration_fields(config: StudyConfig) -> dict[str, Any]:
     return json.loads(json.dumps({k: getattr(config, k) for k in fields}))
 
 
+def _sibling_results(out: Path, partial_name: str, config: dict) -> dict[str, dict]:
+    """Finished (cell, teacher) searches in the other partial files of ``out`` made with the same config."""
+    found: dict[str, dict] = {}
+    for path in sorted(out.glob("partial*.json")):
+        if path.name != partial_name:
+            other = json.loads(path.read_text())
+            if other.get("config") == config:
+                found.update(other.get("found", {}))
+    return found
+
+
 def scaling_cells(config: StudyConfig, out: Path, progress: bool = True, names: tuple[str, ...] | None = None,
                   partial_name: str = "partial.json") -> dict[tuple[int, int, int], dict]:
     """Minimal-memory search for every (d, r, L) of the sweeps (or of the sweeps ``names``) and every teacher,
@@ -348,7 +359,8 @@ def scaling_cells(config: StudyConfig, out: Path, progress: bool = True, names: 
     """
     partial_path = out / partial_name
     partial = json.loads(partial_path.read_text()) if partial_path.exists() else {}
-    if partial.get("config") != json.loads(json.dumps(asdict(config))):
+    normalised = json.loads(json.dumps(asdict(config)))
+    if partial.get("config") != normalised:
         # another config starts afresh, but keeps calibrated stage-1 sizes that it would compute again
         same_calibration = all(partial.get("config", {}).get(k) == v for k, v in _calibration_fields(config).items())
         partial = {"config": asdict(config), "found": {},
@@ -356,8 +368,12 @@ def scaling_cells(config: StudyConfig, out: Path, progress: bool = True, names: 
     chosen = {name: cells for name, cells in sweeps(config).items() if names is None or name in names}
     cells = sorted({cell for cells in chosen.values() for cell in cells})
     todo = [(cell, t) for cell in cells for t in range(config.teachers)]
+    siblings = _sibling_results(out, partial_name, normalised)
     for cell, teacher in tqdm(todo, desc="scaling", disable=not progress):
         key = f"{cell}/{teacher}"
+        if key not in partial["found"] and key in siblings:  # the sweeps share their base cell
+            partial["found"][key] = siblings[key]
+            write_json_atomic(partial_path, partial)
         if key not in partial["found"]:
             started = time.perf_counter()
             sizes = partial.setdefault("stage1_sizes", {})
