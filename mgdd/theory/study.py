@@ -238,8 +238,9 @@ def minimal_memory(problem: Problem, config: StudyConfig) -> dict[str, Any]:
     """Smallest memory per stage, each within ``tolerance`` of its real-data reference.
 
     Stage A: smallest M1 whose distilled points, followed by the real stage-2 data, reach
-    tolerance x the full-data MSE (or x ``reference_mse``: ``config.criterion``). Stage B: with those stage-A points, the smallest M2 whose
-    distilled points reach tolerance x the MSE of the same stage A followed by the real stage-2 data.
+    ``config.stage_a_target`` (tolerance x the full-data MSE, or x ``reference_mse``: ``config.criterion``).
+    Stage B: with those stage-A points, the smallest M2 whose distilled points reach tolerance x the MSE
+    of the same stage A followed by the real stage-2 data.
     Memory = M1 (d + 1) + M2 (k + 1); ``mse`` is the MSE of the fully distilled pipeline.
     Each ladder is searched as ``config.search`` says (:func:`smallest_passing`).
     """
@@ -363,7 +364,7 @@ def scaling_cells(config: StudyConfig, out: Path, progress: bool = True, names: 
     if partial.get("config") != normalised:
         # another config starts afresh, but keeps calibrated stage-1 sizes that it would compute again
         same_calibration = all(partial.get("config", {}).get(k) == v for k, v in _calibration_fields(config).items())
-        partial = {"config": asdict(config), "found": {},
+        partial = {"config": normalised, "found": {},
                    "stage1_sizes": partial.get("stage1_sizes", {}) if same_calibration else {}}
     chosen = {name: cells for name, cells in sweeps(config).items() if names is None or name in names}
     cells = sorted({cell for cells in chosen.values() for cell in cells})
