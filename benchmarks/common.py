@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from mgdd.evaluation import EvalResult
 from mgdd.io import write_json_atomic, write_text_atomic
 from mgdd.provenance import command_line, machine_description, today  # noqa: F401  (re-exported for the scripts)
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # where the benchmarks save their sets for `mgdd release` (its default --sets), whatever the working directory
 SETS_DIR = Path(__file__).resolve().parents[1] / "runs" / "sets" / "fashion-mnist"
+# per-model accuracies of evaluations still under way (git-ignored): see evaluate_by_model
+PARTIAL_EVALUATIONS = Path(__file__).resolve().parent / "runs" / "partial_evaluations.json"
 
 
 def load_results(path: Path) -> dict:
@@ -26,6 +31,37 @@ def save_results(path: Path, results: dict) -> None:
     parts on two cores) keep each other's entries; ``results`` gains the other run's entries too."""
     results.update({**load_results(path), **results})
     write_json_atomic(path, results)
+
+
+def evaluate_by_model(name: str, models: int, seed: int, evaluate_one: Callable[[int], EvalResult],
+                      store: Path = PARTIAL_EVALUATIONS) -> EvalResult:
+    """``models`` networks evaluated one at a time, each accuracy saved to ``store`` under ``name`` as soon as it
+    is measured, so that a run killed after hours (an IPC 50 evaluation outlasts a session) resumes at its next
+    network, not its first.
+
+    ``evaluate_one(seed)`` evaluates one network (``mgdd.evaluate(..., models=1, seed=seed)``). Network i of
+    ``mgdd.evaluate(models=n, seed=s)`` is seeded with s + i, so the result equals that one call. The entry is
+    removed from ``store`` once all ``models`` are done (the caller saves the result).
+    """
+    def read() -> dict:
+        return json.loads(store.read_text()) if store.exists() else {}
+
+    entry = read().get(name)
+    for index in range(len(entry["accuracies"]) if entry else 0, models):
+        one = evaluate_one(seed + index).to_dict()
+        del one["mean"], one["std"]
+        if entry:
+            one.update(accuracies=entry["accuracies"] + one["accuracies"], wall_time=entry["wall_time"] + one["wall_time"])
+        entry = one
+        store.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(store, {**read(), name: entry})  # re-read: other evaluations may share the file
+    if entry is None:
+        raise ValueError(f"models must be >= 1, got {models}")
+    remaining = read()
+    if remaining.pop(name, None) is not None:
+        write_json_atomic(store, remaining)
+    fields = {f.name for f in dataclasses.fields(EvalResult)}
+    return EvalResult(**{k: v for k, v in entry.items() if k in fields})
 
 
 def write_markdown(path: Path, text: str) -> None:

@@ -14,13 +14,12 @@ so an interrupted run resumes where it stopped; the markdown table is rewritten 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import mgdd
 from common import (
-    RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description,
-    save_results, today, write_markdown,
+    RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model, load_results,
+    machine_description, save_results, today, write_markdown,
 )
 from mgdd.cli import parse_options
 
@@ -56,18 +55,19 @@ def main() -> None:
             key = f"{method}/ipc{ipc}" + (suffix if method != "random" else "")
             if key in results and not args.sets_only:
                 continue
-            started = time.perf_counter()
             syn = mgdd.distill(method, train, ipc, seed=args.seed, device=device,
                                **(options if method != "random" else {}))
             if args.save_sets and (not options or method == "random"):
                 syn.save(Path(args.save_sets) / method / f"ipc{ipc}")
             if args.sets_only:
                 continue
-            result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device)
+            result = evaluate_by_model(  # one network at a time, each saved at once (IPC 50 takes an hour)
+                f"{args.name} {key}", args.models, args.seed,
+                lambda seed: mgdd.evaluate(syn, test, models=1, epochs=args.epochs, seed=seed, device=device))
             results[key] = {
                 "method": method, "options": options if method != "random" else {}, "ipc": ipc, "mean": result.mean, "std": result.std,
                 "accuracies": result.accuracies, "distill_seconds": syn.metadata["wall_time"],
-                "total_seconds": time.perf_counter() - started, "epochs": args.epochs, "models": args.models,
+                "total_seconds": syn.metadata["wall_time"] + result.wall_time, "epochs": args.epochs, "models": args.models,
                 "date": today(), "machine": machine_description(device), "command": command_line(),
             }
             save_results(json_path, results)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import mgdd
 from common import (
-    RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description,
-    save_results, today, write_markdown,
+    RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model, load_results,
+    machine_description, save_results, today, write_markdown,
 )
 from mgdd.baselines import train_experts
 
@@ -73,8 +73,10 @@ def main() -> None:
         for curriculum, key in zip(evaluations, keys):
             if key in results:
                 continue
-            result = mgdd.evaluate(syn, test, models=args.models, epochs=args.epochs, seed=args.seed, device=device,
-                                   curriculum=curriculum)
+            result = evaluate_by_model(  # one network at a time, each saved at once (IPC 50 takes hours)
+                f"{NAME} {key}", args.models, args.seed,
+                lambda seed, curriculum=curriculum: mgdd.evaluate(syn, test, models=1, epochs=args.epochs, seed=seed,
+                                                                  device=device, curriculum=curriculum))
             results[key] = {
                 "method": method, "evaluation": "curriculum" if curriculum else "union", "ipc": args.ipc,
                 "subsets": syn.metadata.get("subsets"), "iterations": syn.metadata.get("iterations", args.iterations),

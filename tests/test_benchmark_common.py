@@ -21,3 +21,30 @@ def test_two_runs_saving_one_file_keep_each_others_entries(tmp_path):
     first["a"] = {"mean": 1.5}  # a run's own newer entry wins over the file
     save_results(path, first)
     assert json.loads(path.read_text())["a"] == {"mean": 1.5}
+
+
+def test_evaluate_by_model_equals_one_call_and_resumes_after_a_kill(tmp_path, digits_train, digits_test):
+    import mgdd
+    from common import evaluate_by_model
+
+    syn = mgdd.distill("random", digits_train, ipc=2, seed=0)
+    options = dict(epochs=4, progress=False, net_options={"width": 8})
+    whole = mgdd.evaluate(syn, digits_test, models=3, seed=5, **options)
+    store, calls = tmp_path / "partial.json", []
+
+    def one(seed):
+        calls.append(seed)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed during the third network
+        return mgdd.evaluate(syn, digits_test, models=1, seed=seed, **options)
+
+    try:
+        evaluate_by_model("cell", 3, 5, one, store)
+    except KeyboardInterrupt:
+        pass
+    assert json.loads(store.read_text())["cell"]["accuracies"] == whole.accuracies[:2]
+    resumed = evaluate_by_model("cell", 3, 5, one, store)
+    assert calls == [5, 6, 7, 7]  # the two finished networks are not trained again
+    assert resumed.accuracies == whole.accuracies  # network i of one call is seeded seed + i
+    assert resumed.epochs == 4 and resumed.wall_time > 0
+    assert "cell" not in json.loads(store.read_text())  # a finished evaluation leaves the store

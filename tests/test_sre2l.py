@@ -136,6 +136,8 @@ def test_dwa_starts_from_real_images_and_differs_from_rho_zero(small_digits, tea
     assert sorted(p.name for p in (tmp_path / "dwa").iterdir()) == ["batch_0000.safetensors", "batch_0001.safetensors"]
     again = distill("dwa", small_digits, 2, seed=1, snapshot_dir=str(tmp_path / "dwa"), **{**options, "iterations": 1})
     assert torch.equal(again.images, dwa.images)
+    # the recovery time counts the resumed batches' seconds, not the seconds of loading them
+    assert again.metadata["recover_seconds"] == dwa.metadata["recover_seconds"] > 0
     with pytest.raises(ValueError, match="teacher"):
         distill("sre2l", small_digits, 1)
 
@@ -224,6 +226,12 @@ def test_label_protocols_side_by_side(small_digits, teacher_dir):
     # One set on its own (the benchmark evaluates random images once per IPC) gives the same figures.
     alone = evaluate_label_protocols(random_set, small_digits, teacher, models=1, epochs=2, progress=False)
     assert {p: r.accuracies for p, r in alone.items()} == {p: r.accuracies for p, r in report["random"].items()}
+    # a subset of the protocols gives the same figures for those; an unknown one fails before any training
+    relabel_only = evaluate_label_protocols(random_set, small_digits, teacher, models=1, epochs=2, progress=False,
+                                            protocols=("relabel",))
+    assert list(relabel_only) == ["relabel"] and relabel_only["relabel"].accuracies == alone["relabel"].accuracies
+    with pytest.raises(ValueError, match="unknown label protocols \\['soft'\\]"):
+        evaluate_label_protocols(random_set, small_digits, teacher, protocols=("hard", "soft"))
 
 
 def test_benchmark_table_puts_the_protocols_side_by_side():
@@ -242,3 +250,8 @@ def test_benchmark_table_puts_the_protocols_side_by_side():
     text = markdown({"ipc10 it1000 dwa": cell, "full-data ep5": full})
     assert "| 10 | dwa | 1000 | 120 | 70.00 ± 0.10 | 75.00 ± 0.10 | 80.00 ± 0.10 | 76.00 / 77.00 / 78.00 |" in text
     assert "Full data, hard labels (HLR's reference): 90.00 %" in text
+    # a cell evaluated without the fixed protocol, from snapshots older than their recovery seconds
+    partial = {**{k: v for k, v in cell.items() if k != "fixed"}, "recover_seconds": None,
+               "random": {"hard": 76.0, "relabel": 78.0}}
+    text = markdown({"ipc10 it1000 dwa": partial, "full-data ep5": full})
+    assert "| 10 | dwa | 1000 | — | 70.00 ± 0.10 | — | 80.00 ± 0.10 | 76.00 / — / 78.00 |" in text

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -144,12 +145,16 @@ class SRe2L(Distiller):
         low, high = (-mean / std).view(1, -1, 1, 1), ((1 - mean) / std).view(1, -1, 1, 1)
         labels = torch.arange(train.num_classes, device=device)
         real = train.balanced_indices(ipc, seed).view(train.num_classes, ipc) if self.init == "real" else None
-        batches = []
+        batches, seconds = [], 0.0  # seconds: recovery time of every batch, resumed ones included
         for batch in tqdm(range(ipc), desc=f"{self.name} batches", disable=not self.progress):
             path = self.snapshot_dir / f"batch_{batch:04d}.safetensors" if self.snapshot_dir is not None else None
             if path is not None and path.exists():
-                batches.append(load_tensors(path)[0]["images"].to(device))
+                tensors, header = load_tensors(path)
+                batches.append(tensors["images"].to(device))
+                # None: a snapshot from before the seconds were kept
+                seconds = seconds + float(header["seconds"]) if seconds is not None and "seconds" in header else None
                 continue
+            started = time.perf_counter()
             rng = torch.Generator().manual_seed(seed * 1_000_003 + batch)
             if real is not None:
                 start = train.images[real[:, batch]].to(device)
@@ -157,13 +162,15 @@ class SRe2L(Distiller):
                 start = torch.randn((train.num_classes, *train.image_shape), generator=rng).to(device)
             images = self.recover(self.batch_teacher(teacher, start, labels, jitter, rng), start, labels,
                                   low, high, jitter, rng)
+            batch_seconds = time.perf_counter() - started
+            seconds = seconds + batch_seconds if seconds is not None else None
             if path is not None:
-                save_tensors_atomic(path, {"images": images.cpu().contiguous()})
+                save_tensors_atomic(path, {"images": images.cpu().contiguous()}, metadata={"seconds": repr(batch_seconds)})
             batches.append(images)
         images = torch.stack(batches, dim=1).reshape(-1, *train.image_shape)  # class-major: (C, ipc) -> C * ipc
         metadata = {"method": self.name, "dataset": train.name, "ipc": ipc, "seed": seed, "arch": config["arch"],
                     "teacher": str(self.teacher_dir), "teacher_test_accuracy": config.get("test_accuracy"),
-                    "init": self.init, "iterations": self.iterations}
+                    "init": self.init, "iterations": self.iterations, "recover_seconds": None if seconds is None else round(seconds, 3)}
         return SyntheticSet(images.detach().cpu(), labels.repeat_interleave(ipc).cpu(), train.num_classes,
                             list(train.class_names), train.mean, train.std, metadata=metadata)
 
