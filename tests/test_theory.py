@@ -22,7 +22,9 @@ from mgdd.theory import (
     train_student,
 )
 from mgdd.theory.model import first_stage
-from mgdd.theory.fair import bootstrap_slope, verdict
+from mgdd.theory.fair import (
+    FAIR_CONFIG, bootstrap_slope, censored_bound, censored_verdict, part_results, stage1_budget_fit, verdict,
+)
 from mgdd.theory.study import (
     STAGE1_SIZE_STEP, Problem, StudyConfig, calibrate_stage1_size, fit_slope, scaling_cells, smallest_passing, stage2_dim,
 )
@@ -109,7 +111,7 @@ def tiny_problem(margin_seed):
 def test_distilled_data_beats_random_real_data_of_equal_memory(tiny_problem, check_bound):
     p = tiny_problem
     x, y = distill_stage1(p.stage1, 16, p.student, steps=150, seed=0)
-    data = distill_stage2((x, y), p.stage2, 64, p.student, stage2_dim(p, 16), steps=150, seed=0)
+    data = distill_stage2((x, y), p.stage2, 64, p.student, stage2_dim(p.d, p.r, 16), steps=150, seed=0)
     distilled = p.mse((data.stage1_x, data.stage1_y), (data.stage2_x, data.stage2_y))
     random_real = p.mse(*p.random_subset(data.memory))
     assert data.memory == 16 * 33 + 64 * (8 + 1)
@@ -148,7 +150,7 @@ def test_stage2_for_a_fixed_initialisation_encodes_that_students_head(tiny_probl
     stage1 = distill_stage1(p.stage1, 16, p.student, steps=150, seed=0)
     reference = p.mse(stage1, p.stage2)  # the same stage A with all 4096 real stage-2 points
     own, other = p.student_seeds
-    data = distill_stage2(stage1, p.stage2, 32, p.student, stage2_dim(p, 16), steps=150, init_seed=own, seed=0)
+    data = distill_stage2(stage1, p.stage2, 32, p.student, stage2_dim(p.d, p.r, 16), steps=150, init_seed=own, seed=0)
     points = (data.stage2_x, data.stage2_y)
     for_own, for_other = p.student_mse(own, stage1, points), p.student_mse(other, stage1, points)
     real_points = p.student_mse(own, stage1, (p.stage2[0][:32], p.stage2[1][:32]))
@@ -293,3 +295,46 @@ def test_quadratic_teachers_have_no_cubic_or_cross_terms_and_unit_variance():
     assert abs(y.pow(2).mean().item() - 1.0) < 0.03
     with pytest.raises(ValueError, match="link"):
         MultiIndexTeacher.create(4, 1, link="cubic")
+
+
+def _record(d, m1, m2, n1=1000, r=2, width=512):
+    memory_a = None if m1 is None else m1 * (d + 1)
+    memory_b = None if m2 is None else m2 * (4 * r + 1)
+    return {"d": d, "r": r, "width": width, "full_mse": 0.01, "stage1_size": n1, "m1": m1, "m2": m2,
+            "memory_a": memory_a, "memory_b": memory_b,
+            "memory": None if memory_b is None else memory_a + memory_b}
+
+
+def test_censored_teachers_are_bounded_by_the_ladder_top_and_can_make_a_verdict_undecided():
+    config = FAIR_CONFIG
+    top_a, top_b = config.stage1_ladder[-1] * 65, config.stage2_ladder[-1] * 9  # d = 64, k = 4r = 8
+    no_stage_b = _record(64, 96, None)
+    assert censored_bound(no_stage_b, "memory_b", config) == top_b
+    assert censored_bound(no_stage_b, "memory", config) == 96 * 65 + top_b
+    assert censored_bound(no_stage_b, "memory_a", config) is None  # known
+    no_stage_a = _record(64, None, None)
+    assert censored_bound(no_stage_a, "memory_a", config) == top_a and censored_bound(no_stage_a, "memory_b", config) is None
+    # stage-B memory flat in L over three sizes, censored at the fourth: the fit without the censored teachers
+    # refutes slope 1 from below, the bounded fit does not: undecided
+    widths, m2 = (256, 512, 1024, 2048), (40, 40, 40, None)
+    cells = [{"width": w, "d": 64, "r": 2, "per_teacher": [_record(64, 8, m, width=w) for _ in range(3)]}
+             for w, m in zip(widths, m2)]
+    fits = {f["column"]: f for f in part_results("L", cells, config)["fits"]}
+    assert fits["memory_b"]["log_log"]["slope"] == pytest.approx(0.0, abs=1e-9)
+    assert fits["memory_b"]["censored"] == 3 and fits["memory_b"]["bounded_log_log"]["slope"] > 1.0
+    assert fits["memory_b"]["verdict"] == "undecided (censored)"
+    assert fits["memory_a"]["censored"] == 0 and fits["memory_a"]["verdict"] == "confirmed"  # flat, as the law says
+    # both fits refute on the same side: the refutation stands
+    above = {"slope": 2.0, "low": 1.8, "high": 2.2}
+    assert censored_verdict(above, {"slope": 2.5, "low": 2.2, "high": 2.8}, 1.0) == "refuted"
+    assert censored_verdict({"slope": 0.2, "low": 0.1, "high": 0.3}, above, 1.0) == "undecided (censored)"
+
+
+def test_stage1_budget_fit_pools_the_cells_of_all_parts_once():
+    # M1 = 4e5 / n1 in every cell, whatever the sweep; the shared base cell appears in two parts
+    cells = [{"d": d, "r": 2, "width": 512, "stage1_size": n1, "per_teacher": [_record(d, 400_000 // n1, 64, n1)] * 3}
+             for d, n1 in ((32, 5000), (64, 20000), (128, 80000))]
+    parts = {"d": {"cells": cells}, "r": {"cells": cells[1:2]}}
+    fit = stage1_budget_fit(parts)
+    assert fit["cells"] == 3 and fit["slope"] == pytest.approx(-1.0, abs=1e-9)
+    assert stage1_budget_fit({"d": {"cells": cells[:2]}}) is None  # two cells fit no interval

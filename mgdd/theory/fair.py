@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from ..io import save_figure_atomic, write_json_atomic, write_text_atomic
-from .study import StudyConfig, scaling_cells, sweeps
+from .study import StudyConfig, scaling_cells, stage2_dim, sweeps
 
 FAIR_CONFIG = StudyConfig(
     base=(64, 2, 512), d_values=(32, 48, 64, 96, 128), r_values=(1, 2, 3, 4), width_values=(256, 512, 1024, 2048),
@@ -109,21 +109,74 @@ def verdict(fit: dict[str, Any], predicted: float | None) -> str:
     return "confirmed" if high - low < 2.0 and predicted - 1 < low and high < predicted + 1 else "undecided"
 
 
+def censored_bound(record: dict[str, Any], column: str, config: StudyConfig) -> float | None:
+    """A lower bound on ``column`` for a teacher whose search did not reach its criterion: the search takes
+    passing to be monotone in the number of points, so the memory exceeds the ladder's top rung. None where
+    nothing bounds it (stage B never ran because stage A failed) or the value is known."""
+    if record.get(column) is not None:
+        return None
+    top_a = config.stage1_ladder[-1] * (record["d"] + 1)
+    if record["m1"] is None:
+        return top_a if column in ("memory_a", "memory") else None
+    k = stage2_dim(record["d"], record["r"], record["m1"], config.stage2_full_space) or record["d"]
+    top_b = config.stage2_ladder[-1] * (k + 1)
+    return {"memory_b": top_b, "memory": record["memory_a"] + top_b}.get(column)
+
+
+def censored_verdict(reached: dict[str, Any], bounded: dict[str, Any], predicted: float | None) -> str:
+    """The verdict when some teachers never reached the criterion: it stands only where the fit that leaves
+    them out (``reached``) and the fit that counts them at their lower bound (``bounded``) agree, refutations
+    on the same side of the law; ``undecided (censored)`` otherwise."""
+    first, second = verdict(reached, predicted), verdict(bounded, predicted)
+    if first != second:
+        return "undecided (censored)"
+    if first == "refuted" and (reached["slope"] > predicted) != (bounded["slope"] > predicted):
+        return "undecided (censored)"
+    return first
+
+
 def part_results(part: str, cells: list[dict[str, Any]], config: StudyConfig) -> dict[str, Any]:
-    """The sweep's cells, its reference (full-data MSE per size), slopes with intervals, and verdicts."""
+    """The sweep's cells, its reference (full-data MSE per size), slopes with intervals, and verdicts.
+
+    Where teachers did not reach a criterion (their memory is above the ladder), each column also gets the fit
+    with those teachers at their lower bound (:func:`censored_bound`), and the verdict needs both fits to agree.
+    """
     xs = [c[PARTS[part]] for c in cells]
     teachers = [c.get("per_teacher", [c]) for c in cells]
     full = [[t["full_mse"] for t in ts] for ts in teachers]
     means = [sum(v) / len(v) for v in full]
     fits = []
     for column, log, predicted, law in LAWS[part]:
-        fit = bootstrap_slope(xs, [[t.get(column) for t in ts] for ts in teachers], log=log, seed=config.seed)
-        linear = bootstrap_slope(xs, [[t.get(column) for t in ts] for ts in teachers], log=False, seed=config.seed)
-        fits.append({"column": column, "law": law, "predicted": predicted, "log_log": fit,
-                     "floats_per_unit": linear, "verdict": verdict(fit, predicted)})
+        values = [[t.get(column) for t in ts] for ts in teachers]
+        fit = bootstrap_slope(xs, values, log=log, seed=config.seed)
+        linear = bootstrap_slope(xs, values, log=False, seed=config.seed)
+        entry = {"column": column, "law": law, "predicted": predicted, "log_log": fit,
+                 "floats_per_unit": linear, "verdict": verdict(fit, predicted),
+                 "censored": sum(v is None for vs in values for v in vs)}
+        if entry["censored"]:
+            bounds = [[t.get(column) if t.get(column) is not None else censored_bound(t, column, config)
+                       for t in ts] for ts in teachers]
+            entry["bounded_log_log"] = bootstrap_slope(xs, bounds, log=log, seed=config.seed)
+            entry["verdict"] = censored_verdict(fit, entry["bounded_log_log"], predicted) if predicted is not None \
+                else "—"
+        fits.append(entry)
     return {"part": part, "sizes": xs, "cells": cells, "reference_mse": means,
             "reference_spread": max(means) / min(means), "reference_flat": max(means) / min(means) <= FLAT_WITHIN,
             "fits": fits}
+
+
+def stage1_budget_fit(parts: dict[str, dict[str, Any]], seed: int = 0) -> dict[str, Any] | None:
+    """Log-log slope of M1 against the real stage-1 points n1, over every cell of the parts that have run
+    (a cell shared by sweeps counts once), with a bootstrap interval over the teachers; None with fewer than
+    three cells. The calibration sets n1 per size, so this asks whether M1 follows the real data's budget
+    rather than d, r or L."""
+    cells = {(c["d"], c["r"], c["width"]): c for r in parts.values() for c in r["cells"] if c.get("stage1_size")}
+    if len(cells) < 3:
+        return None
+    ordered = sorted(cells.values(), key=lambda c: c["stage1_size"])
+    fit = bootstrap_slope([c["stage1_size"] for c in ordered],
+                          [[t.get("m1") for t in c.get("per_teacher", [c])] for c in ordered], seed=seed)
+    return {**fit, "cells": len(ordered)}
 
 
 def run_part(part: str, out: str | Path, config: StudyConfig = FAIR_CONFIG, progress: bool = True,
@@ -145,9 +198,15 @@ def run_part(part: str, out: str | Path, config: StudyConfig = FAIR_CONFIG, prog
 
 
 def render_all(out: str | Path) -> str:
-    """``out/results.md`` and ``out/memory_scaling.png`` from the parts that have run."""
+    """``out/results.md`` and ``out/memory_scaling.png`` from the parts that have run; each part's fits and
+    verdicts are recomputed from its saved cells (and written back), so that the rules in force apply."""
     out = Path(out)
     parts = {p: json.loads((out / f"part-{p}.json").read_text()) for p in PARTS if (out / f"part-{p}.json").exists()}
+    for part, r in parts.items():  # fits and verdicts from the saved cells, with today's rules
+        refit = part_results(part, r["cells"], _config(r["config"]))
+        if any(r.get(k) != v for k, v in refit.items()):
+            r.update(refit)
+            write_json_atomic(out / f"part-{part}.json", r)
     lines = ["# The memory law r^2 d + L on a fair test", "",
              "Quadratic teachers with a well-conditioned Hessian; at every size as many real stage-1 points as the "
              "full-data student needs to reach the reference MSE (so the reference is equally good everywhere); "
@@ -180,12 +239,30 @@ def render_all(out: str | Path) -> str:
         for fit in r["fits"]:
             lines.append(f"| {fit['column']} | {fit['law']} | {_interval(fit['log_log'])} | "
                          f"{_interval(fit['floats_per_unit'], 1)} | {fit['verdict']} |")
+        censored = [f for f in r["fits"] if f.get("censored")]
+        if censored:
+            lines += ["", "Teachers that did not reach a criterion are left out of the fits above. Counted at their "
+                      "lower bound instead (the memory of the ladder's top rung, which failed), the log-log slopes are: "
+                      + "; ".join(f"{f['column']} {_interval(f['bounded_log_log'])} ({f['censored']} not reaching)"
+                                  for f in censored) + ". A verdict stands only where both fits agree."]
         lines.append("")
+    budget = stage1_budget_fit(parts)
+    if budget is not None:
+        lines += ["## M1 against the real stage-1 points", "",
+                  f"Every cell of the sweeps above ({budget['cells']} cells): log-log slope of M1 against the calibrated "
+                  f"number of real stage-1 points n1, {_interval(budget)}. The calibration gives each size the n1 its "
+                  "full-data student needs; a negative slope means that M1 follows the real data's budget (fewer real "
+                  "points, more distilled ones), whatever d, r or L set that budget.", ""]
     text = "\n".join(lines) + "\n"
     write_text_atomic(out / "results.md", text)
     if parts:
         _plot(parts, out / "memory_scaling.png")
     return text
+
+
+def _config(saved: dict[str, Any]) -> StudyConfig:
+    """The StudyConfig of a part file (JSON turned its tuples into lists)."""
+    return StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
 
 
 def _criterion(config: dict[str, Any]) -> str:

@@ -171,10 +171,10 @@ def calibrate_stage1_size(d: int, r: int, width: int, config: StudyConfig, max_s
     return size
 
 
-def stage2_dim(problem: Problem, m1: int, full_space: bool = False) -> int | None:
+def stage2_dim(d: int, r: int, m1: int, full_space: bool = False) -> int | None:
     """Coordinates per stage-B point: 4r principal directions of the stage-A points (capped by M1 and d),
     or None for full inputs."""
-    return None if full_space else min(4 * problem.r, m1, problem.d)
+    return None if full_space else min(4 * r, m1, d)
 
 
 def distilled_mse(problem: Problem, stage1: tuple, m2: int, config: StudyConfig) -> tuple[float, DistilledData]:
@@ -183,7 +183,7 @@ def distilled_mse(problem: Problem, stage1: tuple, m2: int, config: StudyConfig)
     With ``stage2_init="fixed"`` each evaluated student gets M2 points distilled for its own
     initialisation (memory: one set); the returned data is the first student's.
     """
-    dim = stage2_dim(problem, len(stage1[0]), config.stage2_full_space)
+    dim = stage2_dim(problem.d, problem.r, len(stage1[0]), config.stage2_full_space)
     if config.stage2_init == "fresh":
         data = distill_stage2(stage1, problem.stage2, m2, problem.student, dim, steps=config.steps, seed=problem.seed)
         return problem.mse(stage1, (data.stage2_x, data.stage2_y)), data
