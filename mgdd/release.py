@@ -120,6 +120,8 @@ def render_collection_card(index: dict) -> str:
     for key, entry in collection_sets(index):
         acc = entry.get("accuracy")
         cell = f"{acc['mean']:.2f} ± {acc['std']:.2f} ({acc['models']} x {acc['epochs']} epochs)" if acc else "—"
+        if acc and acc.get("relabel"):
+            cell += f"; teacher relabel: {acc['relabel']['mean']:.2f} ± {acc['relabel']['std']:.2f}"
         rows.append(f"| {entry['method']} | {entry['ipc']} | {entry['images']} | {entry['labels']} | {cell} | `{key}` |")
     missing = [f"- `{key}`: {why}" for key, why in index.get("missing", {}).items()]
     total = sum(entry["images"] for entry in index["sets"].values())
@@ -254,14 +256,22 @@ def _download(repo_id: str, sub: str, revision: str | None, cache_dir, token) ->
 
 def accuracies_from_results(paths: Iterable[str | os.PathLike]) -> dict[str, dict[str, Any]]:
     """``{"<method>/ipc<k>": accuracy}`` from benchmark results files: entries with ``method``, ``ipc``, ``mean``
-    (or ``accuracy``) and ``std`` made with the method's defaults (no ``options``); of several budgets (``rung``)
-    the largest, the set a benchmark keeps; later files win."""
+    (or ``accuracy``, or a ``hard`` protocol's result) and ``std`` made with the method's defaults (no
+    ``options``); of several budgets (``rung``) the largest, the set a benchmark keeps; later files win. An
+    entry's teacher-relabel result (SRe2L/DWA's protocol) comes along as ``relabel``; SeqMatch's curriculum
+    evaluation is left out (the card reports the standard protocol)."""
     found, rungs = {}, {}
     for path in paths:
         for entry in json.loads(Path(path).read_text()).values():
             entry = dict(entry)
             if "mean" not in entry and "accuracy" in entry:  # time_to_accuracy's entries: one per budget (rung)
                 entry["mean"] = entry["accuracy"]
+            if "mean" not in entry and isinstance(entry.get("hard"), dict):  # SRe2L/DWA: a result per label protocol
+                entry.update(mean=entry["hard"]["mean"], std=entry["hard"]["std"])
+                if isinstance(entry.get("relabel"), dict):
+                    entry["relabel"] = {k: entry["relabel"][k] for k in ("mean", "std")}
+            if entry.get("evaluation") == "curriculum":  # SeqMatch's extra; the card reports the standard protocol
+                continue
             if not {"method", "ipc", "mean", "std"} <= set(entry) or entry.get("options"):
                 continue
             key = set_key(entry["method"], entry["ipc"])
@@ -271,6 +281,8 @@ def accuracies_from_results(paths: Iterable[str | os.PathLike]) -> dict[str, dic
             rungs[key] = rung
             found[key] = {name: entry.get(name) for name in ("mean", "std", "models", "epochs", "rung", "date",
                                                              "machine", "command")}
+            if isinstance(entry.get("relabel"), dict):
+                found[key]["relabel"] = entry["relabel"]
     return found
 
 

@@ -184,6 +184,28 @@ def test_accuracies_from_results_take_the_default_runs_and_the_largest_budget(tm
         "ipc10/dm/600": {"method": "dm", "ipc": 10, "rung": 600, "accuracy": 80.2, "std": 0.3},
         "ipc10/curve": {"start": "meta", "mean": 1.0},
     }))
+    third = tmp_path / "c.json"
+    third.write_text(json.dumps({  # SRe2L/DWA: a result per label protocol; SeqMatch: union and curriculum
+        "ipc10 it1000 dwa": {"method": "dwa", "ipc": 10, "hard": {"mean": 70.0, "std": 0.5, "accuracies": [70.0]},
+                             "relabel": {"mean": 84.0, "std": 0.2, "accuracies": [84.0]}, "models": 3, "epochs": 300},
+        "ipc10 it60 seqmatch": {"method": "seqmatch", "ipc": 10, "evaluation": "union", "mean": 81.0, "std": 0.3},
+        "ipc10 it60 seqmatch curriculum": {"method": "seqmatch", "ipc": 10, "evaluation": "curriculum", "mean": 79.0,
+                                           "std": 0.3},
+    }))
+    found = accuracies_from_results([first, second, third])
+    assert found["dwa/ipc10"]["mean"] == 70.0 and found["dwa/ipc10"]["relabel"] == {"mean": 84.0, "std": 0.2}
+    assert found["seqmatch/ipc10"]["mean"] == 81.0  # the standard protocol, not the curriculum
     found = accuracies_from_results([first, second])
     assert set(found) == {"random/ipc10", "dm/ipc10"}
     assert found["dm/ipc10"]["mean"] == 80.9 and found["dm/ipc10"]["rung"] == 1200
+
+
+def test_card_gives_the_teacher_relabel_accuracy_beside_the_standard_one():
+    from mgdd.release import render_collection_card
+
+    entry = {"method": "dwa", "ipc": 10, "images": 100, "labels": "hard", "files": {},
+             "accuracy": {"mean": 70.0, "std": 0.5, "models": 3, "epochs": 300,
+                          "relabel": {"mean": 84.0, "std": 0.25}}}
+    index = {"dataset": "fashion-mnist", "repo_id": "org/x", "sets": {"dwa/ipc10": entry}, "missing": {}}
+    card = render_collection_card(index)
+    assert "| dwa | 10 | 100 | hard | 70.00 ± 0.50 (3 x 300 epochs); teacher relabel: 84.00 ± 0.25 |" in card
