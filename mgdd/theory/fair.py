@@ -287,7 +287,16 @@ def _plot(parts: dict[str, dict], path: Path) -> None:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    fig, axes = plt.subplots(1, len(parts), figsize=(3.8 * len(parts), 3.3), squeeze=False)
+    panels = len(parts) + 1  # the last: M1 against the real stage-1 points, every sweep's cells
+    fig, axes = plt.subplots(1, panels, figsize=(3.8 * panels, 3.3), squeeze=False)
+    budget = axes[0][-1]
+    for part, r in parts.items():
+        points = [(c["stage1_size"], c["m1"]) for c in r["cells"] if c.get("m1") is not None and c.get("stage1_size")]
+        if points:
+            budget.plot(*zip(*points), "o", label=f"{part} sweep", alpha=0.7)
+    budget.set(xscale="log", yscale="log", xlabel="real stage-1 points n1", ylabel="M1 (distilled stage-A points)",
+               title="M1 vs the real stage-1 budget")
+    budget.legend()
     for ax, (part, r) in zip(axes[0], parts.items()):
         for column, label in (("memory_a", "stage A"), ("memory_b", "stage B"), ("memory", "total")):
             points = [(x, c.get(column)) for x, c in zip(r["sizes"], r["cells"]) if c.get(column) is not None]
