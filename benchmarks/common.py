@@ -40,8 +40,9 @@ def evaluate_by_model(name: str, models: int, seed: int, evaluate_one: Callable[
     network, not its first.
 
     ``evaluate_one(seed)`` evaluates one network (``mgdd.evaluate(..., models=1, seed=seed)``). Network i of
-    ``mgdd.evaluate(models=n, seed=s)`` is seeded with s + i, so the result equals that one call. The entry is
-    removed from ``store`` once all ``models`` are done (the caller saves the result).
+    ``mgdd.evaluate(models=n, seed=s)`` is seeded with s + i, so the result equals that one call. A finished
+    entry stays in ``store``: a caller that saves several evaluations as one result (a cell's label protocols)
+    may be killed before it saves, and then finds the finished ones there.
     """
     def read() -> dict:
         return json.loads(store.read_text()) if store.exists() else {}
@@ -57,9 +58,6 @@ def evaluate_by_model(name: str, models: int, seed: int, evaluate_one: Callable[
         write_json_atomic(store, {**read(), name: entry})  # re-read: other evaluations may share the file
     if entry is None:
         raise ValueError(f"models must be >= 1, got {models}")
-    remaining = read()
-    if remaining.pop(name, None) is not None:
-        write_json_atomic(store, remaining)
     fields = {f.name for f in dataclasses.fields(EvalResult)}
     return EvalResult(**{k: v for k, v in entry.items() if k in fields})
 

@@ -47,4 +47,5 @@ def test_evaluate_by_model_equals_one_call_and_resumes_after_a_kill(tmp_path, di
     assert calls == [5, 6, 7, 7]  # the two finished networks are not trained again
     assert resumed.accuracies == whole.accuracies  # network i of one call is seeded seed + i
     assert resumed.epochs == 4 and resumed.wall_time > 0
-    assert "cell" not in json.loads(store.read_text())  # a finished evaluation leaves the store
+    # a finished evaluation stays in the store: asked again (the caller was killed before saving), it trains nothing
+    assert evaluate_by_model("cell", 3, 5, one, store).accuracies == whole.accuracies and len(calls) == 4
