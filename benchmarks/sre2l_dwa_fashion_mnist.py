@@ -103,9 +103,11 @@ def main() -> None:
                                                                         epochs=args.epochs, seed=seed, device=device))
                 for protocol in args.protocols}
             # random real images under the same protocols: evaluated once per IPC, as the first row
-            random_entry = results[f"ipc{ipc} it{args.iterations} random"] if method != "random" else {}
-            random_row = {p: r.mean for p, r in protocols.items()} if method == "random" else \
-                {p: random_entry[p]["mean"] for p in protocols if p in random_entry}
+            if method == "random":
+                random_row = {p: r.mean for p, r in protocols.items()}
+            else:
+                random_entry = results[f"ipc{ipc} it{args.iterations} random"]
+                random_row = {p: random_entry[p]["mean"] for p in protocols if p in random_entry}
             scores = label_robust_score(full / 100, protocols["hard"].mean / 100, protocols["relabel"].mean / 100,
                                         random_row["relabel"] / 100)
             results[key] = {

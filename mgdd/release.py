@@ -266,12 +266,10 @@ def accuracies_from_results(paths: Iterable[str | os.PathLike]) -> dict[str, dic
             entry = dict(entry)
             if "mean" not in entry and "accuracy" in entry:  # time_to_accuracy's entries: one per budget (rung)
                 entry["mean"] = entry["accuracy"]
-            if "mean" not in entry and isinstance(entry.get("hard"), dict):  # SRe2L/DWA: a result per label protocol
-                entry.update(mean=entry["hard"]["mean"], std=entry["hard"]["std"])
-                if isinstance(entry.get("relabel"), dict):
-                    entry["relabel"] = {k: entry["relabel"][k] for k in ("mean", "std")}
             if entry.get("evaluation") == "curriculum":  # SeqMatch's extra; the card reports the standard protocol
                 continue
+            if "mean" not in entry and isinstance(entry.get("hard"), dict):  # SRe2L/DWA: a result per label protocol
+                entry.update(mean=entry["hard"]["mean"], std=entry["hard"]["std"])
             if not {"method", "ipc", "mean", "std"} <= set(entry) or entry.get("options"):
                 continue
             key = set_key(entry["method"], entry["ipc"])
@@ -282,7 +280,7 @@ def accuracies_from_results(paths: Iterable[str | os.PathLike]) -> dict[str, dic
             found[key] = {name: entry.get(name) for name in ("mean", "std", "models", "epochs", "rung", "date",
                                                              "machine", "command")}
             if isinstance(entry.get("relabel"), dict):
-                found[key]["relabel"] = entry["relabel"]
+                found[key]["relabel"] = {k: entry["relabel"][k] for k in ("mean", "std")}
     return found
 
 
