@@ -85,7 +85,9 @@ def main() -> None:
         methods = ["random", *[m for m in args.methods if m != "random"]]  # the others' IOR needs random's row
         for method in methods:
             key = f"ipc{ipc} it{args.iterations} {method}"
-            if key in results:
+            cell = results.get(key, {})
+            missing = [protocol for protocol in args.protocols if protocol not in cell]
+            if not missing:  # a cell measured under fewer protocols gains the missing ones
                 continue
             if method == "random":
                 syn = random_set
@@ -101,26 +103,24 @@ def main() -> None:
                 f"{NAME} {key} {protocol}", args.models, args.seed,
                 lambda seed, protocol=protocol: evaluate_label_protocol(syn, test, teacher, protocol, models=1,
                                                                         epochs=args.epochs, seed=seed, device=device))
-                for protocol in args.protocols}
+                for protocol in missing}
+            measured = {p: cell[p] for p in LABEL_PROTOCOLS if p in cell}
+            measured.update({p: {"mean": r.mean, "std": r.std, "accuracies": r.accuracies}
+                             for p, r in protocols.items()})
             # random real images under the same protocols: evaluated once per IPC, as the first row
-            if method == "random":
-                random_row = {p: r.mean for p, r in protocols.items()}
-            else:
-                random_entry = results[f"ipc{ipc} it{args.iterations} random"]
-                random_row = {p: random_entry[p]["mean"] for p in protocols if p in random_entry}
-            scores = label_robust_score(full / 100, protocols["hard"].mean / 100, protocols["relabel"].mean / 100,
+            random_cell = measured if method == "random" else results[f"ipc{ipc} it{args.iterations} random"]
+            random_row = {p: random_cell[p]["mean"] for p in LABEL_PROTOCOLS if p in random_cell}
+            scores = label_robust_score(full / 100, measured["hard"]["mean"] / 100, measured["relabel"]["mean"] / 100,
                                         random_row["relabel"] / 100)
             results[key] = {
                 "ipc": ipc, "method": method, "iterations": 0 if method == "random" else args.iterations,
-                "recover_seconds": syn.metadata.get("recover_seconds", 0.0),
-                **{protocol: {"mean": r.mean, "std": r.std, "accuracies": r.accuracies}
-                   for protocol, r in protocols.items()},
+                "recover_seconds": syn.metadata.get("recover_seconds", 0.0), **measured,
                 "random": random_row, "scores": scores, "full_data_accuracy": full,
                 "teacher_test_accuracy": teacher_config.get("test_accuracy"), "models": args.models,
                 "epochs": args.epochs, "date": today(), "machine": machine_description(device),
                 "command": command_line(),
             }
-            print(key, {p: round(r.mean, 2) for p, r in protocols.items()}, flush=True)
+            print(key, {p: round(measured[p]["mean"], 2) for p in measured}, flush=True)
             save_results(path, results)
             write_markdown(RESULTS_DIR / f"{NAME}.md", markdown(results))
 
