@@ -9,6 +9,7 @@ why_dc="not kept yet: the time-to-accuracy runs measured it without saving its s
 missing=()
 for ipc in 1 10 50; do
   for method in dc dsa dm mtt; do
+    if [ -e "runs/sets/fashion-mnist/$method/ipc$ipc" ]; then continue; fi
     if [ "$ipc" = 50 ]; then missing+=(--missing "$method/ipc$ipc=not distilled at IPC 50 yet (CPU hours)")
     else missing+=(--missing "$method/ipc$ipc=$why_dc"); fi
   done
@@ -29,13 +30,14 @@ for ipc in 1 10 50; do
     missing+=(--missing "mgdd/ipc$ipc=measured (mgdd_fashion_mnist.md) before that benchmark saved its sets")
   fi
 done
-# MGDD's sets at IPC 1 and 10 come from the time-to-accuracy run: its largest rung (the default 100 steps)
-# outranks mgdd_fashion_mnist's entries for the same key; later files win otherwise (the coreset benchmark's
-# 3-model figures for random real over the time-to-accuracy run's 2-model one)
-# SeqMatch's and SRe2L/DWA's results, once their benchmarks have written them (random real: the coreset file wins)
+# Later files win for a set's accuracy (within one file, the largest budget): MGDD's sets at IPC 1 and 10
+# come from the time-to-accuracy run, after mgdd_fashion_mnist's entries; MTT's IPC 10 set from the SeqMatch
+# benchmark, after the time-to-accuracy rungs; random real from the coreset benchmark (3 models), last.
+# `mgdd release` refuses an accuracy whose iteration count differs from its set's.
 extra=()
 for name in seqmatch_fashion_mnist sre2l_dwa_fashion_mnist; do
   if [ -e "benchmarks/results/$name.json" ]; then extra+=("benchmarks/results/$name.json"); fi
 done
-mgdd release --dataset fashion-mnist --results benchmarks/results/time_to_accuracy.json "${extra[@]}" \
-  benchmarks/results/coreset_fashion_mnist.json benchmarks/results/mgdd_fashion_mnist.json "${missing[@]}" --model mgdd-convnet-28 --out releases "$@"
+mgdd release --dataset fashion-mnist --results benchmarks/results/mgdd_fashion_mnist.json \
+  benchmarks/results/time_to_accuracy.json "${extra[@]}" benchmarks/results/coreset_fashion_mnist.json \
+  "${missing[@]}" --model mgdd-convnet-28 --out releases "$@"

@@ -65,11 +65,12 @@ def main() -> None:
     for method, make in runs.items():
         evaluations = [False, True] if method == "seqmatch" else [False]
         keys = [f"ipc{args.ipc} it{args.iterations} {method}" + (" curriculum" if c else "") for c in evaluations]
-        if all(k in results for k in keys):
+        saved = Path(args.save_sets) / method / f"ipc{args.ipc}" if args.save_sets else None
+        if all(k in results for k in keys) and (saved is None or saved.exists()):
             continue
-        syn = make()
-        if args.save_sets and method == "seqmatch":  # for `mgdd release` (MTT here has a reduced budget)
-            syn.save(Path(args.save_sets) / method / f"ipc{args.ipc}")
+        syn = make()  # a finished run resumes from its last snapshot in seconds
+        if saved is not None:  # for `mgdd release`, which pairs the set with this file's accuracy
+            syn.save(saved)
         for curriculum, key in zip(evaluations, keys):
             if key in results:
                 continue

@@ -86,11 +86,14 @@ def build_collection(
     out = Path(out)
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    entries = {}
-    for key, source in sorted(sets.items()):
-        syn = SyntheticSet.load(source)
+    loaded = {key: SyntheticSet.load(source) for key, source in sorted(sets.items())}
+    for key, syn in loaded.items():  # every check before anything is written
         if syn.metadata.get("dataset") not in (None, dataset):
-            raise ValueError(f"{source} was distilled from {syn.metadata.get('dataset')!r}, not {dataset!r}")
+            raise ValueError(f"{sets[key]} was distilled from {syn.metadata.get('dataset')!r}, not {dataset!r}")
+        _check_same_run(key, syn, (accuracies or {}).get(key))
+    entries = {}
+    for key, syn in loaded.items():
+        accuracy = (accuracies or {}).get(key)
         method, ipc = key.split("/")
         folder = staging / key
         syn.save(folder)
@@ -99,7 +102,7 @@ def build_collection(
             "method": method, "ipc": int(ipc[3:]), "images": len(syn),
             "labels": "soft" if syn.soft_labels else "hard",
             "files": {name: sha256(folder / name) for name in SET_FILES},
-            "accuracy": (accuracies or {}).get(key),
+            "accuracy": accuracy,
             "distilled": {k: syn.metadata.get(k) for k in ("seed", "wall_time", "options", "mgdd_version")},
         }
     index = {"format_version": INDEX_VERSION, "dataset": dataset, "repo_id": release_repo_id(dataset),
@@ -110,6 +113,15 @@ def build_collection(
         shutil.rmtree(out)
     staging.rename(out)
     return out
+
+
+def _check_same_run(key: str, syn: SyntheticSet, accuracy: dict[str, Any] | None) -> None:
+    """Refuse an accuracy measured on another run of the method than the saved set (e.g. another budget)."""
+    made, measured = syn.metadata.get("iteration"), (accuracy or {}).get("iterations")
+    if isinstance(made, int) and isinstance(measured, int) and made != measured:
+        raise ValueError(f"{key}: the saved set is from iteration {made}, but its accuracy was measured on a set of "
+                         f"{measured} iterations ({accuracy.get('command')}); save the set of the measured run, or "
+                         "order the results files so that its benchmark comes last")
 
 
 def render_collection_card(index: dict) -> str:
@@ -257,11 +269,12 @@ def _download(repo_id: str, sub: str, revision: str | None, cache_dir, token) ->
 def accuracies_from_results(paths: Iterable[str | os.PathLike]) -> dict[str, dict[str, Any]]:
     """``{"<method>/ipc<k>": accuracy}`` from benchmark results files: entries with ``method``, ``ipc``, ``mean``
     (or ``accuracy``, or a ``hard`` protocol's result) and ``std`` made with the method's defaults (no
-    ``options``); of several budgets (``rung``) the largest, the set a benchmark keeps; later files win. An
-    entry's teacher-relabel result (SRe2L/DWA's protocol) comes along as ``relabel``; SeqMatch's curriculum
-    evaluation is left out (the card reports the standard protocol)."""
-    found, rungs = {}, {}
+    ``options``); of one file's several budgets (``rung``) the largest, the set that benchmark keeps; later files
+    win. An entry's teacher-relabel result (SRe2L/DWA's protocol) comes along as ``relabel``; SeqMatch's
+    curriculum evaluation is left out (the card reports the standard protocol)."""
+    found = {}
     for path in paths:
+        rungs = {}  # budgets compare within one benchmark; across files the later one wins
         for entry in json.loads(Path(path).read_text()).values():
             entry = dict(entry)
             if "mean" not in entry and "accuracy" in entry:  # time_to_accuracy's entries: one per budget (rung)
@@ -277,8 +290,8 @@ def accuracies_from_results(paths: Iterable[str | os.PathLike]) -> dict[str, dic
             if key in rungs and rung < rungs[key]:
                 continue  # the largest budget is the set the benchmark kept
             rungs[key] = rung
-            found[key] = {name: entry.get(name) for name in ("mean", "std", "models", "epochs", "rung", "date",
-                                                             "machine", "command")}
+            found[key] = {name: entry.get(name) for name in ("mean", "std", "models", "epochs", "rung", "iterations",
+                                                             "date", "machine", "command")}
             if isinstance(entry.get("relabel"), dict):
                 found[key]["relabel"] = {k: entry["relabel"][k] for k in ("mean", "std")}
     return found

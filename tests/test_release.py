@@ -198,6 +198,25 @@ def test_accuracies_from_results_take_the_default_runs_and_the_largest_budget(tm
     found = accuracies_from_results([first, second])
     assert set(found) == {"random/ipc10", "dm/ipc10"}
     assert found["dm/ipc10"]["mean"] == 80.9 and found["dm/ipc10"]["rung"] == 1200
+    # budgets compare within one benchmark; a later benchmark's run of the method wins over any budget
+    fourth = tmp_path / "d.json"
+    fourth.write_text(json.dumps({"ipc10 it60 dm": {"method": "dm", "ipc": 10, "iterations": 60, "mean": 81.5,
+                                                    "std": 0.1}}))
+    found = accuracies_from_results([second, fourth])
+    assert found["dm/ipc10"]["mean"] == 81.5 and found["dm/ipc10"]["iterations"] == 60
+    assert accuracies_from_results([fourth, second])["dm/ipc10"]["mean"] == 80.9
+
+
+def test_an_accuracy_measured_on_another_iteration_is_refused(digits_train, tmp_path):
+    syn = mgdd.distill("dm", digits_train, 1, iterations=2, seed=0)
+    assert syn.metadata["iteration"] == 2
+    syn.save(tmp_path / "sets" / "dm" / "ipc1")
+    sets = find_sets(tmp_path / "sets")
+    with pytest.raises(ValueError, match="from iteration 2, but its accuracy was measured on a set of 5 iterations"):
+        build_collection("digits", sets, tmp_path / "out", {"dm/ipc1": {"mean": 50.0, "std": 1.0, "iterations": 5}})
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+    built = build_collection("digits", sets, tmp_path / "out", {"dm/ipc1": {"mean": 50.0, "std": 1.0, "iterations": 2, "models": 1, "epochs": 9}})
+    assert read_index(built)["sets"]["dm/ipc1"]["accuracy"]["mean"] == 50.0
 
 
 def test_card_gives_the_teacher_relabel_accuracy_beside_the_standard_one():
