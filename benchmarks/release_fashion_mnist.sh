@@ -40,4 +40,4 @@ for name in seqmatch_fashion_mnist sre2l_dwa_fashion_mnist; do
 done
 mgdd release --dataset fashion-mnist --results benchmarks/results/mgdd_fashion_mnist.json \
   benchmarks/results/time_to_accuracy.json "${extra[@]}" benchmarks/results/coreset_fashion_mnist.json \
-  "${missing[@]}" --model mgdd-convnet-28 --out releases "$@"
+  "${missing[@]}" --model mgdd-convnet-28 --teacher teacher-convnetbn-fashion-mnist --out releases "$@"

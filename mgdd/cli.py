@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", default=[], metavar="NAME",
                    help="also build the model repository of this generator in OUT/models/NAME (repeatable; "
                         "with --push uploaded as ORG/NAME)")
+    p.add_argument("--teacher", action="append", default=[], metavar="NAME",
+                   help="also build the model repository of this SRe2L/DWA teacher (a bundled name, folder or Hub id) "
+                        "in OUT/models/NAME (repeatable; with --push uploaded as ORG/NAME)")
 
     p = _command(sub, "pull", "download one released set (checked against the collection's checksums)")
     p.add_argument("dataset", help="dataset name, Hub dataset repo id or local collection folder")
@@ -257,7 +260,10 @@ def cmd_release(args) -> None:
     from pathlib import Path
 
     from .io import push_folder
-    from .release import accuracies_from_results, build_collection, build_model_repository, find_sets, push_collection
+    from .release import (
+        accuracies_from_results, build_collection, build_model_repository, build_teacher_repository, find_sets,
+        push_collection,
+    )
 
     sets = find_sets(args.sets or Path("runs") / "sets" / args.dataset)
     if not sets:
@@ -269,9 +275,11 @@ def cmd_release(args) -> None:
     print(f"{len(sets)} sets -> {folder}")
     if args.push:
         print(push_collection(folder, f"{args.push}/{args.dataset}-distilled"))
-    for name in args.model:
+    builders = [(name, build_model_repository) for name in args.model]
+    builders += [(name, build_teacher_repository) for name in args.teacher]
+    for name, build in builders:
         repo_id = f"{args.push}/{Path(name).name}" if args.push else None
-        model_folder = build_model_repository(name, Path(args.out) / "models", repo_id)
+        model_folder = build(name, Path(args.out) / "models", repo_id)
         print(f"model {name} -> {model_folder}")
         if args.push:
             print(push_folder(model_folder, repo_id, "model", f"Release {name} (mgdd)"))

@@ -328,3 +328,39 @@ def build_model_repository(name: str, out: str | os.PathLike, repo_id: str | Non
     folder = Path(out) / Path(name).name
     MetaGenerator.from_pretrained(name).save_pretrained(folder, model_card_kwargs={"repo_id": repo_id or name})
     return folder
+
+
+def build_teacher_repository(source: str | os.PathLike, out: str | os.PathLike, repo_id: str | None = None,
+                             name: str | None = None) -> Path:
+    """The Hub model repository of a teacher (a bundled name, folder or Hub id) in ``out/<name>`` (``name``:
+    the source's own by default): its weights, config and a card whose ``model-index`` carries the test
+    accuracy recorded in the config. Replaced only once complete."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    from .cards import render_template
+    from .teacher import CONFIG_FILE, WEIGHTS_FILE, resolve_teacher
+
+    folder = resolve_teacher(source)
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    name = name or Path(str(source)).name
+    if config.get("test_accuracy") is None:
+        raise ValueError(f"{folder} records no test accuracy; train it with a test split (`mgdd teacher` does)")
+    results = [EvalResult(task_type="image-classification", dataset_type=config["dataset"],
+                          dataset_name=config["dataset"], dataset_split="test", metric_type="accuracy",
+                          metric_value=config["test_accuracy"], metric_name=f"{config['arch']} test accuracy")]
+    data = ModelCardData(library_name="mgdd", license="apache-2.0", datasets=[config["dataset"]],
+                         tags=["dataset-distillation", "mgdd", "sre2l", "teacher"], model_name=name,
+                         eval_results=results)
+    body = render_template("teacher.md", teacher=name, repo_id=repo_id or name,
+                           padding=max(1, config["image_shape"][1] // 8), **config)
+    target = Path(out) / name
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for filename in (CONFIG_FILE, WEIGHTS_FILE):
+        shutil.copyfile(folder / filename, staging / filename)
+    write_text_atomic(staging / "README.md", str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")))
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+    return target

@@ -5,6 +5,9 @@ momentum 0.9, weight decay 5e-4, cosine schedule over the epochs, batch 128, ran
 padding at 32 px, scaled with the image: height // 8) and horizontal flip. The reference trains 200 epochs
 on CIFAR; on this CPU a Fashion-MNIST
 teacher gets a few epochs (``epochs``), and its test accuracy is recorded in its config.
+
+A teacher is found by :func:`resolve_teacher`: a bundled name (``DEFAULT_TEACHER`` ships with the package and
+works offline), a folder, or a Hub model id (``mgdd release --teacher`` builds that repository).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "state.safetensors"
 WEIGHTS_FILE = "teacher.safetensors"
 CONFIG_FILE = "config.json"
+BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained"
+DEFAULT_TEACHER = "teacher-convnetbn-fashion-mnist"
 
 
 def crop_and_flip(images: Tensor, pad_value: Tensor, rng: torch.Generator, padding: int = 4) -> Tensor:
@@ -123,9 +128,43 @@ def train_teacher(
     return net
 
 
+def bundled_teachers() -> list[str]:
+    """Names of the teachers shipped inside the package."""
+    if not BUNDLED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / WEIGHTS_FILE).is_file())
+
+
+def resolve_teacher(source: str | Path, revision: str | None = None, cache_dir: str | Path | None = None) -> Path:
+    """The folder of a teacher: a bundled name, an existing folder, or a Hub model id ``org/name`` (its config
+    and weights downloaded once, then read from the Hub cache, offline too)."""
+    name = str(source)
+    if (BUNDLED_DIR / name / WEIGHTS_FILE).is_file():
+        return BUNDLED_DIR / name
+    local = Path(source).expanduser()
+    if local.exists() or name.count("/") != 1 or name.startswith((".", "/", "~")):
+        return local  # load_teacher says what is missing there
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        for filename in (CONFIG_FILE, WEIGHTS_FILE):
+            folder = Path(hf_hub_download(name, filename, revision=revision, cache_dir=cache_dir)).parent
+    except LocalEntryNotFoundError as error:
+        raise ConnectionError(f"no folder {name!r} here, and the Hub teacher {name!r} cannot be downloaded (no "
+                              f"network) nor found in the Hub cache. The bundled {DEFAULT_TEACHER!r} works "
+                              "offline") from error
+    except (RepositoryNotFoundError, EntryNotFoundError) as error:
+        known = ", ".join(bundled_teachers()) or "none"
+        raise FileNotFoundError(f"{name!r} is not a folder here, a bundled teacher ({known}), or a Hub repository "
+                                f"with {CONFIG_FILE} and {WEIGHTS_FILE}") from error
+    return folder
+
+
 def load_teacher(path: str | Path, device: str | torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """A teacher saved by :func:`train_teacher` (eval mode, frozen) and its config."""
-    path = Path(path)
+    """A teacher saved by :func:`train_teacher` (eval mode, frozen) and its config; ``path`` is anything
+    :func:`resolve_teacher` takes (a bundled name, a folder, a Hub id)."""
+    path = resolve_teacher(path)
     if not (path / CONFIG_FILE).exists() or not (path / WEIGHTS_FILE).exists():
         raise FileNotFoundError(f"no finished teacher at {path} (needs {CONFIG_FILE} and {WEIGHTS_FILE}); "
                                 f"train one with `mgdd teacher --dataset NAME --out {path}`")

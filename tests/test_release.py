@@ -228,3 +228,45 @@ def test_card_gives_the_teacher_relabel_accuracy_beside_the_standard_one():
     index = {"dataset": "fashion-mnist", "repo_id": "org/x", "sets": {"dwa/ipc10": entry}, "missing": {}}
     card = render_collection_card(index)
     assert "| dwa | 10 | 100 | hard | 70.00 ± 0.50 (3 x 300 epochs); teacher relabel: 84.00 ± 0.25 |" in card
+
+
+def test_teacher_repository_card_and_loading_from_the_offline_hub_cache(tmp_path, monkeypatch):
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    from mgdd.cli import main
+    from mgdd.release import build_teacher_repository
+    from mgdd.teacher import CONFIG_FILE, DEFAULT_TEACHER, WEIGHTS_FILE, load_teacher, resolve_teacher
+
+    folder = build_teacher_repository(DEFAULT_TEACHER, tmp_path / "models", repo_id="org/fm-teacher")
+    assert folder == tmp_path / "models" / DEFAULT_TEACHER
+    bundled = resolve_teacher(DEFAULT_TEACHER)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        assert sha256(folder / name) == sha256(bundled / name)
+    card = ModelCard.load(folder / "README.md")
+    config = json.loads((bundled / CONFIG_FILE).read_text())
+    name, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
+    assert name == DEFAULT_TEACHER and card.data.library_name == "mgdd" and card.data.datasets == ["fashion-mnist"]
+    assert results[0].metric_value == config["test_accuracy"] and results[0].dataset_split == "test"
+    assert 'teacher="org/fm-teacher"' in card.text
+    # by Hub id, through a hand-built cache with the Hub offline (conftest.py)
+    cache = tmp_path / "hub-cache"
+    repo = cache / "models--org--fm-teacher"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(COMMIT)
+    shutil.copytree(folder, repo / "snapshots" / COMMIT)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    from_hub, hub_config = load_teacher("org/fm-teacher")
+    local = load_teacher(DEFAULT_TEACHER)[0]
+    assert hub_config == config
+    assert all(torch.equal(a, b) for a, b in zip(from_hub.state_dict().values(), local.state_dict().values()))
+    # the release command builds it beside the generator's
+    sets = tmp_path / "sets" / "random" / "ipc1"
+    mgdd.load_synthetic(Path(__file__).resolve().parents[1] / "releases" / "fashion-mnist", method="random",
+                        ipc=1).save(sets)
+    assert main(["release", "--dataset", "fashion-mnist", "--sets", str(tmp_path / "sets"), "--out",
+                 str(tmp_path / "rel"), "--teacher", DEFAULT_TEACHER]) == 0
+    assert sha256(tmp_path / "rel" / "models" / DEFAULT_TEACHER / WEIGHTS_FILE) == sha256(bundled / WEIGHTS_FILE)

@@ -255,3 +255,22 @@ def test_benchmark_table_puts_the_protocols_side_by_side():
                "random": {"hard": 76.0, "relabel": 78.0}}
     text = markdown({"ipc10 it1000 dwa": partial, "full-data ep5": full})
     assert "| 10 | dwa | 1000 | — | 70.00 ± 0.10 | — | 80.00 ± 0.10 | 76.00 / — / 78.00 |" in text
+
+
+def test_the_bundled_teacher_loads_offline_and_keeps_its_recorded_accuracy(fmnist_test):
+    from mgdd.teacher import DEFAULT_TEACHER, bundled_teachers
+
+    assert DEFAULT_TEACHER in bundled_teachers()
+    teacher, config = load_teacher(DEFAULT_TEACHER)
+    assert config["arch"] == "ConvNetBN" and config["dataset"] == "fashion-mnist" and not teacher.training
+    subset = fmnist_test.balanced_subset(200, seed=0)  # 2000 test images: a binomial std of 0.7 points
+    with torch.no_grad():
+        measured = 100 * (teacher(subset.images).argmax(1) == subset.labels).float().mean().item()
+    assert abs(measured - config["test_accuracy"]) < 3.0, (measured, config["test_accuracy"])
+
+
+def test_a_teacher_that_is_nowhere_is_named_in_the_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no finished teacher at .*missing"):
+        load_teacher(tmp_path / "missing")
+    with pytest.raises(ConnectionError, match="'someone/teacher-x'.*bundled 'teacher-convnetbn-fashion-mnist'"):
+        load_teacher("someone/teacher-x")  # the Hub is offline in the tests and nothing is cached

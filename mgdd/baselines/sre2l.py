@@ -36,7 +36,7 @@ from ..data import ImageDataset
 from ..methods import Distiller, register_method
 from ..io import load_tensors, save_tensors_atomic
 from ..synthetic import SyntheticSet
-from ..teacher import load_teacher
+from ..teacher import DEFAULT_TEACHER, load_teacher
 
 INITS = ("noise", "real")
 
@@ -119,13 +119,14 @@ class SRe2L(Distiller):
         progress: bool = True,
     ) -> None:
         if teacher is None:
-            raise ValueError(f"{self.name} needs option teacher=FOLDER: a teacher made by `mgdd teacher`")
+            raise ValueError(f"{self.name} needs option teacher=: a teacher folder made by `mgdd teacher`, a Hub id, "
+                             f"or the bundled {DEFAULT_TEACHER!r}")
         init = init or self.default_init
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if iterations < 1 or lr <= 0 or r_bn < 0 or r_var < 0 or (jitter is not None and jitter < 0):
             raise ValueError("iterations must be >= 1, lr > 0, r_bn, r_var and jitter >= 0")
-        self.teacher_dir, self.iterations, self.lr, self.r_bn, self.r_var = Path(teacher), iterations, lr, r_bn, r_var
+        self.teacher_source, self.iterations, self.lr, self.r_bn, self.r_var = str(teacher), iterations, lr, r_bn, r_var
         self.first_bn_multiplier, self.jitter, self.init = first_bn_multiplier, jitter, init
         self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
         self.progress = progress
@@ -136,9 +137,9 @@ class SRe2L(Distiller):
         return teacher
 
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
-        teacher, config = load_teacher(self.teacher_dir, device)
+        teacher, config = load_teacher(self.teacher_source, device)
         if config["num_classes"] != train.num_classes or tuple(config["image_shape"]) != train.image_shape:
-            raise ValueError(f"the teacher at {self.teacher_dir} was trained on {config['dataset']} "
+            raise ValueError(f"the teacher at {self.teacher_source} was trained on {config['dataset']} "
                              f"({config['num_classes']} classes, {config['image_shape']}), not on this data")
         jitter = self.jitter if self.jitter is not None else max(1, train.image_shape[1] // 8)
         mean, std = torch.tensor(train.mean, device=device), torch.tensor(train.std, device=device)
@@ -169,7 +170,7 @@ class SRe2L(Distiller):
             batches.append(images)
         images = torch.stack(batches, dim=1).reshape(-1, *train.image_shape)  # class-major: (C, ipc) -> C * ipc
         metadata = {"method": self.name, "dataset": train.name, "ipc": ipc, "seed": seed, "arch": config["arch"],
-                    "teacher": str(self.teacher_dir), "teacher_test_accuracy": config.get("test_accuracy"),
+                    "teacher": self.teacher_source, "teacher_test_accuracy": config.get("test_accuracy"),
                     "init": self.init, "iterations": self.iterations, "recover_seconds": None if seconds is None else round(seconds, 3)}
         return SyntheticSet(images.detach().cpu(), labels.repeat_interleave(ipc).cpu(), train.num_classes,
                             list(train.class_names), train.mean, train.std, metadata=metadata)
