@@ -1,7 +1,7 @@
 """SeqMatch against plain MTT on Fashion-MNIST: same experts, same total distillation iterations.
 
     python benchmarks/seqmatch_fashion_mnist.py --ipc 10 --subsets 2 --iterations 60 --models 3
-    python benchmarks/seqmatch_fashion_mnist.py --ipc 50 --subsets 3 --iterations 60 --models 3
+    python benchmarks/seqmatch_fashion_mnist.py --ipc 50 --subsets 3 --iterations 60 --models 3 --batch-syn 64
 
 Both methods share one expert buffer (``--experts`` networks, ``--expert-epochs`` epochs, as in
 time_to_accuracy.py). MTT runs ``--iterations``; SeqMatch splits the same number of iterations over its
@@ -35,6 +35,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--experts", type=int, default=3)
     parser.add_argument("--expert-epochs", type=int, default=6)
     parser.add_argument("--pretrain-epochs", type=int, default=300, help="later experts: epochs per earlier stage")
+    parser.add_argument("--batch-syn", type=int, default=None,
+                        help="MTT's student minibatch, both methods (default: MTT's, 100); memory and seconds per "
+                             "iteration grow with batch-syn x syn_steps (30 above IPC 10)")
     parser.add_argument("--mtt-memory-gb", type=float, default=16.0,
                         help="MTT's guard on the unrolled student's activations (IPC 10 needs about 12.3 GB)")
     parser.add_argument("--save-sets", default=str(SETS_DIR),
@@ -54,17 +57,23 @@ def main() -> None:
     buffer = train_experts(train, experts, args.experts, args.expert_epochs, seed=args.seed, test=test, device=device)
     expert_seconds = sum(e["seconds"] for e in buffer.manifest["experts"])
     common = dict(experts=str(experts), seed=args.seed, device=device, max_memory_gb=args.mtt_memory_gb)
+    suffix = ""  # runs with another student minibatch are other cells, in other snapshot folders
+    if args.batch_syn is not None:
+        common["batch_syn"], suffix = args.batch_syn, f" b{args.batch_syn}"
+    tag = suffix.replace(" ", "-")
     runs = {
         "mtt": lambda: mgdd.distill("mtt", train, args.ipc, iterations=args.iterations,
-                                    snapshot_dir=str(RUNS / f"mtt-ipc{args.ipc}"), snapshot_every=5, **common),
+                                    snapshot_dir=str(RUNS / f"mtt-ipc{args.ipc}{tag}"), snapshot_every=5, **common),
         "seqmatch": lambda: mgdd.distill("seqmatch", train, args.ipc, subsets=args.subsets,
                                          iterations=args.iterations // args.subsets, snapshot_every=5,
                                          pretrain_epochs=args.pretrain_epochs,
-                                         snapshot_dir=str(RUNS / f"seqmatch-ipc{args.ipc}-k{args.subsets}"), **common),
+                                         snapshot_dir=str(RUNS / f"seqmatch-ipc{args.ipc}-k{args.subsets}{tag}"),
+                                         **common),
     }
     for method, make in runs.items():
         evaluations = [False, True] if method == "seqmatch" else [False]
-        keys = [f"ipc{args.ipc} it{args.iterations} {method}" + (" curriculum" if c else "") for c in evaluations]
+        keys = [f"ipc{args.ipc} it{args.iterations}{suffix} {method}" + (" curriculum" if c else "")
+                for c in evaluations]
         saved = Path(args.save_sets) / method / f"ipc{args.ipc}" if args.save_sets else None
         if all(k in results for k in keys) and (saved is None or saved.exists()):
             continue
@@ -84,6 +93,7 @@ def main() -> None:
                 "distill_seconds": syn.metadata["distill_seconds"],
                 "later_expert_seconds": syn.metadata.get("later_expert_seconds", 0.0),
                 "expert_seconds": round(expert_seconds, 1), "learned_lr": syn.learned_lr,
+                "batch_syn": args.batch_syn,
                 "accuracies": result.accuracies, "mean": result.mean, "std": result.std, "models": args.models,
                 "epochs": args.epochs, "date": today(), "machine": machine_description(device), "command": command_line(),
             }
@@ -97,12 +107,13 @@ def markdown(results: dict) -> str:
              "Same expert buffer, same total MTT iterations. SeqMatch's later experts are trained in its run "
              "(`later s`); the shared buffer's seconds are `experts s`. Curriculum: S1, then S1+S2, ... (the "
              "epochs per stage).", "",
-             "| IPC | method | evaluation | subsets | iterations | distill s | later s | experts s | accuracy | models x "
-             "epochs | date, machine |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| IPC | method | evaluation | subsets | iterations | batch | distill s | later s | experts s | accuracy | "
+             "models x epochs | date, machine |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for entry in sorted(results.values(), key=lambda e: (e["ipc"], e["method"], e["evaluation"])):
         lines.append(f"| {entry['ipc']} | {entry['method']} | {entry['evaluation']} | {entry['subsets'] or '—'} | "
-                     f"{entry['iterations']} | {entry['distill_seconds']:.0f} | {entry['later_expert_seconds']:.0f} | "
+                     f"{entry['iterations']} | {entry.get('batch_syn') or 'default'} | {entry['distill_seconds']:.0f} | "
+                     f"{entry['later_expert_seconds']:.0f} | "
                      f"{entry['expert_seconds']:.0f} | {entry['mean']:.2f} ± {entry['std']:.2f} | "
                      f"{entry['models']} x {entry['epochs']} | {entry['date']}, {entry['machine']} |")
     lines += ["", "Commands:", ""] + sorted({f"- `{e['command']}`" for e in results.values()})

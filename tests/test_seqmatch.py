@@ -114,5 +114,7 @@ def test_benchmark_table_states_the_budget():
              "distill_seconds": 1200.4, "later_expert_seconds": 300.0, "expert_seconds": 1114.0, "mean": 80.1,
              "std": 0.2, "models": 3, "epochs": 300, "date": "2026-11-28", "machine": "CPU", "command": "python x.py"}
     text = markdown({"k": entry})
-    assert "| 10 | seqmatch | curriculum | [5, 5] | [30, 30] | 1200 | 300 | 1114 | 80.10 ± 0.20 | 3 x 300 |" in text
+    assert "| 10 | seqmatch | curriculum | [5, 5] | [30, 30] | default | 1200 | 300 | 1114 | 80.10 ± 0.20 | 3 x 300 |" in text
+    text = markdown({"k": {**entry, "ipc": 50, "batch_syn": 64}})  # a smaller student minibatch is stated
+    assert "| 50 | seqmatch | curriculum | [5, 5] | [30, 30] | 64 | 1200 |" in text
     assert "- `python x.py`" in text
