@@ -151,11 +151,14 @@ class MTT(IterativeDistiller):
 
     def _check_memory(self, train: ImageDataset, ipc: int, device: torch.device) -> None:
         """Measure the autograd graph of one student step and refuse an unroll that cannot fit."""
-        saved = 0
+        saved, seen = 0, set()
 
-        def pack(tensor: Tensor) -> Tensor:
+        def pack(tensor: Tensor) -> Tensor:  # a storage saved by several ops (or as views) is held once
             nonlocal saved
-            saved += tensor.numel() * tensor.element_size()
+            storage = tensor.untyped_storage()
+            if storage.data_ptr() not in seen:
+                seen.add(storage.data_ptr())
+                saved += storage.nbytes()
             return tensor
 
         params = {k: v.detach().clone().requires_grad_(True) for k, v in self.student.named_parameters()}
