@@ -142,3 +142,23 @@ def test_feature_network_on_a_class_balanced_subset(digits_train):
     assert not torch.equal(quick.images, full.images)  # other features, another selection
     with pytest.raises(ValueError, match="feature_per_class"):
         distill("herding", digits_train, 1, feature_per_class=0)
+
+
+def test_the_sets_benchmark_states_an_iterative_methods_budget():
+    import argparse
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from coreset_baselines import budget, render
+
+    args = argparse.Namespace(iterations=166, experts="runs/experts")
+    assert budget(args, "herding", 10) == {}
+    dm = budget(args, "dm", 10)
+    assert dm["iterations"] == 166 and dm["snapshot_dir"].endswith("dm-ipc10-it166") and "experts" not in dm
+    assert budget(args, "mtt", 1)["experts"] == "runs/experts"
+    assert budget(argparse.Namespace(iterations=None, experts=None), "dm", 10) == {}
+    row = {"method": "dm", "options": {}, "ipc": 10, "iterations": 166, "mean": 80.9, "std": 0.1, "models": 3,
+           "epochs": 300, "distill_seconds": 1201.0, "total_seconds": 2000.0, "date": "2026-11-29", "machine": "CPU",
+           "command": "python coreset_baselines.py"}
+    assert "| dm | 10 | 166 | 80.90 ± 0.10 | — | 3 | 300 |" in render({"dm/ipc10/it166": row})
