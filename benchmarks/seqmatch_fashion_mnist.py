@@ -31,6 +31,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ipc", type=int, default=10)
     parser.add_argument("--subsets", type=int, default=2)
+    parser.add_argument("--methods", nargs="+", default=["mtt", "seqmatch"], choices=["mtt", "seqmatch"],
+                        help="run only these (two processes, one per core, share the results file)")
     parser.add_argument("--iterations", type=int, default=60, help="total MTT iterations of each method")
     parser.add_argument("--experts", type=int, default=3)
     parser.add_argument("--expert-epochs", type=int, default=6)
@@ -71,7 +73,7 @@ def main() -> None:
                                          snapshot_dir=str(RUNS / f"seqmatch-ipc{args.ipc}-k{args.subsets}{tag}"),
                                          **common),
     }
-    for method, make in runs.items():
+    for method, make in ((m, runs[m]) for m in args.methods):
         evaluations = [False, True] if method == "seqmatch" else [False]
         keys = [f"ipc{args.ipc} it{args.iterations}{suffix} {method}" + (" curriculum" if c else "")
                 for c in evaluations]
