@@ -185,6 +185,11 @@ def test_resumed_run_continues_exactly(small_digits, tmp_path):
     assert [i for i, _ in list_snapshots(folder)] == [2, 3, 4, 6]
     snap = mgdd.SyntheticSet.load(folder / "iter_000004")
     assert snap.metadata["iteration"] == 4 and snap.metadata["distill_seconds"] > 0 and snap.ipc == 1
+    # a finished run started again only reloads its last snapshot: its seconds stay those of the work done
+    again = distill("dm", small_digits, ipc=1, iterations=6, snapshot_dir=str(folder), snapshot_every=2,
+                    progress=False)
+    assert again.metadata["distill_seconds"] == resumed.metadata["distill_seconds"]
+    torch.testing.assert_close(again.images, resumed.images, rtol=0, atol=0)
 
 
 def test_resume_refuses_another_runs_state(small_digits, tmp_path):

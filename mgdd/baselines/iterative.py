@@ -225,7 +225,8 @@ class IterativeDistiller(Distiller):
         state = self._start(train, ipc, seed, device)
         self.prepare(state.train, ipc, device)
         self.initialise(state)
-        state.elapsed += time.perf_counter() - started
+        if state.iteration < self.iterations and not self._out_of_time(state):
+            state.elapsed += time.perf_counter() - started  # a finished run, reloaded, has cost nothing more
         # a run bounded by seconds has no meaningful iteration total to show
         total = None if self.time_budget is not None and self.iterations >= 10**6 else self.iterations
         bar = tqdm(total=total, initial=state.iteration, desc=f"{self.name} ipc{ipc}",
