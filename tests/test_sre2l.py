@@ -134,10 +134,28 @@ def test_dwa_starts_from_real_images_and_differs_from_rho_zero(small_digits, tea
     assert dwa.metadata["init"] == "real" and not torch.allclose(dwa.images, plain.images)
     # a finished batch is loaded, not redone
     assert sorted(p.name for p in (tmp_path / "dwa").iterdir()) == ["batch_0000.safetensors", "batch_0001.safetensors"]
-    again = distill("dwa", small_digits, 2, seed=1, snapshot_dir=str(tmp_path / "dwa"), **{**options, "iterations": 1})
+    from mgdd.baselines.sre2l import DWA
+
+    def no_recovery(*args, **kwargs):
+        raise AssertionError("a finished batch was recovered again")
+
+    original, DWA.recover = DWA.recover, no_recovery
+    try:
+        again = distill("dwa", small_digits, 2, seed=1, snapshot_dir=str(tmp_path / "dwa"), **options)
+    finally:
+        DWA.recover = original
     assert torch.equal(again.images, dwa.images)
     # the recovery time counts the resumed batches' seconds, not the seconds of loading them
     assert again.metadata["recover_seconds"] == dwa.metadata["recover_seconds"] > 0
+    # batches recovered with other settings (iterations, rho) or another teacher are refused, not mixed in
+    for other in ({"iterations": 1}, {"rho": 0.0}):
+        with pytest.raises(ValueError, match="recovered by another run"):
+            distill("dwa", small_digits, 2, seed=1, snapshot_dir=str(tmp_path / "dwa"), **{**options, **other})
+    other_teacher = tmp_path / "other-teacher"
+    train_teacher(small_digits, other_teacher, epochs=1, lr=0.05, progress=False)
+    with pytest.raises(ValueError, match="recovered by another run"):
+        distill("dwa", small_digits, 2, seed=1, snapshot_dir=str(tmp_path / "dwa"),
+                **{**options, "teacher": str(other_teacher)})
     with pytest.raises(ValueError, match="teacher"):
         distill("sre2l", small_digits, 1)
 

@@ -23,9 +23,12 @@ hard labels.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +39,7 @@ from ..data import ImageDataset
 from ..methods import Distiller, register_method
 from ..io import load_tensors, save_tensors_atomic
 from ..synthetic import SyntheticSet
-from ..teacher import DEFAULT_TEACHER, load_teacher
+from ..teacher import DEFAULT_TEACHER, WEIGHTS_FILE, load_teacher, resolve_teacher
 
 INITS = ("noise", "real")
 
@@ -136,8 +139,20 @@ class SRe2L(Distiller):
                       rng: torch.Generator) -> nn.Module:
         return teacher
 
+    def options(self) -> dict[str, Any]:
+        """The recovery's settings, saved with every batch so that a resume never mixes runs."""
+        return {"iterations": self.iterations, "lr": self.lr, "r_bn": self.r_bn, "r_var": self.r_var,
+                "first_bn_multiplier": self.first_bn_multiplier, "jitter": self.jitter, "init": self.init}
+
+    def _identity(self, train: ImageDataset, ipc: int, seed: int) -> dict[str, Any]:
+        teacher_weights = resolve_teacher(self.teacher_source) / WEIGHTS_FILE
+        return {"method": self.name, "dataset": train.name, "seed": seed, **self.options(),
+                "ipc": ipc if self.init == "real" else None,  # real starts are drawn per ipc; noise per batch
+                "teacher_sha256": hashlib.sha256(teacher_weights.read_bytes()).hexdigest()}
+
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
         teacher, config = load_teacher(self.teacher_source, device)
+        identity = self._identity(train, ipc, seed)
         if config["num_classes"] != train.num_classes or tuple(config["image_shape"]) != train.image_shape:
             raise ValueError(f"the teacher at {self.teacher_source} was trained on {config['dataset']} "
                              f"({config['num_classes']} classes, {config['image_shape']}), not on this data")
@@ -151,6 +166,10 @@ class SRe2L(Distiller):
             path = self.snapshot_dir / f"batch_{batch:04d}.safetensors" if self.snapshot_dir is not None else None
             if path is not None and path.exists():
                 tensors, header = load_tensors(path)
+                saved = json.loads(header["identity"]) if "identity" in header else None  # None: saved before
+                if saved is not None and saved != identity:
+                    raise ValueError(f"{path} was recovered by another run ({saved}); this run is {identity}. "
+                                     "Use another snapshot_dir")
                 batches.append(tensors["images"].to(device))
                 # None: a snapshot from before the seconds were kept
                 seconds = seconds + float(header["seconds"]) if seconds is not None and "seconds" in header else None
@@ -166,7 +185,8 @@ class SRe2L(Distiller):
             batch_seconds = time.perf_counter() - started
             seconds = seconds + batch_seconds if seconds is not None else None
             if path is not None:
-                save_tensors_atomic(path, {"images": images.cpu().contiguous()}, metadata={"seconds": repr(batch_seconds)})
+                save_tensors_atomic(path, {"images": images.cpu().contiguous()},
+                                    metadata={"seconds": repr(batch_seconds), "identity": json.dumps(identity)})
             batches.append(images)
         images = torch.stack(batches, dim=1).reshape(-1, *train.image_shape)  # class-major: (C, ipc) -> C * ipc
         metadata = {"method": self.name, "dataset": train.name, "ipc": ipc, "seed": seed, "arch": config["arch"],
@@ -214,6 +234,9 @@ class DWA(SRe2L):
         if rho < 0 or adjust_steps < 1:
             raise ValueError(f"rho must be >= 0 and adjust_steps >= 1, got {rho}, {adjust_steps}")
         self.rho, self.adjust_steps = rho, adjust_steps
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "rho": self.rho, "adjust_steps": self.adjust_steps}
 
     def batch_teacher(self, teacher: nn.Module, images: Tensor, labels: Tensor, jitter: int,
                       rng: torch.Generator) -> nn.Module:
