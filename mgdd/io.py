@@ -13,6 +13,15 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained"  # weights shipped with the package
+
+
+def bundled_names(weights_file: str) -> list[str]:
+    """Names of the bundled checkpoints (folders of :data:`BUNDLED_DIR`) that hold ``weights_file``."""
+    if not BUNDLED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / weights_file).is_file())
+
 
 class CorruptFileError(ValueError):
     """A file exists but cannot be read: truncated, corrupt or of the wrong kind."""

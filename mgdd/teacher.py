@@ -28,7 +28,7 @@ from .checkpoint import load_training_state, save_training_state
 from .data import ImageDataset
 from .device import resolve_device
 from .training import accuracy
-from .io import load_tensors, save_tensors_atomic, write_json_atomic
+from .io import BUNDLED_DIR, bundled_names, load_tensors, save_tensors_atomic, write_json_atomic
 from .nets import get_network
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "state.safetensors"
 WEIGHTS_FILE = "teacher.safetensors"
 CONFIG_FILE = "config.json"
-BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_TEACHER = "teacher-convnetbn-fashion-mnist"
 
 
@@ -130,9 +129,7 @@ def train_teacher(
 
 def bundled_teachers() -> list[str]:
     """Names of the teachers shipped inside the package."""
-    if not BUNDLED_DIR.is_dir():
-        return []
-    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / WEIGHTS_FILE).is_file())
+    return bundled_names(WEIGHTS_FILE)
 
 
 def resolve_teacher(source: str | Path, revision: str | None = None, cache_dir: str | Path | None = None) -> Path:

@@ -18,13 +18,12 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from torch import nn
 
 from ..cards import read_template
-from ..io import write_text_atomic
+from ..io import BUNDLED_DIR, bundled_names, write_text_atomic
 from ..ridge import DEFAULT_LABEL_RIDGE, DEFAULT_RIDGE
 from .network import ConditionalGenerator
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_MODEL = "mgdd-convnet-28"
 PROVENANCE_KEY = "mgdd_provenance"
 CARD_FILE = "README.md"
@@ -160,9 +159,7 @@ def read_provenance(local: Path | None, repo_id: str, hub_kwargs: dict[str, Any]
 
 def bundled_models() -> list[str]:
     """Names of the models shipped inside the package."""
-    if not BUNDLED_DIR.is_dir():
-        return []
-    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "model.safetensors").is_file())
+    return bundled_names("model.safetensors")
 
 
 def _raise_clear_load_error(name: str, local: Path, error: Exception) -> None:
