@@ -10,6 +10,7 @@ from mgdd import distill
 from mgdd.baselines import BNStatistics, directed_weight_adjustment
 from mgdd.cli import main
 from mgdd.nets import get_network, seeded_network
+from mgdd.release import sha256
 from mgdd.teacher import crop_and_flip, load_teacher, train_teacher
 
 TINY = dict(iterations=3, progress=False)
@@ -147,6 +148,7 @@ def test_dwa_starts_from_real_images_and_differs_from_rho_zero(small_digits, tea
     assert torch.equal(again.images, dwa.images)
     # the recovery time counts the resumed batches' seconds, not the seconds of loading them
     assert again.metadata["recover_seconds"] == dwa.metadata["recover_seconds"] > 0
+    assert dwa.metadata["teacher_sha256"] == sha256(teacher_dir / "teacher.safetensors")  # which teacher, exactly
     # batches recovered with other settings (iterations, rho) or another teacher are refused, not mixed in
     for other in ({"iterations": 1}, {"rho": 0.0}):
         with pytest.raises(ValueError, match="recovered by another run"):

@@ -190,7 +190,8 @@ class SRe2L(Distiller):
             batches.append(images)
         images = torch.stack(batches, dim=1).reshape(-1, *train.image_shape)  # class-major: (C, ipc) -> C * ipc
         metadata = {"method": self.name, "dataset": train.name, "ipc": ipc, "seed": seed, "arch": config["arch"],
-                    "teacher": self.teacher_source, "teacher_test_accuracy": config.get("test_accuracy"),
+                    "teacher": self.teacher_source, "teacher_sha256": identity["teacher_sha256"],
+                    "teacher_test_accuracy": config.get("test_accuracy"),
                     "init": self.init, "iterations": self.iterations, "recover_seconds": None if seconds is None else round(seconds, 3)}
         return SyntheticSet(images.detach().cpu(), labels.repeat_interleave(ipc).cpu(), train.num_classes,
                             list(train.class_names), train.mean, train.std, metadata=metadata)
