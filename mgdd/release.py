@@ -20,7 +20,8 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 import torch
 
@@ -71,6 +72,18 @@ def export_dd_ranking(syn: SyntheticSet, folder: Path) -> None:
     torch.save(decoded.labels.contiguous(), folder / DD_RANKING_FILES[1])
 
 
+@contextmanager
+def _staged_folder(out: Path) -> Iterator[Path]:
+    """Yield an empty ``out.partial`` beside ``out``; once the block completes, it replaces ``out``."""
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    yield staging
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+
+
 def build_collection(
     dataset: str,
     sets: dict[str, str | os.PathLike],
@@ -84,34 +97,30 @@ def build_collection(
     that are not there and why; the card lists them. An existing ``out`` is replaced only once the new one is
     complete."""
     out = Path(out)
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
     loaded = {key: SyntheticSet.load(source) for key, source in sorted(sets.items())}
     for key, syn in loaded.items():  # every check before anything is written
         if syn.metadata.get("dataset") not in (None, dataset):
             raise ValueError(f"{sets[key]} was distilled from {syn.metadata.get('dataset')!r}, not {dataset!r}")
         _check_same_run(key, syn, (accuracies or {}).get(key))
-    entries = {}
-    for key, syn in loaded.items():
-        accuracy = (accuracies or {}).get(key)
-        method, ipc = key.split("/")
-        folder = staging / key
-        syn.save(folder)
-        export_dd_ranking(syn, folder)
-        entries[key] = {
-            "method": method, "ipc": int(ipc[3:]), "images": len(syn),
-            "labels": "soft" if syn.soft_labels else "hard",
-            "files": {name: sha256(folder / name) for name in SET_FILES},
-            "accuracy": accuracy,
-            "distilled": {k: syn.metadata.get(k) for k in ("seed", "wall_time", "options", "mgdd_version")},
-        }
-    index = {"format_version": INDEX_VERSION, "dataset": dataset, "repo_id": release_repo_id(dataset),
-             "sets": entries, "missing": dict(sorted((missing or {}).items()))}
-    write_json_atomic(staging / INDEX_FILE, index)
-    write_text_atomic(staging / "README.md", render_collection_card(index))
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    with _staged_folder(out) as staging:
+        entries = {}
+        for key, syn in loaded.items():
+            accuracy = (accuracies or {}).get(key)
+            method, ipc = key.split("/")
+            folder = staging / key
+            syn.save(folder)
+            export_dd_ranking(syn, folder)
+            entries[key] = {
+                "method": method, "ipc": int(ipc[3:]), "images": len(syn),
+                "labels": "soft" if syn.soft_labels else "hard",
+                "files": {name: sha256(folder / name) for name in SET_FILES},
+                "accuracy": accuracy,
+                "distilled": {k: syn.metadata.get(k) for k in ("seed", "wall_time", "options", "mgdd_version")},
+            }
+        index = {"format_version": INDEX_VERSION, "dataset": dataset, "repo_id": release_repo_id(dataset),
+                 "sets": entries, "missing": dict(sorted((missing or {}).items()))}
+        write_json_atomic(staging / INDEX_FILE, index)
+        write_text_atomic(staging / "README.md", render_collection_card(index))
     return out
 
 
@@ -354,13 +363,8 @@ def build_teacher_repository(source: str | os.PathLike, out: str | os.PathLike, 
     body = render_template("teacher.md", teacher=name, repo_id=repo_id or name,
                            padding=max(1, config["image_shape"][1] // 8), **config)
     target = Path(out) / name
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for filename in (CONFIG_FILE, WEIGHTS_FILE):
-        shutil.copyfile(folder / filename, staging / filename)
-    write_text_atomic(staging / "README.md", str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")))
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    with _staged_folder(target) as staging:
+        for filename in (CONFIG_FILE, WEIGHTS_FILE):
+            shutil.copyfile(folder / filename, staging / filename)
+        write_text_atomic(staging / "README.md", str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")))
     return target
