@@ -150,6 +150,25 @@ class SRe2L(Distiller):
                 "ipc": ipc if self.init == "real" else None,  # real starts are drawn per ipc; noise per batch
                 "teacher_sha256": hashlib.sha256(teacher_weights.read_bytes()).hexdigest()}
 
+    def _resumed_batches(self, ipc: int, identity: dict[str, Any],
+                         device: torch.device) -> tuple[list[Tensor], float | None]:
+        """The snapshots a killed run left (batches 0, 1, ... in order) and their recovery seconds (None when a
+        snapshot predates the seconds); a snapshot from another run is refused rather than mixed in."""
+        batches: list[Tensor] = []
+        seconds: float | None = 0.0
+        while self.snapshot_dir is not None and len(batches) < ipc:
+            path = self.snapshot_dir / f"batch_{len(batches):04d}.safetensors"
+            if not path.exists():
+                break
+            tensors, header = load_tensors(path)
+            saved = json.loads(header["identity"]) if "identity" in header else None  # None: saved before
+            if saved is not None and saved != identity:
+                raise ValueError(f"{path} was recovered by another run ({saved}); this run is {identity}. "
+                                 "Use another snapshot_dir")
+            batches.append(tensors["images"].to(device))
+            seconds = seconds + float(header["seconds"]) if seconds is not None and "seconds" in header else None
+        return batches, seconds
+
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
         teacher, config = load_teacher(self.teacher_source, device)
         identity = self._identity(train, ipc, seed)
@@ -161,19 +180,11 @@ class SRe2L(Distiller):
         low, high = (-mean / std).view(1, -1, 1, 1), ((1 - mean) / std).view(1, -1, 1, 1)
         labels = torch.arange(train.num_classes, device=device)
         real = train.balanced_indices(ipc, seed).view(train.num_classes, ipc) if self.init == "real" else None
-        batches, seconds = [], 0.0  # seconds: recovery time of every batch, resumed ones included
-        for batch in tqdm(range(ipc), desc=f"{self.name} batches", disable=not self.progress):
+        batches, seconds = self._resumed_batches(ipc, identity, device)  # seconds: of every batch, resumed ones too
+        bar = tqdm(range(len(batches), ipc), initial=len(batches), total=ipc, desc=f"{self.name} batches",
+                   disable=not self.progress)
+        for batch in bar:
             path = self.snapshot_dir / f"batch_{batch:04d}.safetensors" if self.snapshot_dir is not None else None
-            if path is not None and path.exists():
-                tensors, header = load_tensors(path)
-                saved = json.loads(header["identity"]) if "identity" in header else None  # None: saved before
-                if saved is not None and saved != identity:
-                    raise ValueError(f"{path} was recovered by another run ({saved}); this run is {identity}. "
-                                     "Use another snapshot_dir")
-                batches.append(tensors["images"].to(device))
-                # None: a snapshot from before the seconds were kept
-                seconds = seconds + float(header["seconds"]) if seconds is not None and "seconds" in header else None
-                continue
             started = time.perf_counter()
             rng = torch.Generator().manual_seed(seed * 1_000_003 + batch)
             if real is not None:
