@@ -34,6 +34,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--methods", nargs="+", default=["mtt", "seqmatch"], choices=["mtt", "seqmatch"],
                         help="run only these (two processes, one per core, share the results file)")
     parser.add_argument("--iterations", type=int, default=60, help="total MTT iterations of each method")
+    parser.add_argument("--subset-iterations", type=int, default=None,
+                        help="SeqMatch's iterations per subset (default: --iterations / --subsets, MTT's total; "
+                             "the paper gives every subset MTT's full count: --subset-iterations 60)")
     parser.add_argument("--experts", type=int, default=3)
     parser.add_argument("--expert-epochs", type=int, default=6)
     parser.add_argument("--pretrain-epochs", type=int, default=300, help="later experts: epochs per earlier stage")
@@ -64,20 +67,25 @@ def main() -> None:
     if args.batch_syn is not None:
         common["batch_syn"], suffix = args.batch_syn, f" b{args.batch_syn}"
     tag = suffix.replace(" ", "-")
+    per_subset = args.subset_iterations or args.iterations // args.subsets
+    subset_suffix = "" if per_subset == args.iterations // args.subsets else f" sub{per_subset}"
     runs = {
         "mtt": lambda: mgdd.distill("mtt", train, args.ipc, iterations=args.iterations,
                                     snapshot_dir=str(RUNS / f"mtt-ipc{args.ipc}{tag}"), snapshot_every=5, **common),
         "seqmatch": lambda: mgdd.distill("seqmatch", train, args.ipc, subsets=args.subsets,
-                                         iterations=args.iterations // args.subsets, snapshot_every=5,
+                                         iterations=per_subset, snapshot_every=5,
                                          pretrain_epochs=args.pretrain_epochs,
-                                         snapshot_dir=str(RUNS / f"seqmatch-ipc{args.ipc}-k{args.subsets}{tag}"),
+                                         snapshot_dir=str(RUNS / f"seqmatch-ipc{args.ipc}-k{args.subsets}{tag}"
+                                                           f"{subset_suffix.replace(' ', '-')}"),
                                          **common),
     }
     for method, make in ((m, runs[m]) for m in args.methods):
         evaluations = [False, True] if method == "seqmatch" else [False]
-        keys = [f"ipc{args.ipc} it{args.iterations}{suffix} {method}" + (" curriculum" if c else "")
+        extra = subset_suffix if method == "seqmatch" else ""
+        keys = [f"ipc{args.ipc} it{args.iterations}{suffix}{extra} {method}" + (" curriculum" if c else "")
                 for c in evaluations]
-        saved = Path(args.save_sets) / method / f"ipc{args.ipc}" if args.save_sets else None
+        # the release's set is the equal-budget run's; another budget's set goes beside it
+        saved = Path(args.save_sets) / method / f"ipc{args.ipc}{extra.replace(' ', '-')}" if args.save_sets else None
         if all(k in results for k in keys) and (saved is None or saved.exists()):
             continue
         syn = make()  # a finished run resumes from its last snapshot in seconds
