@@ -63,35 +63,27 @@ def main() -> None:
     buffer = train_experts(train, experts, args.experts, args.expert_epochs, seed=args.seed, test=test, device=device)
     expert_seconds = sum(e["seconds"] for e in buffer.manifest["experts"])
     common = dict(experts=str(experts), seed=args.seed, device=device, max_memory_gb=args.mtt_memory_gb)
-    suffix = ""  # runs with another student minibatch are other cells, in other snapshot folders
     if args.batch_syn is not None:
-        common["batch_syn"], suffix = args.batch_syn, f" b{args.batch_syn}"
-    tag = suffix.replace(" ", "-")
+        common["batch_syn"] = args.batch_syn
     per_subset = args.subset_iterations or args.iterations // args.subsets
-    subset_suffix = "" if per_subset == args.iterations // args.subsets else f" sub{per_subset}"
     runs = {
-        "mtt": lambda: mgdd.distill("mtt", train, args.ipc, iterations=args.iterations,
-                                    snapshot_dir=str(RUNS / f"mtt-ipc{args.ipc}{tag}"), snapshot_every=5, **common),
-        "seqmatch": lambda: mgdd.distill("seqmatch", train, args.ipc, subsets=args.subsets,
-                                         iterations=per_subset, snapshot_every=5,
-                                         pretrain_epochs=args.pretrain_epochs,
-                                         snapshot_dir=str(RUNS / f"seqmatch-ipc{args.ipc}-k{args.subsets}{tag}"
-                                                           f"{subset_suffix.replace(' ', '-')}"),
-                                         **common),
+        "mtt": lambda folder: mgdd.distill("mtt", train, args.ipc, iterations=args.iterations,
+                                           snapshot_dir=str(RUNS / folder), snapshot_every=5, **common),
+        "seqmatch": lambda folder: mgdd.distill("seqmatch", train, args.ipc, subsets=args.subsets,
+                                                iterations=per_subset, snapshot_every=5,
+                                                pretrain_epochs=args.pretrain_epochs,
+                                                snapshot_dir=str(RUNS / folder), **common),
     }
-    for method, make in ((m, runs[m]) for m in args.methods):
-        evaluations = [False, True] if method == "seqmatch" else [False]
-        extra = subset_suffix if method == "seqmatch" else ""
-        keys = [f"ipc{args.ipc} it{args.iterations}{suffix}{extra} {method}" + (" curriculum" if c else "")
-                for c in evaluations]
-        # the release's set is the equal-budget run's; another budget's set goes beside it
-        saved = Path(args.save_sets) / method / f"ipc{args.ipc}{extra.replace(' ', '-')}" if args.save_sets else None
+    for method in args.methods:
+        keys, folder, set_name = run_names(method, args.ipc, args.iterations, args.subsets, per_subset,
+                                           args.batch_syn)
+        saved = Path(args.save_sets) / method / set_name if args.save_sets else None
         if all(k in results for k in keys) and (saved is None or saved.exists()):
             continue
-        syn = make()  # a finished run resumes from its last snapshot in seconds
+        syn = runs[method](folder)  # a finished run resumes from its last snapshot in seconds
         if saved is not None:  # for `mgdd release`, which pairs the set with this file's accuracy
             syn.save(saved)
-        for curriculum, key in zip(evaluations, keys):
+        for curriculum, key in zip((False, True), keys):  # SeqMatch's second key is its curriculum
             if key in results:
                 continue
             result = evaluate_by_model(  # one network at a time, each saved at once (IPC 50 takes hours)
@@ -111,6 +103,24 @@ def main() -> None:
             print(key, f"{result.mean:.2f} ± {result.std:.2f}", flush=True)
             save_results(path, results)
             write_markdown(RESULTS_DIR / f"{NAME}.md", markdown(results))
+
+
+def run_names(method: str, ipc: int, iterations: int, subsets: int, subset_iterations: int,
+              batch_syn: int | None) -> tuple[list[str], str, str]:
+    """A run's result keys (SeqMatch: union, then curriculum), snapshot folder and saved set's folder.
+
+    The equal-budget runs at the default student minibatch keep the plain names; another minibatch
+    (``b64``) or SeqMatch with another per-subset count (``sub60``) is another cell in other folders, and
+    its set goes beside the release's (which reads only ``ipc<k>`` folders).
+    """
+    suffix = f" b{batch_syn}" if batch_syn is not None else ""
+    if method == "seqmatch" and subset_iterations != iterations // subsets:
+        suffix += f" sub{subset_iterations}"
+    evaluations = ["", " curriculum"] if method == "seqmatch" else [""]
+    keys = [f"ipc{ipc} it{iterations}{suffix} {method}{evaluation}" for evaluation in evaluations]
+    tag = suffix.replace(" ", "-")
+    folder = f"mtt-ipc{ipc}{tag}" if method == "mtt" else f"seqmatch-ipc{ipc}-k{subsets}{tag}"
+    return keys, folder, f"ipc{ipc}{tag}"
 
 
 def markdown(results: dict) -> str:

@@ -103,12 +103,31 @@ def test_bad_options_are_refused_before_any_work(small_digits, plain_experts):
         distill("seqmatch", small_digits, 2, experts=str(plain_experts), frozen=None)
 
 
-def test_benchmark_table_states_the_budget():
+def _benchmark():
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from seqmatch_fashion_mnist import markdown
+    import seqmatch_fashion_mnist
+
+    return seqmatch_fashion_mnist
+
+
+def test_benchmark_runs_at_other_budgets_are_other_cells():
+    run_names = _benchmark().run_names
+    # the equal-budget names are the ones the stored results and snapshots use
+    assert run_names("mtt", 50, 60, 3, 20, None) == (["ipc50 it60 mtt"], "mtt-ipc50", "ipc50")
+    assert run_names("seqmatch", 10, 60, 2, 30, None) == (
+        ["ipc10 it60 seqmatch", "ipc10 it60 seqmatch curriculum"], "seqmatch-ipc10-k2", "ipc10")
+    # the paper's budget (every subset MTT's count) and another minibatch are kept apart
+    assert run_names("seqmatch", 10, 60, 2, 60, 64) == (
+        ["ipc10 it60 b64 sub60 seqmatch", "ipc10 it60 b64 sub60 seqmatch curriculum"],
+        "seqmatch-ipc10-k2-b64-sub60", "ipc10-b64-sub60")
+    assert run_names("mtt", 10, 60, 2, 60, None) == (["ipc10 it60 mtt"], "mtt-ipc10", "ipc10")
+
+
+def test_benchmark_table_states_the_budget():
+    markdown = _benchmark().markdown
 
     entry = {"method": "seqmatch", "evaluation": "curriculum", "ipc": 10, "subsets": [5, 5], "iterations": [30, 30],
              "distill_seconds": 1200.4, "later_expert_seconds": 300.0, "expert_seconds": 1114.0, "mean": 80.1,
