@@ -29,11 +29,10 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..augment import DiffAugment
+from ..augment import DEFAULT_DSA_STRATEGY, DiffAugment
+from ..curriculum import curriculum_stages, subset_sizes
 from ..data import ImageDataset
 from ..device import resolve_device
-from ..curriculum import curriculum_stages, subset_sizes
-from ..augment import DEFAULT_DSA_STRATEGY
 from ..training import accuracy, resolve_loss, train_network, train_stages
 from ..io import load_tensors, save_tensors_atomic, write_json_atomic
 from ..nets import seeded_network
