@@ -49,7 +49,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--save-sets", default=str(SETS_DIR),
                         help="save the method's sets to DIR/<method>/ipc<k> (for `mgdd release`)")
     add_run_options(parser)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.subset_iterations is not None and args.subset_iterations < 1:
+        parser.error(f"--subset-iterations must be >= 1, got {args.subset_iterations}")
+    return args
 
 
 def main() -> None:
