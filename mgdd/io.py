@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -21,6 +22,15 @@ def bundled_names(weights_file: str) -> list[str]:
     if not BUNDLED_DIR.is_dir():
         return []
     return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / weights_file).is_file())
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """The file's sha256 (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class CorruptFileError(ValueError):

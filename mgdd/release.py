@@ -14,7 +14,6 @@ chosen set and the index, and checks every file against the index's checksums.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from typing import Any, Iterable, Iterator
 import torch
 
 from .data.registry import available_datasets, resolve_name
-from .io import CorruptFileError, push_folder, write_json_atomic, write_text_atomic
+from .io import CorruptFileError, push_folder, sha256, write_json_atomic, write_text_atomic
 from .synthetic import GRID_FILE, METADATA_FILE, TENSOR_FILE, SyntheticSet
 
 RELEASE_ORG = "mgdd-project"  # the Hub organisation of the project's released collections
@@ -43,14 +42,6 @@ def release_repo_id(dataset: str) -> str:
 
 def set_key(method: str, ipc: int) -> str:
     return f"{method.lower()}/ipc{int(ipc)}"
-
-
-def sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def find_sets(root: str | os.PathLike) -> dict[str, Path]:

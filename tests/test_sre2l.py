@@ -10,7 +10,7 @@ from mgdd import distill
 from mgdd.baselines import BNStatistics, directed_weight_adjustment
 from mgdd.cli import main
 from mgdd.nets import get_network, seeded_network
-from mgdd.release import sha256
+from mgdd.io import sha256
 from mgdd.teacher import crop_and_flip, load_teacher, train_teacher
 
 TINY = dict(iterations=3, progress=False)
@@ -128,7 +128,7 @@ def test_recover_lowers_the_teachers_loss_and_keeps_the_valid_range(small_digits
         assert F.cross_entropy(teacher(syn.images), syn.labels) < F.cross_entropy(teacher(start.images), start.labels)
 
 
-def test_dwa_starts_from_real_images_and_differs_from_rho_zero(small_digits, teacher_dir, tmp_path):
+def test_dwa_starts_from_real_images_and_differs_from_rho_zero(small_digits, teacher_dir, tmp_path, monkeypatch):
     options = dict(teacher=str(teacher_dir), **TINY)
     dwa = distill("dwa", small_digits, 2, seed=1, snapshot_dir=str(tmp_path / "dwa"), **options)
     plain = distill("dwa", small_digits, 2, seed=1, rho=0.0, **options)
@@ -140,11 +140,9 @@ def test_dwa_starts_from_real_images_and_differs_from_rho_zero(small_digits, tea
     def no_recovery(*args, **kwargs):
         raise AssertionError("a finished batch was recovered again")
 
-    original, DWA.recover = DWA.recover, no_recovery
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(DWA, "recover", no_recovery)
         again = distill("dwa", small_digits, 2, seed=1, snapshot_dir=str(tmp_path / "dwa"), **options)
-    finally:
-        DWA.recover = original
     assert torch.equal(again.images, dwa.images)
     # the recovery time counts the resumed batches' seconds, not the seconds of loading them
     assert again.metadata["recover_seconds"] == dwa.metadata["recover_seconds"] > 0

@@ -23,7 +23,6 @@ hard labels.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import time
@@ -37,7 +36,7 @@ from tqdm.auto import tqdm
 
 from ..data import ImageDataset
 from ..methods import Distiller, register_method
-from ..io import load_tensors, save_tensors_atomic
+from ..io import load_tensors, save_tensors_atomic, sha256
 from ..synthetic import SyntheticSet
 from ..teacher import DEFAULT_TEACHER, WEIGHTS_FILE, load_teacher, resolve_teacher
 
@@ -145,10 +144,12 @@ class SRe2L(Distiller):
                 "first_bn_multiplier": self.first_bn_multiplier, "jitter": self.jitter, "init": self.init}
 
     def _identity(self, train: ImageDataset, ipc: int, seed: int) -> dict[str, Any]:
-        teacher_weights = resolve_teacher(self.teacher_source) / WEIGHTS_FILE
         return {"method": self.name, "dataset": train.name, "seed": seed, **self.options(),
                 "ipc": ipc if self.init == "real" else None,  # real starts are drawn per ipc; noise per batch
-                "teacher_sha256": hashlib.sha256(teacher_weights.read_bytes()).hexdigest()}
+                "teacher_sha256": sha256(resolve_teacher(self.teacher_source) / WEIGHTS_FILE)}
+
+    def _batch_path(self, batch: int) -> Path | None:
+        return self.snapshot_dir / f"batch_{batch:04d}.safetensors" if self.snapshot_dir is not None else None
 
     def _resumed_batches(self, ipc: int, identity: dict[str, Any],
                          device: torch.device) -> tuple[list[Tensor], float | None]:
@@ -157,7 +158,7 @@ class SRe2L(Distiller):
         batches: list[Tensor] = []
         seconds: float | None = 0.0
         while self.snapshot_dir is not None and len(batches) < ipc:
-            path = self.snapshot_dir / f"batch_{len(batches):04d}.safetensors"
+            path = self._batch_path(len(batches))
             if not path.exists():
                 break
             tensors, header = load_tensors(path)
@@ -184,7 +185,7 @@ class SRe2L(Distiller):
         bar = tqdm(range(len(batches), ipc), initial=len(batches), total=ipc, desc=f"{self.name} batches",
                    disable=not self.progress)
         for batch in bar:
-            path = self.snapshot_dir / f"batch_{batch:04d}.safetensors" if self.snapshot_dir is not None else None
+            path = self._batch_path(batch)
             started = time.perf_counter()
             rng = torch.Generator().manual_seed(seed * 1_000_003 + batch)
             if real is not None:
