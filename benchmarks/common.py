@@ -17,8 +17,11 @@ from mgdd.provenance import command_line, machine_description, today  # noqa: F4
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # where the benchmarks save their sets for `mgdd release` (its default --sets), whatever the working directory
 SETS_DIR = Path(__file__).resolve().parents[1] / "runs" / "sets" / "fashion-mnist"
-# per-model accuracies of evaluations still under way (git-ignored): see evaluate_by_model
-PARTIAL_EVALUATIONS = Path(__file__).resolve().parent / "runs" / "partial_evaluations.json"
+# small state of runs that outlast a session (per-network accuracies, recovered batches), committed so that the
+# next session, on a fresh machine, resumes them: see checkpoints/README.md
+CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
+# per-model accuracies of evaluations still under way: see evaluate_by_model
+PARTIAL_EVALUATIONS = CHECKPOINTS_DIR / "partial_evaluations.json"
 
 
 def load_results(path: Path) -> dict:

@@ -2,13 +2,15 @@
 
     python benchmarks/sre2l_dwa_fashion_mnist.py --ipc 10 50 --iterations 1000 --models 3 --epochs 300
 
-One ConvNetBN teacher (``mgdd teacher``'s recipe, ``--teacher-epochs``) serves every method. Each method
+One ConvNetBN teacher serves every method: the bundled ``teacher-convnetbn-fashion-mnist`` (``mgdd teacher``'s
+recipe, 5 epochs, seed 0), or ``--teacher DIR``, trained there with ``--teacher-epochs`` if it has no teacher yet. Each method
 recovers with the same number of iterations per batch (``--iterations``; seconds recorded). Every set is
 evaluated with hard labels (the standard protocol), with fixed teacher soft labels and with the teacher
 relabelling online (SRe2L/DWA's protocol), side by side with random real images under the same three, and
 DD-Ranking's scores (HLR, IOR, LRS) against a ConvNet trained on the full data with hard labels
-(``--full-epochs``). Resumable: the teacher and the recovered batches live in runs/sre2l/, finished cells in
-results/sre2l_dwa_fashion_mnist.json.
+(``--full-epochs``). Resumable on a fresh machine: the recovered batches and each evaluated network's accuracy
+live in checkpoints/ (committed; see checkpoints/README.md), finished cells in results/sre2l_dwa_fashion_mnist.json.
+Two cores: ``--recover-only`` on one (the methods' sets) while the other evaluates random real images.
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ import torch
 
 import mgdd
 from common import (
-    RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model, load_results,
+    CHECKPOINTS_DIR, RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model, load_results,
     machine_description, save_results, today, write_markdown,
 )
 from mgdd.training import accuracy, train_network
 from mgdd.nets import get_network
 from mgdd.relabel import LABEL_PROTOCOLS, evaluate_label_protocol, label_robust_score
-from mgdd.teacher import load_teacher, train_teacher
+from mgdd.teacher import load_teacher, resolve_teacher, train_teacher
 
 NAME = "sre2l_dwa_fashion_mnist"
-RUNS = Path("runs") / "sre2l"
+SNAPSHOTS = CHECKPOINTS_DIR / "sre2l"
+BUNDLED_TEACHER = "teacher-convnetbn-fashion-mnist"
 METHODS = {"sre2l": {}, "dwa": {}, "dwa-rho0": {"rho": 0.0}}
 
 
@@ -39,7 +42,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ipc", type=int, nargs="+", default=[10, 50])
     parser.add_argument("--methods", nargs="+", default=[*METHODS, "random"], choices=[*METHODS, "random"])
     parser.add_argument("--iterations", type=int, default=1000, help="recover iterations per batch")
-    parser.add_argument("--teacher-epochs", type=int, default=5)
+    parser.add_argument("--teacher", default=BUNDLED_TEACHER,
+                        help="the teacher: a bundled name or a folder (trained there if it has none)")
+    parser.add_argument("--teacher-epochs", type=int, default=5, help="epochs of a teacher trained in --teacher")
+    parser.add_argument("--recover-only", action="store_true",
+                        help="recover and save the methods' sets, evaluate nothing (run the evaluation later)")
     parser.add_argument("--full-epochs", type=int, default=5, help="epochs of the full-data reference network")
     parser.add_argument("--protocols", nargs="+", default=list(LABEL_PROTOCOLS), choices=LABEL_PROTOCOLS,
                         help="label protocols to evaluate (the issue's benchmark needs hard and relabel; fixed is the "
@@ -75,29 +82,35 @@ def main() -> None:
     train, test = mgdd.load_dataset("fashion-mnist", "train"), mgdd.load_dataset("fashion-mnist", "test")
     path = RESULTS_DIR / f"{NAME}.json"
     results = load_results(path)
-    teacher_dir = RUNS / "teacher"
-    train_teacher(train, teacher_dir, epochs=args.teacher_epochs, seed=args.seed, test=test, device=device)
+    if args.teacher != BUNDLED_TEACHER:
+        train_teacher(train, args.teacher, epochs=args.teacher_epochs, seed=args.seed, test=test, device=device)
+    teacher_dir = resolve_teacher(args.teacher)
     teacher, teacher_config = load_teacher(teacher_dir, device)
-    full = full_data_accuracy(results, train, test, args.full_epochs, args.seed, device)
-    save_results(path, results)
+    if not args.recover_only:
+        full = full_data_accuracy(results, train, test, args.full_epochs, args.seed, device)
+        save_results(path, results)
     for ipc in args.ipc:
         random_set = mgdd.distill("random", train, ipc, seed=args.seed)
-        methods = ["random", *[m for m in args.methods if m != "random"]]  # the others' IOR needs random's row
+        methods = [m for m in args.methods if m != "random"]
+        if not args.recover_only:  # the others' IOR needs random's row, measured first
+            methods.insert(0, "random")
         for method in methods:
             key = f"ipc{ipc} it{args.iterations} {method}"
             cell = results.get(key, {})
             missing = [protocol for protocol in args.protocols if protocol not in cell]
-            if not missing:  # a cell measured under fewer protocols gains the missing ones
+            if not missing and not args.recover_only:  # a cell measured under fewer protocols gains the missing ones
                 continue
             if method == "random":
                 syn = random_set
             else:
                 name = method.split("-")[0]
                 syn = mgdd.distill(name, train, ipc, seed=args.seed, device=device, teacher=str(teacher_dir),
-                                   iterations=args.iterations, snapshot_dir=str(RUNS / f"{method}-ipc{ipc}"),
+                                   iterations=args.iterations, snapshot_dir=str(SNAPSHOTS / f"{method}-ipc{ipc}"),
                                    **METHODS[method])
             if args.save_sets and method in ("sre2l", "dwa"):  # for `mgdd release` (not the rho = 0 ablation)
                 syn.save(Path(args.save_sets) / method / f"ipc{ipc}")
+            if args.recover_only:
+                continue
             # one network at a time, each saved at once: an IPC 50 cell outlasts a session
             protocols = {protocol: evaluate_by_model(
                 f"{NAME} {key} {protocol}", args.models, args.seed,
