@@ -79,7 +79,7 @@ def main() -> None:
     }
     for method in args.methods:
         keys, folder, set_name = run_names(method, args.ipc, args.iterations, args.subsets, per_subset,
-                                           args.batch_syn)
+                                           args.batch_syn, device.type)
         saved = Path(args.save_sets) / method / set_name if args.save_sets else None
         if all(k in results for k in keys) and (saved is None or saved.exists()):
             continue
@@ -109,16 +109,20 @@ def main() -> None:
 
 
 def run_names(method: str, ipc: int, iterations: int, subsets: int, subset_iterations: int,
-              batch_syn: int | None) -> tuple[list[str], str, str]:
+              batch_syn: int | None, device_kind: str = "cpu") -> tuple[list[str], str, str]:
     """A run's result keys (SeqMatch: union, then curriculum), snapshot folder and saved set's folder.
 
     The equal-budget runs at the default student minibatch keep the plain names; another minibatch
     (``b64``) or SeqMatch with another per-subset count (``sub60``) is another cell in other folders, and
-    its set goes beside the release's (which reads only ``ipc<k>`` folders).
+    its set goes beside the release's (which reads only ``ipc<k>`` folders). A run on an accelerator
+    (``cuda``) is its own cell too, so that both methods are rerun there with that machine's experts rather
+    than compared with the CPU's.
     """
     suffix = f" b{batch_syn}" if batch_syn is not None else ""
     if method == "seqmatch" and subset_iterations != iterations // subsets:
         suffix += f" sub{subset_iterations}"
+    if device_kind != "cpu":
+        suffix += f" {device_kind}"
     evaluations = ["", " curriculum"] if method == "seqmatch" else [""]
     keys = [f"ipc{ipc} it{iterations}{suffix} {method}{evaluation}" for evaluation in evaluations]
     tag = suffix.replace(" ", "-")

@@ -124,6 +124,8 @@ def test_benchmark_runs_at_other_budgets_are_other_cells():
         ["ipc10 it60 b64 sub60 seqmatch", "ipc10 it60 b64 sub60 seqmatch curriculum"],
         "seqmatch-ipc10-k2-b64-sub60", "ipc10-b64-sub60")
     assert run_names("mtt", 10, 60, 2, 60, None) == (["ipc10 it60 mtt"], "mtt-ipc10", "ipc10")
+    # a GPU run is compared with a GPU run of the other method, not with the CPU's cells
+    assert run_names("mtt", 50, 60, 3, 20, None, "cuda") == (["ipc50 it60 cuda mtt"], "mtt-ipc50-cuda", "ipc50-cuda")
 
 
 def test_benchmark_table_states_the_budget():
