@@ -7,8 +7,11 @@ Both methods share one expert buffer (``--experts`` networks, ``--expert-epochs`
 time_to_accuracy.py). MTT runs ``--iterations``; SeqMatch splits the same number of iterations over its
 K subsets and also trains its later experts (their seconds are reported separately). Sets are evaluated
 under the protocol (ConvNet-3, DSA, ``--epochs``, ``--models``); SeqMatch both by plain training on the
-union and by its curriculum (S1, then S1+S2, ...: K times the epochs). Resumable: distillation runs
-snapshot into runs/seqmatch/, finished cells are kept in results/seqmatch_fashion_mnist.json.
+union and by its curriculum (S1, then S1+S2, ...: K times the epochs). Resumable, on a fresh machine too:
+runs snapshot into checkpoints/seqmatch/, where each finished SeqMatch subset and the expert buffer's manifest
+are committed (the trajectories, later buffers and MTT snapshots are git-ignored: they are rebuilt, and only a
+subset still to distil needs them), each evaluated network's accuracy in checkpoints/, finished cells in
+results/seqmatch_fashion_mnist.json. A session thus carries SeqMatch at IPC 50 one subset further.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from pathlib import Path
 
 import mgdd
 from common import (
-    RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model, load_results,
+    CHECKPOINTS_DIR, RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model, load_results,
     machine_description, save_results, today, write_markdown,
 )
 from mgdd.baselines import train_experts
+from mgdd.baselines.experts import read_manifest
+from mgdd.synthetic import SyntheticSet
 
 NAME = "seqmatch_fashion_mnist"
-RUNS = Path("runs") / "seqmatch"
+RUNS = CHECKPOINTS_DIR / "seqmatch"
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,8 +68,6 @@ def main() -> None:
     path = RESULTS_DIR / f"{NAME}.json"
     results = load_results(path)
     experts = RUNS / "experts"
-    buffer = train_experts(train, experts, args.experts, args.expert_epochs, seed=args.seed, test=test, device=device)
-    expert_seconds = sum(e["seconds"] for e in buffer.manifest["experts"])
     common = dict(experts=str(experts), seed=args.seed, device=device, max_memory_gb=args.mtt_memory_gb)
     if args.batch_syn is not None:
         common["batch_syn"] = args.batch_syn
@@ -83,8 +86,15 @@ def main() -> None:
         saved = Path(args.save_sets) / method / set_name if args.save_sets else None
         if all(k in results for k in keys) and (saved is None or saved.exists()):
             continue
-        syn = runs[method](folder)  # a finished run resumes from its last snapshot in seconds
-        if saved is not None:  # for `mgdd release`, which pairs the set with this file's accuracy
+        if saved is not None and saved.exists():  # distilled before: only its evaluation is left
+            syn = SyntheticSet.load(saved)
+        else:
+            if method == "mtt" or not (RUNS / folder / "subset_1" / "final").exists():  # the buffer is needed
+                train_experts(train, experts, args.experts, args.expert_epochs, seed=args.seed, test=test,
+                              device=device)  # finishes the buffer; nothing to do when it is complete
+            syn = runs[method](folder)  # a finished run resumes from its last snapshot in seconds
+        expert_seconds = sum(e["seconds"] for e in read_manifest(experts)["experts"])
+        if saved is not None and not saved.exists():  # for `mgdd release`, which pairs it with this file's accuracy
             syn.save(saved)
         for curriculum, key in zip((False, True), keys):  # SeqMatch's second key is its curriculum
             if key in results:

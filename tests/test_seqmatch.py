@@ -94,6 +94,25 @@ def test_an_interrupted_run_resumes_to_the_same_set(finished, small_digits, plai
     assert resumed.metadata["subset_lrs"] == straight.metadata["subset_lrs"]
 
 
+def test_a_fresh_machine_resumes_from_the_finished_subsets_and_the_buffer_manifest(finished, small_digits,
+                                                                                   plain_experts, tmp_path):
+    """What a session commits (each subset's final set, the real buffer's manifest) is enough: the later buffers
+    and the trajectories are neither needed nor rebuilt, and the later experts' seconds are not lost."""
+    import shutil
+
+    folder, straight = finished
+    experts = tmp_path / "experts"
+    experts.mkdir()
+    shutil.copy(plain_experts / "manifest.json", experts)  # no trajectories
+    run = tmp_path / "run"
+    for subset in ("subset_1", "subset_2"):
+        shutil.copytree(folder / subset / "final", run / subset / "final")
+    resumed = distill("seqmatch", small_digits, 3, experts=str(experts), sizes=[2, 1], snapshot_dir=str(run), **TINY)
+    assert torch.equal(resumed.images, straight.images)
+    assert resumed.metadata["later_expert_seconds"] == straight.metadata["later_expert_seconds"] > 0
+    assert sorted(p.name for p in run.iterdir()) == ["subset_1", "subset_2"]
+
+
 def test_bad_options_are_refused_before_any_work(small_digits, plain_experts):
     with pytest.raises(ValueError, match="experts"):
         distill("seqmatch", small_digits, 2)
