@@ -8,7 +8,7 @@
 # (time_to_accuracy.md), with their defaults, e.g. (MTT's IPC 10 set comes from the SeqMatch benchmark):
 #     (cd benchmarks && python coreset_baselines.py --name baselines_fashion_mnist --methods dm --ipc 10 \
 #         --iterations 166 --threads 1)
-#     IPC 1: dc 27, dsa 37, dm 63, mtt 203 (--experts runs/seqmatch/experts); IPC 10: dc 4, dsa 4, dm 166
+#     IPC 1: dc 27, dsa 37, dm 63, mtt 203 (--experts checkpoints/seqmatch/experts, the SeqMatch benchmark's buffer); IPC 10: dc 4, dsa 4, dm 166
 set -euo pipefail
 # runs/ is git-ignored, so a fresh machine has none of the sets released before: take them back from the
 # committed collection (a set saved again by its benchmark since replaces its copy there)
