@@ -21,8 +21,8 @@ from pathlib import Path
 
 import mgdd
 from common import (
-    CHECKPOINTS_DIR, RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model, load_results,
-    machine_description, save_results, today, write_markdown,
+    CHECKPOINTS_DIR, RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model,
+    load_results, machine_description, save_results, today, write_markdown,
 )
 from mgdd.baselines import train_experts
 from mgdd.baselines.experts import read_manifest

@@ -3,8 +3,8 @@
     python benchmarks/sre2l_dwa_fashion_mnist.py --ipc 10 50 --iterations 1000 --models 3 --epochs 300
 
 One ConvNetBN teacher serves every method: the bundled ``teacher-convnetbn-fashion-mnist`` (``mgdd teacher``'s
-recipe, 5 epochs, seed 0), or ``--teacher DIR``, trained there with ``--teacher-epochs`` if it has no teacher yet. Each method
-recovers with the same number of iterations per batch (``--iterations``; seconds recorded). Every set is
+recipe, 5 epochs, seed 0), or ``--teacher DIR``, trained there with ``--teacher-epochs`` if it has no teacher
+yet. Each method recovers with the same number of iterations per batch (``--iterations``; seconds recorded). Every set is
 evaluated with hard labels (the standard protocol), with fixed teacher soft labels and with the teacher
 relabelling online (SRe2L/DWA's protocol), side by side with random real images under the same three, and
 DD-Ranking's scores (HLR, IOR, LRS) against a ConvNet trained on the full data with hard labels
@@ -23,8 +23,8 @@ import torch
 
 import mgdd
 from common import (
-    CHECKPOINTS_DIR, RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model, load_results,
-    machine_description, save_results, today, write_markdown,
+    CHECKPOINTS_DIR, RESULTS_DIR, SETS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model,
+    load_results, machine_description, save_results, today, write_markdown,
 )
 from mgdd.training import accuracy, train_network
 from mgdd.nets import get_network
