@@ -35,7 +35,7 @@ for ipc in 1 10 50; do
     done
   else
     if [ ! -e "runs/sets/fashion-mnist/seqmatch/ipc$ipc" ]; then
-      missing+=(--missing "seqmatch/ipc$ipc=needs about 7 CPU hours in one run (its later experts are too large to carry between sessions); waits for a GPU session")
+      missing+=(--missing "seqmatch/ipc$ipc=its benchmark runs one subset per session (about 7 CPU hours in all; resumes from benchmarks/checkpoints/)")
     fi
     for method in sre2l dwa; do
       if [ ! -e "runs/sets/fashion-mnist/$method/ipc$ipc" ]; then
