@@ -25,7 +25,8 @@ from common import (
     load_results, machine_description, save_results, today, write_markdown,
 )
 from mgdd.baselines import train_experts
-from mgdd.baselines.experts import read_manifest
+from mgdd.baselines.experts import buffer_seconds
+from mgdd.baselines.seqmatch import FINAL
 from mgdd.synthetic import SyntheticSet
 
 NAME = "seqmatch_fashion_mnist"
@@ -89,11 +90,11 @@ def main() -> None:
         if saved is not None and saved.exists():  # distilled before: only its evaluation is left
             syn = SyntheticSet.load(saved)
         else:
-            if method == "mtt" or not (RUNS / folder / "subset_1" / "final").exists():  # the buffer is needed
+            if method == "mtt" or not (RUNS / folder / "subset_1" / FINAL).exists():  # the buffer is needed
                 train_experts(train, experts, args.experts, args.expert_epochs, seed=args.seed, test=test,
                               device=device)  # finishes the buffer; nothing to do when it is complete
             syn = runs[method](folder)  # a finished run resumes from its last snapshot in seconds
-        expert_seconds = sum(e["seconds"] for e in read_manifest(experts)["experts"])
+        expert_seconds = buffer_seconds(experts)
         if saved is not None and not saved.exists():  # for `mgdd release`, which pairs it with this file's accuracy
             syn.save(saved)
         for curriculum, key in zip((False, True), keys):  # SeqMatch's second key is its curriculum

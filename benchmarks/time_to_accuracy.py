@@ -32,6 +32,7 @@ from common import (
     save_results, today, write_markdown,
 )
 from mgdd.baselines import train_experts
+from mgdd.baselines.experts import buffer_seconds
 from mgdd.generator.meta import DEFAULT_MODEL
 from mgdd.selection import clear_feature_cache
 
@@ -109,11 +110,10 @@ class Bench:
     def expert_seconds(self) -> float:
         folder = self.runs.parent / "experts"
         started = time.perf_counter()
-        buffer = train_experts(self.train, folder, self.args.experts, self.args.expert_epochs,
-                               per_class=self.args.expert_per_class, seed=self.args.seed, test=self.test,
-                               device=self.device)
+        train_experts(self.train, folder, self.args.experts, self.args.expert_epochs,
+                      per_class=self.args.expert_per_class, seed=self.args.seed, test=self.test, device=self.device)
         print(f"experts ready in {time.perf_counter() - started:.0f} s (this call)", flush=True)
-        return float(sum(e["seconds"] for e in buffer.manifest["experts"]))
+        return buffer_seconds(folder)
 
     def run_baseline(self, method: str) -> None:
         options: dict = {}

@@ -190,6 +190,11 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def buffer_seconds(folder: str | Path) -> float:
+    """Seconds spent training a buffer's finished experts, from its manifest (no trajectory is read)."""
+    return float(sum(e["seconds"] for e in read_manifest(folder)["experts"]))
+
+
 def load_experts(folder: str | Path, max_experts: int | None = None) -> ExpertBuffer:
     """Load the finished trajectories of a buffer folder (a clear error if there are none)."""
     folder = Path(folder)

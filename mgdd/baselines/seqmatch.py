@@ -29,7 +29,7 @@ from ..curriculum import SUBSET_LRS_KEY, SUBSETS_KEY
 from ..data import ImageDataset
 from ..methods import Distiller, register_method
 from ..synthetic import SyntheticSet
-from .experts import pretraining_record, read_manifest, train_experts
+from .experts import buffer_seconds, pretraining_record, read_manifest, train_experts
 from .trajectory_matching import MTT
 
 FINAL = "final"
@@ -127,25 +127,17 @@ class SeqMatch(Distiller):
                       snapshot_dir=str(folder / "mtt") if folder is not None else None, **self.mtt_options)
             part = mtt.run(train, size, seed + k, device)  # seed + k: other initial real images per subset
             # kept with the subset, so that a resume on a machine without the (large) later buffer still counts them
-            part.metadata["later_expert_seconds"] = 0.0 if earlier is None else round(
-                sum(e["seconds"] for e in read_manifest(experts)["experts"]), 1)
+            part.metadata["later_expert_seconds"] = 0.0 if earlier is None else round(buffer_seconds(experts), 1)
             if folder is not None:
                 part.save(folder / FINAL, grid=False)
             parts.append(part)
-        expert_seconds = sum(self._later_expert_seconds(parts, k) for k in range(1, len(parts)))
+        expert_seconds = sum(p.metadata["later_expert_seconds"] for p in parts)
         return join_subsets(parts, {"method": self.name, "dataset": train.name, "ipc": ipc, "seed": seed,
                                     "arch": self.mtt_options.get("arch", "ConvNet"),
                                     "iterations": [p.metadata.get("iteration") for p in parts],
                                     "distill_seconds": round(sum(p.metadata.get("distill_seconds", 0.0)
                                                                  for p in parts), 3),
                                     "later_expert_seconds": round(expert_seconds, 1)})
-
-    def _later_expert_seconds(self, parts: list[SyntheticSet], k: int) -> float:
-        """Seconds of training subset k's experts: from the subset, or from its buffer (a subset saved before
-        the subset kept them)."""
-        if "later_expert_seconds" in parts[k].metadata:
-            return parts[k].metadata["later_expert_seconds"]
-        return sum(e["seconds"] for e in read_manifest(self._later_folder(join_subsets(parts[:k], {})))["experts"])
 
     def _later_folder(self, earlier: SyntheticSet) -> Path:
         root = self.snapshot_dir if self.snapshot_dir is not None else self.experts.parent
