@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True)
     p.add_argument("--ipc", type=int, required=True)
     p.add_argument("--out", required=True, help="folder to save the set to")
+    p.add_argument("--dd-ranking", action="store_true",
+                   help="also write DD-Ranking's export (images.pt, labels.pt, lr.pt where learned) in OUT")
 
     p = _command(sub, "releases", "list the sets of a released collection, from its index")
     p.add_argument("dataset", help="dataset name, Hub dataset repo id or local collection folder")
@@ -288,7 +290,10 @@ def cmd_release(args) -> None:
 def cmd_pull(args) -> None:
     from .release import load_synthetic
 
-    folder = load_synthetic(args.dataset, method=args.method, ipc=args.ipc).save(args.out)
+    syn = load_synthetic(args.dataset, method=args.method, ipc=args.ipc)
+    folder = syn.save(args.out)
+    if args.dd_ranking:
+        syn.export_dd_ranking(folder)
     print(f"{args.method} IPC {args.ipc} -> {folder}")
 
 

@@ -5,7 +5,11 @@ A collection folder (and the Hub repository built from it) holds::
     index.json                 every set: method, ipc, sha256 of each file, measured accuracy, provenance
     README.md                  dataset card (YAML metadata + a table composed from index.json)
     <method>/ipc<k>/           synthetic.safetensors, metadata.json, grid.png (the SyntheticSet folder)
-                               images.pt, labels.pt (DD-Ranking's export: denormalised images, labels)
+                               on the Hub also images.pt, labels.pt (lr.pt): DD-Ranking's export of the set
+
+DD-Ranking's export holds the same pixels again (float32 images barely compress), so a collection is built and
+committed without it and ``push_collection`` adds it, with its checksums, to the copy it uploads
+(:func:`add_dd_ranking_export`); ``mgdd pull --dd-ranking`` writes it beside a downloaded set.
 
 ``build_collection`` writes one from saved sets; :func:`mgdd.load_synthetic` resolves a dataset name
 (``"fashion-mnist"``) to the project's collection on the Hub (``release_repo_id``), downloads only the
@@ -22,16 +26,14 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-import torch
-
 from .data.registry import available_datasets, resolve_name
 from .io import CorruptFileError, push_folder, sha256, write_json_atomic, write_text_atomic
 from .synthetic import GRID_FILE, METADATA_FILE, TENSOR_FILE, SyntheticSet
 
 RELEASE_ORG = "mgdd-project"  # the Hub organisation of the project's released collections
 INDEX_FILE = "index.json"
-DD_RANKING_FILES = ("images.pt", "labels.pt")
-SET_FILES = (TENSOR_FILE, METADATA_FILE, GRID_FILE, *DD_RANKING_FILES)
+SET_FILES = (TENSOR_FILE, METADATA_FILE, GRID_FILE)
+DD_RANKING_FILES = ("images.pt", "labels.pt", "lr.pt")  # what SyntheticSet.export_dd_ranking may write
 INDEX_VERSION = 1
 
 
@@ -55,12 +57,18 @@ def find_sets(root: str | os.PathLike) -> dict[str, Path]:
     return found
 
 
-def export_dd_ranking(syn: SyntheticSet, folder: Path) -> None:
-    """DD-Ranking's files: ``images.pt`` (denormalised, about [0, 1]) and ``labels.pt`` (as stored). Written for
-    other tools; mgdd itself never loads them (they are pickles)."""
-    decoded = syn.decoded()
-    torch.save(decoded.denormalize().contiguous(), folder / DD_RANKING_FILES[0])
-    torch.save(decoded.labels.contiguous(), folder / DD_RANKING_FILES[1])
+def add_dd_ranking_export(collection: str | os.PathLike) -> Path:
+    """Write DD-Ranking's export (:meth:`SyntheticSet.export_dd_ranking`) into every set folder of a collection
+    and record the files' sha256 in its index (``dd_ranking`` of each entry), so that downloads of them are
+    checked too. Each set is verified first. mgdd itself never loads these files (they are pickles)."""
+    collection = Path(collection)
+    index = read_index(collection)
+    for key, entry in index["sets"].items():
+        folder = verify_set(collection, key, index)
+        SyntheticSet.load(folder).export_dd_ranking(folder)
+        entry["dd_ranking"] = {name: sha256(folder / name) for name in DD_RANKING_FILES if (folder / name).exists()}
+    write_json_atomic(collection / INDEX_FILE, index)
+    return collection
 
 
 @contextmanager
@@ -83,7 +91,7 @@ def build_collection(
     missing: dict[str, str] | None = None,
 ) -> Path:
     """Write the collection of ``dataset`` to ``out``: each set of ``sets`` (``"<method>/ipc<k>"`` -> saved set
-    folder) copied with its DD-Ranking export, ``index.json`` with checksums and ``accuracies`` (per key:
+    folder) copied, ``index.json`` with checksums and ``accuracies`` (per key:
     ``mean``, ``std``, ``models``, ``epochs``, ``command``), and the dataset card. ``missing`` names the sets
     that are not there and why; the card lists them. An existing ``out`` is replaced only once the new one is
     complete."""
@@ -100,7 +108,6 @@ def build_collection(
             method, ipc = key.split("/")
             folder = staging / key
             syn.save(folder)
-            export_dd_ranking(syn, folder)
             entries[key] = {
                 "method": method, "ipc": int(ipc[3:]), "images": len(syn),
                 "labels": "soft" if syn.soft_labels else "hard",
@@ -172,7 +179,8 @@ def verify_set(collection: str | os.PathLike, key: str, index: dict | None = Non
         raise FileNotFoundError(f"the {index['dataset']} collection holds no {key}"
                                 + (f" ({why})" if why else "") + f"; it holds: {known}")
     folder = Path(collection) / key
-    for name, expected in index["sets"][key]["files"].items():
+    entry = index["sets"][key]
+    for name, expected in {**entry["files"], **entry.get("dd_ranking", {})}.items():
         path = folder / name
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing from the collection")
@@ -315,9 +323,16 @@ def fetch_index(source: str, revision: str | None = None, cache_dir: str | os.Pa
 
 
 def push_collection(folder: str | os.PathLike, repo_id: str, token: str | None = None) -> str:
-    """Upload a collection folder to the Hub dataset repository ``repo_id``; the commit URL."""
-    return push_folder(folder, repo_id, "dataset", f"Release {read_index(folder)['dataset']} sets (mgdd)",
-                       token=token)
+    """Upload a collection folder to the Hub dataset repository ``repo_id``, with DD-Ranking's export added to
+    the uploaded copy (``folder`` is left as it is); the commit URL."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / Path(folder).name
+        shutil.copytree(folder, staged)
+        add_dd_ranking_export(staged)
+        return push_folder(staged, repo_id, "dataset", f"Release {read_index(staged)['dataset']} sets (mgdd)",
+                           token=token)
 
 
 def build_model_repository(name: str, out: str | os.PathLike, repo_id: str | None = None) -> Path:

@@ -198,13 +198,14 @@ class SyntheticSet(LabelledImages):
     def export_dd_ranking(self, folder: str | os.PathLike) -> Path:
         """Write ``images.pt``, ``labels.pt`` (and ``lr.pt``) in the layout DD-Ranking reads.
 
-        Images stay in the normalised space, as DC/DSA/DM/MTT store their results; a multi-formation
+        Images stay in the normalised space, as DC/DSA/DM/MTT store their results and as DD-Ranking's
+        evaluator expects (it trains on them as they are and tests on normalised images); a multi-formation
         set is exported decoded (the samples a network trains on).
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         decoded = self.decoded()
-        items = {"images.pt": decoded.images.cpu(), "labels.pt": decoded.labels.cpu()}
+        items = {"images.pt": decoded.images.cpu().contiguous(), "labels.pt": decoded.labels.cpu().contiguous()}
         if self.learned_lr is not None:
             items["lr.pt"] = torch.tensor(self.learned_lr)
         for name, tensor in items.items():

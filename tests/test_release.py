@@ -13,7 +13,8 @@ import torch
 import mgdd
 from mgdd.io import CorruptFileError
 from mgdd.release import (
-    INDEX_FILE, SET_FILES, build_collection, find_sets, read_index, release_repo_id, sha256, verify_set,
+    INDEX_FILE, SET_FILES, add_dd_ranking_export, build_collection, find_sets, read_index, release_repo_id, sha256,
+    verify_set,
 )
 
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
@@ -46,11 +47,24 @@ def test_collection_layout_index_and_checksums(collection, saved_sets):
     original = mgdd.SyntheticSet.load(saved_sets / "random" / "ipc2")
     copied = mgdd.load_synthetic(collection, method="random", ipc=2)
     assert torch.equal(copied.images, original.images) and torch.equal(copied.labels, original.labels)
-    # DD-Ranking's export: denormalised images and the labels, loadable with weights_only
-    images = torch.load(collection / "random" / "ipc2" / "images.pt", weights_only=True)
-    assert torch.allclose(images, original.denormalize()) and images.shape == (20, *original.image_shape)
     assert index["sets"]["random/ipc1"]["accuracy"]["mean"] == 41.5 and index["sets"]["random/ipc2"]["accuracy"] is None
     assert not (collection.parent / "digits.partial").exists()
+
+
+def test_dd_ranking_export_is_added_with_checksums_that_are_checked(collection, saved_sets):
+    assert not list(collection.glob("*/*/*.pt"))  # built (and committed) without it: it doubles the size
+    add_dd_ranking_export(collection)
+    entry = read_index(collection)["sets"]["random/ipc2"]
+    assert set(entry["dd_ranking"]) == {"images.pt", "labels.pt"}
+    folder = collection / "random" / "ipc2"
+    images = torch.load(folder / "images.pt", weights_only=True)  # normalised, as DD-Ranking's evaluator trains on
+    original = mgdd.SyntheticSet.load(saved_sets / "random" / "ipc2")
+    assert torch.equal(images, original.images) and images.shape == (20, *original.image_shape)
+    assert torch.equal(torch.load(folder / "labels.pt", weights_only=True), original.labels)
+    verify_set(collection, "random/ipc2")
+    torch.save(torch.zeros_like(images), folder / "images.pt")
+    with pytest.raises(CorruptFileError, match="images.pt"):
+        verify_set(collection, "random/ipc2")
 
 
 def test_card_parses_and_its_table_matches_the_index(collection):
@@ -121,9 +135,15 @@ def test_release_pull_and_releases_from_the_command_line(saved_sets, tmp_path, c
         "herding/ipc1/x": {"method": "herding", "ipc": 1, "mean": 99.0, "std": 0.0, "options": {"feature_epochs": 9}},
     }))
     uploads = []
+
+    def upload_folder(self, **kw):  # what the upload would send: the files and index of the staged copy
+        staged = Path(kw["folder_path"])
+        uploads.append({**kw, "files": sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()),
+                        "index": read_index(staged)})
+        return type("Info", (), {"commit_url": "url"})()
+
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: repo_id)
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder",
-                        lambda self, **kw: uploads.append(kw) or type("Info", (), {"commit_url": "url"})())
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
     assert main(["release", "--dataset", "digits", "--sets", str(saved_sets), "--results", str(results),
                  "--missing", "dm/ipc1=needs a GPU-length run", "--out", str(tmp_path / "rel"), "--push", "me"]) == 0
     collection = tmp_path / "rel" / "digits"
@@ -131,14 +151,21 @@ def test_release_pull_and_releases_from_the_command_line(saved_sets, tmp_path, c
     assert index["sets"]["random/ipc1"]["accuracy"]["mean"] == 40.0
     assert index["sets"]["herding/ipc1"]["accuracy"] is None  # a non-default run does not stand for the default
     assert index["missing"] == {"dm/ipc1": "needs a GPU-length run"}
-    assert uploads[0]["repo_id"] == "me/digits-distilled" and uploads[0]["folder_path"] == str(collection)
+    assert uploads[0]["repo_id"] == "me/digits-distilled" and uploads[0]["repo_type"] == "dataset"
+    expected = {INDEX_FILE, "README.md"} | {f"{key}/{name}" for key in index["sets"]
+                                            for name in (*SET_FILES, "images.pt", "labels.pt")}
+    assert set(uploads[0]["files"]) == expected  # the Hub copy carries DD-Ranking's export ...
+    assert uploads[0]["index"]["sets"]["random/ipc1"]["dd_ranking"]["images.pt"]
+    assert not list(collection.glob("*/*/*.pt")) and read_index(collection) == index  # ... the local one is as built
     capsys.readouterr()
     assert main(["releases", str(collection)]) == 0
     listing = capsys.readouterr().out
     assert "random/ipc1" in listing and "40.00 ± 0.50" in listing and "missing: needs a GPU-length run" in listing
-    assert main(["pull", str(collection), "--method", "random", "--ipc", "2", "--out", str(tmp_path / "got")]) == 0
-    assert torch.equal(mgdd.SyntheticSet.load(tmp_path / "got").images,
-                       mgdd.SyntheticSet.load(saved_sets / "random" / "ipc2").images)
+    assert main(["pull", str(collection), "--method", "random", "--ipc", "2", "--out", str(tmp_path / "got"),
+                 "--dd-ranking"]) == 0
+    original = mgdd.SyntheticSet.load(saved_sets / "random" / "ipc2").images
+    assert torch.equal(mgdd.SyntheticSet.load(tmp_path / "got").images, original)
+    assert torch.equal(torch.load(tmp_path / "got" / "images.pt", weights_only=True), original)
     assert main(["release", "--dataset", "digits", "--sets", str(saved_sets), "--out", str(tmp_path / "rel2"),
                  "--model", "mgdd-convnet-28"]) == 0
     from huggingface_hub import ModelCard
