@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
@@ -91,10 +92,9 @@ def build_collection(
     missing: dict[str, str] | None = None,
 ) -> Path:
     """Write the collection of ``dataset`` to ``out``: each set of ``sets`` (``"<method>/ipc<k>"`` -> saved set
-    folder) copied, ``index.json`` with checksums and ``accuracies`` (per key:
-    ``mean``, ``std``, ``models``, ``epochs``, ``command``), and the dataset card. ``missing`` names the sets
-    that are not there and why; the card lists them. An existing ``out`` is replaced only once the new one is
-    complete."""
+    folder) copied, ``index.json`` with checksums and ``accuracies`` (per key: ``mean``, ``std``, ``models``,
+    ``epochs``, ``command``), and the dataset card. ``missing`` names the sets that are not there and why; the
+    card lists them. An existing ``out`` is replaced only once the new one is complete."""
     out = Path(out)
     loaded = {key: SyntheticSet.load(source) for key, source in sorted(sets.items())}
     for key, syn in loaded.items():  # every check before anything is written
@@ -325,8 +325,6 @@ def fetch_index(source: str, revision: str | None = None, cache_dir: str | os.Pa
 def push_collection(folder: str | os.PathLike, repo_id: str, token: str | None = None) -> str:
     """Upload a collection folder to the Hub dataset repository ``repo_id``, with DD-Ranking's export added to
     the uploaded copy (``folder`` is left as it is); the commit URL."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / Path(folder).name
         shutil.copytree(folder, staged)
