@@ -80,8 +80,8 @@ def main() -> None:
             results[key] = {
                 "method": method, "options": options if method != "random" else {}, "ipc": ipc,
                 "iterations": syn.metadata.get("iteration"), "mean": result.mean, "std": result.std,
-                "accuracies": result.accuracies, "distill_seconds": syn.metadata["wall_time"],
-                "total_seconds": syn.metadata["wall_time"] + result.wall_time, "epochs": args.epochs, "models": args.models,
+                "accuracies": result.accuracies, "distill_seconds": syn.distill_seconds,
+                "total_seconds": syn.distill_seconds + result.wall_time, "epochs": args.epochs, "models": args.models,
                 "date": today(), "machine": machine_description(device), "command": command_line(),
             }
             save_results(json_path, results)

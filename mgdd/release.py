@@ -113,7 +113,8 @@ def build_collection(
                 "labels": "soft" if syn.soft_labels else "hard",
                 "files": {name: sha256(folder / name) for name in SET_FILES},
                 "accuracy": accuracy,
-                "distilled": {k: syn.metadata.get(k) for k in ("seed", "wall_time", "options", "mgdd_version")},
+                "distilled": {**{k: syn.metadata.get(k) for k in ("seed", "options", "mgdd_version")},
+                              "seconds": syn.distill_seconds},
             }
         index = {"format_version": INDEX_VERSION, "dataset": dataset, "repo_id": release_repo_id(dataset),
                  "sets": entries, "missing": dict(sorted((missing or {}).items()))}

@@ -106,6 +106,16 @@ class SyntheticSet(LabelledImages):
         return self.hard_labels[:: self.formation**2]
 
     @property
+    def distill_seconds(self) -> float | None:
+        """Seconds the method spent making the set, summed over the runs of a resumed distillation where the
+        method records them (``distill_seconds``; SRe2L/DWA's ``recover_seconds``), else ``wall_time``: the
+        seconds of the call that returned it (for a resumed run, only its own part)."""
+        for key in ("distill_seconds", "recover_seconds", "wall_time"):
+            if self.metadata.get(key) is not None:
+                return float(self.metadata[key])
+        return None
+
+    @property
     def ipc(self) -> int:
         """Images per class: as recorded by the method, else the largest class count."""
         recorded = self.metadata.get("ipc")

@@ -121,6 +121,7 @@ def test_a_set_of_another_dataset_is_refused(saved_sets, tmp_path):
 def test_index_is_json_with_provenance(collection):
     entry = json.loads((collection / INDEX_FILE).read_text())["sets"]["herding/ipc1"]
     assert entry["distilled"]["seed"] == 0 and entry["distilled"]["options"]["feature_epochs"] == 0
+    assert entry["distilled"]["seconds"] > 0
     assert entry["labels"] == "hard" and entry["images"] == 10
 
 

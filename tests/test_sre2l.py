@@ -146,6 +146,7 @@ def test_dwa_starts_from_real_images_and_differs_from_rho_zero(small_digits, tea
     assert torch.equal(again.images, dwa.images)
     # the recovery time counts the resumed batches' seconds, not the seconds of loading them
     assert again.metadata["recover_seconds"] == dwa.metadata["recover_seconds"] > 0
+    assert again.distill_seconds == dwa.distill_seconds > again.metadata["wall_time"]  # the work, not the reload
     assert dwa.metadata["teacher_sha256"] == sha256(teacher_dir / "teacher.safetensors")  # which teacher, exactly
     # batches recovered with other settings (iterations, rho) or another teacher are refused, not mixed in
     for other in ({"iterations": 1}, {"rho": 0.0}):

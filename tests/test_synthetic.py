@@ -373,3 +373,15 @@ def test_sample_classes_come_from_the_method_not_the_argmax(tmp_path):
     assert loaded.sample_classes.tolist() == [0, 0, 1, 1]
     plain = SyntheticSet(images, labels, 2, ["a", "b"], (0.0,), (1.0,))
     assert plain.sample_classes.tolist() == [1, 0, 1, 0]  # nothing recorded: the argmax
+
+
+def test_distill_seconds_prefers_the_methods_total_over_the_calls_wall_time() -> None:
+    def made(**seconds):
+        syn = _hard()
+        syn.metadata.update(seconds)
+        return syn
+
+    assert made(wall_time=0.5).distill_seconds == 0.5
+    assert made(wall_time=0.5, recover_seconds=120.0).distill_seconds == 120.0  # SRe2L/DWA, resumed
+    assert made(wall_time=0.5, distill_seconds=300.0, recover_seconds=None).distill_seconds == 300.0
+    assert made().distill_seconds is None
