@@ -29,12 +29,11 @@ from typing import Any, Iterable, Iterator
 
 from .data.registry import available_datasets, resolve_name
 from .io import CorruptFileError, push_folder, sha256, write_json_atomic, write_text_atomic
-from .synthetic import GRID_FILE, METADATA_FILE, TENSOR_FILE, SyntheticSet
+from .synthetic import DD_RANKING_FILES, GRID_FILE, METADATA_FILE, TENSOR_FILE, SyntheticSet
 
 RELEASE_ORG = "mgdd-project"  # the Hub organisation of the project's released collections
 INDEX_FILE = "index.json"
 SET_FILES = (TENSOR_FILE, METADATA_FILE, GRID_FILE)
-DD_RANKING_FILES = ("images.pt", "labels.pt", "lr.pt")  # what SyntheticSet.export_dd_ranking may write
 INDEX_VERSION = 1
 
 

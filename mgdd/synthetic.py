@@ -33,6 +33,7 @@ from .io import (
 TENSOR_FILE = "synthetic.safetensors"
 METADATA_FILE = "metadata.json"
 GRID_FILE = "grid.png"
+DD_RANKING_FILES = ("images.pt", "labels.pt", "lr.pt")  # export_dd_ranking: images, labels, learned lr
 FORMAT_VERSION = 1
 
 
@@ -215,9 +216,10 @@ class SyntheticSet(LabelledImages):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         decoded = self.decoded()
-        items = {"images.pt": decoded.images.cpu().contiguous(), "labels.pt": decoded.labels.cpu().contiguous()}
+        images, labels, lr = DD_RANKING_FILES
+        items = {images: decoded.images.cpu().contiguous(), labels: decoded.labels.cpu().contiguous()}
         if self.learned_lr is not None:
-            items["lr.pt"] = torch.tensor(self.learned_lr)
+            items[lr] = torch.tensor(self.learned_lr)
         for name, tensor in items.items():
             with atomic_path(folder / name) as tmp:
                 torch.save(tensor, tmp)
