@@ -13,8 +13,10 @@ Used by the coreset baselines, the iterative methods' herding initialisation and
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -26,7 +28,17 @@ from .nets.features import embed
 from .training import train_network
 
 RULES = ("herding", "kcenter")
-_FEATURE_CACHE: "OrderedDict[tuple, tuple[list[Tensor], Tensor]]" = OrderedDict()
+
+
+class SelectionFeatures(NamedTuple):
+    """The candidates per class, their features (class-major) and the seconds it took to compute them: a cached
+    entry keeps its cost, so that a set selected from it still counts the feature network it needed."""
+
+    candidates: list[Tensor]
+    features: Tensor
+    seconds: float
+
+_FEATURE_CACHE: "OrderedDict[tuple, SelectionFeatures]" = OrderedDict()
 _FEATURE_CACHE_SIZE = 2
 
 
@@ -54,7 +66,7 @@ class FeatureSelector:
 
     def select_indices(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> Tensor:
         """Indices into ``train`` of the ``ipc`` selected samples of each class, class-major."""
-        candidates, features = self.features(train, seed, device)
+        candidates, features, _ = self.features(train, seed, device)
         rng = torch.Generator().manual_seed(seed)
         pick = herding_select if self.rule == "herding" else (lambda f, k: kcenter_select(f, k, rng))
         picks, start = [], 0
@@ -70,14 +82,15 @@ class FeatureSelector:
         rng = torch.Generator().manual_seed(seed + 1)
         return [idx[torch.randperm(len(idx), generator=rng)[: self.candidates_per_class]] for idx in train.class_index]
 
-    def features(self, train: ImageDataset, seed: int, device: torch.device) -> tuple[list[Tensor], Tensor]:
-        """The candidates per class and their features, class-major (cached per dataset, network and seed)."""
+    def features(self, train: ImageDataset, seed: int, device: torch.device) -> SelectionFeatures:
+        """The candidates per class, their features and their cost (cached per dataset, network and seed)."""
         key = (train.name, len(train), train.images.data_ptr(), self, seed, str(device))
         if key not in _FEATURE_CACHE:
+            started = time.perf_counter()
             candidates = self.candidates(train, seed)
             net = self.feature_network(train, seed, device)
-            _FEATURE_CACHE[key] = (candidates, embed_with_progress(net, train.images[torch.cat(candidates)],
-                                                                   f"{self.rule}: features"))
+            features = embed_with_progress(net, train.images[torch.cat(candidates)], f"{self.rule}: features")
+            _FEATURE_CACHE[key] = SelectionFeatures(candidates, features, time.perf_counter() - started)
             while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
                 _FEATURE_CACHE.popitem(last=False)
         return _FEATURE_CACHE[key]

@@ -42,6 +42,20 @@ def test_selection_over_a_random_candidate_subset(digits_train):
         FeatureSelector("herding", candidates_per_class=0)
 
 
+def test_a_cached_selection_still_counts_its_feature_network(digits_train):
+    """A second IPC selected from cached features costs its feature network too, not only the selection."""
+    from mgdd.selection import clear_feature_cache
+
+    clear_feature_cache()
+    first = mgdd.distill("herding", digits_train, ipc=2, seed=0, feature_epochs=2)
+    second = mgdd.distill("herding", digits_train, ipc=5, seed=0, feature_epochs=2)  # features from the cache
+    feature_seconds = first.metadata["feature_seconds"]
+    assert feature_seconds > 0 and second.metadata["feature_seconds"] == feature_seconds
+    assert second.metadata["wall_time"] < feature_seconds  # the cache hit: without the fix, its cost
+    assert second.distill_seconds >= feature_seconds and first.distill_seconds >= feature_seconds
+    assert first.distill_seconds <= first.metadata["wall_time"] + 1e-3
+
+
 def test_kcenter_matches_hand_computation():
     features = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0]])
     rng = torch.Generator().manual_seed(0)
