@@ -24,16 +24,36 @@ CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 PARTIAL_EVALUATIONS = CHECKPOINTS_DIR / "partial_evaluations.json"
 
 
-def load_results(path: Path) -> dict:
+class Results(dict):
+    """A results file's entries as loaded; it remembers them, so that :func:`save_results` can tell the entries
+    this run added or changed from the ones it only carried along."""
+
+    def __init__(self, entries: dict) -> None:
+        super().__init__(entries)
+        self.loaded = _json_copy(entries)
+
+
+def _json_copy(value):
+    return json.loads(json.dumps(value))
+
+
+def load_results(path: Path) -> Results:
     """Results saved so far (a run resumes by skipping what is already there)."""
-    return json.loads(path.read_text()) if path.exists() else {}
+    return Results(json.loads(path.read_text()) if path.exists() else {})
 
 
 def save_results(path: Path, results: dict) -> None:
-    """Write ``results`` merged with what is on disk, so that two runs of one benchmark at once (say, two
-    parts on two cores) keep each other's entries; ``results`` gains the other run's entries too."""
-    results.update({**load_results(path), **results})
-    write_json_atomic(path, results)
+    """Write the entries this run added or changed over what is on disk now, so that runs of one benchmark at
+    once (two parts on two cores, or a second run started hours after the first) keep each other's entries,
+    and an entry this run only loaded never overwrites a newer one. ``results`` gains the others' entries."""
+    loaded = getattr(results, "loaded", {})
+    changed = {key: entry for key, entry in results.items() if _json_copy(entry) != loaded.get(key)}
+    merged = {**load_results(path), **changed}
+    write_json_atomic(path, merged)
+    results.clear()
+    results.update(merged)
+    if isinstance(results, Results):
+        results.loaded = _json_copy(merged)
 
 
 def evaluate_by_model(name: str, models: int, seed: int, evaluate_one: Callable[[int], EvalResult],

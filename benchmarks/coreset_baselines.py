@@ -94,7 +94,9 @@ def budget(args: argparse.Namespace, method: str, ipc: int) -> dict:
     """An iterative method's budget and resources: iterations, a snapshot folder to resume from, MTT's experts."""
     if args.iterations is None or method in ("random", "herding", "kcenter"):
         return {}
-    extra = {"iterations": args.iterations, "snapshot_dir": str(SNAPSHOTS / f"{method}-ipc{ipc}-it{args.iterations}")}
+    folder = f"{method}-ipc{ipc}-it{args.iterations}"
+    folder += f"-{Path(args.experts).name}" if method == "mtt" else ""  # a run per buffer: mtt's snapshots differ
+    extra = {"iterations": args.iterations, "snapshot_dir": str(SNAPSHOTS / folder)}
     return extra | ({"experts": args.experts} if method == "mtt" else {})
 
 

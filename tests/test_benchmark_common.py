@@ -23,6 +23,23 @@ def test_two_runs_saving_one_file_keep_each_others_entries(tmp_path):
     assert json.loads(path.read_text())["a"] == {"mean": 1.5}
 
 
+def test_an_entry_a_run_only_loaded_never_overwrites_a_newer_one(tmp_path):
+    """The stale copy problem: run A loads, run B changes an entry (a note, a re-measurement) and saves, then A
+    saves its own new entry: B's change stays."""
+    path = tmp_path / "results.json"
+    save_results(path, {"old": {"mean": 1.0}})
+    stale, fresh = load_results(path), load_results(path)
+    fresh["old"]["note"] = "re-measured"
+    save_results(path, fresh)
+    stale["new"] = {"mean": 2.0}
+    save_results(path, stale)
+    assert json.loads(path.read_text()) == {"old": {"mean": 1.0, "note": "re-measured"}, "new": {"mean": 2.0}}
+    stale["new"]["mean"] = 2.5  # after a save, the run's later change to its own entry is still written
+    save_results(path, stale)
+    assert json.loads(path.read_text())["new"] == {"mean": 2.5}
+    assert json.loads(path.read_text())["old"]["note"] == "re-measured"
+
+
 def test_evaluate_by_model_equals_one_call_and_resumes_after_a_kill(tmp_path, digits_train, digits_test):
     import mgdd
     from common import evaluate_by_model

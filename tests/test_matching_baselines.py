@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -196,6 +198,48 @@ def test_resume_refuses_another_runs_state(small_digits, tmp_path):
     distill("dm", small_digits, ipc=1, iterations=2, snapshot_dir=str(tmp_path), progress=False)
     with pytest.raises(ValueError, match="another run"):
         distill("dm", small_digits, ipc=2, iterations=2, snapshot_dir=str(tmp_path), progress=False)
+
+
+def test_resume_names_the_settings_that_differ_and_lets_the_budget_grow(small_digits, tmp_path):
+    run = dict(ipc=1, snapshot_dir=str(tmp_path), snapshot_every=1, progress=False)
+    distill("dm", small_digits, iterations=2, **run)
+    with pytest.raises(ValueError, match=r"lr_img: 1\.0 there, 2\.0 here") as refused:
+        distill("dm", small_digits, iterations=2, lr_img=2.0, **run)
+    assert "batch_real" not in str(refused.value)  # only what differs is named
+    longer = distill("dm", small_digits, iterations=3, **run)  # the budget is not a setting
+    assert longer.metadata["iteration"] == 3 and [i for i, _ in list_snapshots(tmp_path)] == [1, 2, 3]
+
+
+def test_mtt_resume_knows_its_buffer_by_content_not_by_folder(small_digits, digit_experts, tmp_path):
+    """A buffer folder re-made with other experts (the same name, as a benchmark's snapshot folder would be) is
+    refused; the same buffer copied elsewhere resumes."""
+    folder, _ = digit_experts
+    same, other = tmp_path / "same", tmp_path / "other"
+    shutil.copytree(folder, same)
+    shutil.copytree(folder, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["experts"][0]["seconds"] += 1.0  # any change to what the manifest records
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    run = dict(ipc=1, max_start_epoch=2, syn_steps=2, snapshot_dir=str(tmp_path / "run"), progress=False)
+    first = distill("mtt", small_digits, iterations=1, experts=str(folder), **run)
+    with pytest.raises(ValueError, match="experts: '[0-9a-f]{64}' there"):
+        distill("mtt", small_digits, iterations=2, experts=str(other), **run)
+    again = distill("mtt", small_digits, iterations=1, experts=str(same), **run)  # finished: reloaded, not re-run
+    torch.testing.assert_close(again.images, first.images, rtol=0, atol=0)
+
+
+def test_a_state_saved_before_settings_were_recorded_still_resumes(small_digits, tmp_path, monkeypatch, caplog):
+    from mgdd.baselines.iterative import IterativeDistiller
+
+    current = IterativeDistiller._identity
+    monkeypatch.setattr(IterativeDistiller, "_identity",
+                        lambda self, state: {k: v for k, v in current(self, state).items() if k != "settings"})
+    run = dict(ipc=1, snapshot_dir=str(tmp_path), snapshot_every=1, progress=False)
+    distill("dm", small_digits, iterations=1, **run)
+    monkeypatch.setattr(IterativeDistiller, "_identity", current)
+    with caplog.at_level("WARNING", logger="mgdd.baselines.iterative"):
+        resumed = distill("dm", small_digits, iterations=2, **run)
+    assert resumed.metadata["iteration"] == 2 and "records no settings" in caplog.text
 
 
 def test_time_budget_stops_the_run(small_digits):

@@ -6,7 +6,10 @@ run writes, every ``snapshot_every`` iterations and at the end,
 
 * ``state.safetensors``: images, extra learnables (MTT's lr), optimiser momentum, iteration and
   elapsed seconds: an interrupted run started again with the same arguments continues exactly
-  where it stopped (every random draw is seeded by (seed, iteration), so nothing else is needed);
+  where it stopped (every random draw is seeded by (seed, iteration), so nothing else is needed).
+  It also records the run's identity, its :meth:`~IterativeDistiller.settings` included (every option
+  but the budget and the bookkeeping of ``RESUMABLE_OPTIONS``; MTT's expert buffer by its manifest): a
+  run with other settings refuses the folder instead of continuing someone else's images;
 * ``iter_XXXXXX/``: the synthetic set at that iteration (a :class:`SyntheticSet` folder whose
   metadata records the iteration and the distillation seconds), for time-to-accuracy curves.
 """
@@ -14,6 +17,7 @@ run writes, every ``snapshot_every`` iterations and at the end,
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import time
@@ -38,6 +42,10 @@ from ..synthetic import SyntheticSet
 
 STATE_FILE = "state.safetensors"
 INITS = ("real", "herding", "noise")
+# options a resumed run may change: the budget, where and how often it snapshots, its display, a memory guard
+RESUMABLE_OPTIONS = frozenset({"iterations", "time_budget", "snapshot_dir", "snapshot_every", "resume", "progress",
+                               "max_memory_gb"})
+logger = logging.getLogger(__name__)
 _SNAPSHOT = re.compile(r"^iter_(\d{6,})$")
 
 
@@ -146,6 +154,11 @@ class IterativeDistiller(Distiller):
     """
 
     supports_formation: bool = False
+
+    def __new__(cls, *args: Any, **options: Any) -> "IterativeDistiller":
+        instance = super().__new__(cls)
+        instance._given_options = options  # however it was made (distill(), a test, SeqMatch's MTT): for settings()
+        return instance
 
     def __init__(
         self,
@@ -272,19 +285,38 @@ class IterativeDistiller(Distiller):
             self._restore(state, path, train)
         return state
 
+    def settings(self) -> dict[str, Any]:
+        """The options that decide what a run computes: all but ``RESUMABLE_OPTIONS``, as JSON values."""
+        resolved = {**type(self).defaults(), **self._given_options, **self.described_options()}
+        settings = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(resolved.items())
+                    if k not in RESUMABLE_OPTIONS}
+        for k, v in settings.items():
+            if not isinstance(v, (int, float, str, bool, list, dict, type(None))):
+                raise TypeError(f"option {k!r} of {self.name!r} ({type(v).__name__}) needs a JSON description "
+                                "in described_options() to be recorded with its snapshots")
+        return settings
+
+    def described_options(self) -> dict[str, Any]:
+        """JSON stand-ins for options that are not plain values (a file's checksum for a folder, ...)."""
+        return {}
+
     def _identity(self, state: RunState) -> dict[str, Any]:
         return {"method": self.name, "dataset": state.train.name, "ipc": state.ipc, "seed": state.seed,
                 "image_shape": list(state.train.image_shape), "num_classes": state.num_classes,
-                "formation": self.formation}
+                "formation": self.formation, "settings": self.settings()}
 
     def _restore(self, state: RunState, path: Path, train: ImageDataset) -> None:
         expected = self._identity(state)
         header = _saved_header(path)["extra"]
+        if "settings" not in header:  # saved before states recorded their settings: only the rest can be checked
+            logger.warning("%s records no settings (saved by an older mgdd): resuming without checking that "
+                           "its options match this run's", path)
+            expected.pop("settings")
         saved = {k: header.get(k, 1 if k == "formation" else None) for k in expected}  # states before formation: 1
         if saved != expected:
             raise ValueError(
-                f"{path} belongs to another run ({saved}); this run is {expected}. Use another "
-                "snapshot_dir or resume=False to start over there"
+                f"{path} belongs to another run ({_differences(saved, expected)}). Use another snapshot_dir, "
+                "or resume=False to start over there"
             )
         iteration, extra = load_training_state(path, state.learnables, state.optimizer, torch.Generator())
         state.iteration, state.elapsed = iteration, float(extra["elapsed"])
@@ -316,6 +348,19 @@ def _saved_header(path: Path) -> dict[str, Any]:
     if "mgdd_training_state" not in metadata:
         raise CorruptFileError(f"{path} is not an mgdd training state")
     return json.loads(metadata["mgdd_training_state"])
+
+
+def _differences(saved: dict[str, Any], expected: dict[str, Any]) -> str:
+    """'key: X there, Y here' for each differing entry, settings compared option by option."""
+    parts = []
+    for key in expected:
+        there, here = saved.get(key), expected[key]
+        if key == "settings" and isinstance(there, dict):
+            parts += [f"{k}: {there.get(k)!r} there, {here.get(k)!r} here" for k in sorted({*there, *here})
+                      if there.get(k) != here.get(k)]
+        elif there != here:
+            parts.append(f"{key}: {there!r} there, {here!r} here")
+    return "; ".join(parts)
 
 
 def _snapshot_name(iteration: int) -> str:

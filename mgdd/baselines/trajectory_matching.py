@@ -18,6 +18,7 @@ ZCA setting where lr_img is 1000), lr_lr 1e-5, initial lr 0.01 (the experts' lr)
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -29,7 +30,8 @@ from ..data import ImageDataset
 from ..methods import register_method
 from ..nets import seeded_network
 from ..synthetic import SyntheticSet
-from .experts import ExpertBuffer, load_experts
+from ..io import sha256
+from .experts import MANIFEST, ExpertBuffer, load_experts
 from .iterative import IterativeDistiller, RunState
 
 _MIN_LR = 1e-6
@@ -111,6 +113,15 @@ class MTT(IterativeDistiller):
         self._frozen_batch: tuple[Tensor, Tensor] | None = None
         self.buffer: ExpertBuffer | None = None
         self.student: nn.Module | None = None
+
+    def described_options(self) -> dict[str, str | None]:
+        """The buffer by its manifest's checksum (the folder's name says nothing of what it holds); the frozen
+        images of SeqMatch's earlier subsets by theirs."""
+        frozen = None
+        if self.frozen is not None:
+            frozen = hashlib.sha256(self.frozen.images.contiguous().numpy().tobytes()
+                                    + self.frozen.labels.contiguous().numpy().tobytes())
+        return {"experts": sha256(self.experts / MANIFEST), "frozen": frozen.hexdigest() if frozen else None}
 
     def steps_for(self, ipc: int) -> int:
         return self.syn_steps or (20 if ipc <= 10 else 30)
