@@ -30,7 +30,7 @@ for ipc in 1 10 50; do
     elif [ "$ipc" = 50 ]; then missing+=(--missing "$method/ipc$ipc=not distilled at IPC 50 yet (several CPU hours each)")
     else missing+=(--missing "$method/ipc$ipc=not distilled at its time-to-accuracy budget yet (command in benchmarks/release_fashion_mnist.sh)"); fi
   done
-  [ -e "runs/sets/fashion-mnist/frepo/ipc$ipc" ] || missing+=(--missing "frepo/ipc$ipc=not distilled with its defaults at IPC 50 yet (500 iterations took 801 s at IPC 1 and 1278 s at IPC 10 here; the ridge head's kernel grows with the set): (cd benchmarks && python coreset_baselines.py --name baselines_fashion_mnist --methods frepo --ipc 50 --iterations 500 --threads 1)")
+  [ -e "runs/sets/fashion-mnist/frepo/ipc$ipc" ] || missing+=(--missing "frepo/ipc$ipc=not distilled with its defaults at IPC $ipc yet (500 iterations took 801 s at IPC 1 and 1278 s at IPC 10 here; the ridge head's kernel grows with the set): (cd benchmarks && python coreset_baselines.py --name baselines_fashion_mnist --methods frepo --ipc $ipc --iterations 500 --threads 1)")
   if [ "$ipc" = 1 ]; then
     missing+=(--missing "seqmatch/ipc1=not in its benchmark: SeqMatch splits each class's images into subsets, and IPC 1 has one")
     for method in sre2l dwa; do

@@ -38,6 +38,7 @@ class SelectionFeatures(NamedTuple):
     features: Tensor
     seconds: float
 
+
 _FEATURE_CACHE: "OrderedDict[tuple, SelectionFeatures]" = OrderedDict()
 _FEATURE_CACHE_SIZE = 2
 

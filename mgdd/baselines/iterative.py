@@ -8,7 +8,7 @@ run writes, every ``snapshot_every`` iterations and at the end,
   elapsed seconds: an interrupted run started again with the same arguments continues exactly
   where it stopped (every random draw is seeded by (seed, iteration), so nothing else is needed).
   It also records the run's identity, its :meth:`~IterativeDistiller.settings` included (every option
-  but the budget and the bookkeeping of ``RESUMABLE_OPTIONS``; MTT's expert buffer by its manifest): a
+  but the budget and the bookkeeping of ``resumable_options``; MTT's expert buffer by its manifest): a
   run with other settings refuses the folder instead of continuing someone else's images;
 * ``iter_XXXXXX/``: the synthetic set at that iteration (a :class:`SyntheticSet` folder whose
   metadata records the iteration and the distillation seconds), for time-to-accuracy curves.
@@ -42,9 +42,9 @@ from ..synthetic import SyntheticSet
 
 STATE_FILE = "state.safetensors"
 INITS = ("real", "herding", "noise")
-# options a resumed run may change: the budget, where and how often it snapshots, its display, a memory guard
-RESUMABLE_OPTIONS = frozenset({"iterations", "time_budget", "snapshot_dir", "snapshot_every", "resume", "progress",
-                               "max_memory_gb"})
+# options a resumed run may change: the budget, where and how often it snapshots, its display (a method adds its
+# own, e.g. MTT's memory guard, in its class's resumable_options)
+RESUMABLE_OPTIONS = frozenset({"iterations", "time_budget", "snapshot_dir", "snapshot_every", "resume", "progress"})
 logger = logging.getLogger(__name__)
 _SNAPSHOT = re.compile(r"^iter_(\d{6,})$")
 
@@ -154,6 +154,7 @@ class IterativeDistiller(Distiller):
     """
 
     supports_formation: bool = False
+    resumable_options: frozenset[str] = RESUMABLE_OPTIONS
 
     def __new__(cls, *args: Any, **options: Any) -> "IterativeDistiller":
         instance = super().__new__(cls)
@@ -286,10 +287,10 @@ class IterativeDistiller(Distiller):
         return state
 
     def settings(self) -> dict[str, Any]:
-        """The options that decide what a run computes: all but ``RESUMABLE_OPTIONS``, as JSON values."""
+        """The options that decide what a run computes: all but ``resumable_options``, as JSON values."""
         resolved = {**type(self).defaults(), **self._given_options, **self.described_options()}
         settings = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(resolved.items())
-                    if k not in RESUMABLE_OPTIONS}
+                    if k not in self.resumable_options}
         for k, v in settings.items():
             if not isinstance(v, (int, float, str, bool, list, dict, type(None))):
                 raise TypeError(f"option {k!r} of {self.name!r} ({type(v).__name__}) needs a JSON description "

@@ -32,7 +32,7 @@ from ..nets import seeded_network
 from ..synthetic import SyntheticSet
 from ..io import sha256
 from .experts import MANIFEST, ExpertBuffer, load_experts
-from .iterative import IterativeDistiller, RunState
+from .iterative import RESUMABLE_OPTIONS, IterativeDistiller, RunState
 
 _MIN_LR = 1e-6
 
@@ -77,6 +77,7 @@ class MTT(IterativeDistiller):
     """
 
     name = "mtt"
+    resumable_options = RESUMABLE_OPTIONS | {"max_memory_gb"}  # a guard: it refuses a run, never changes one
 
     def __init__(
         self,
