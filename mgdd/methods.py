@@ -27,6 +27,16 @@ class Distiller(ABC):
 
     name: ClassVar[str]
 
+    def __new__(cls, *args: Any, **options: Any) -> "Distiller":
+        instance = super().__new__(cls)
+        # captured here, whichever way it is made (distill(), a test, SeqMatch's MTT runs), for resolved_options()
+        instance._given_options = dict(options)
+        return instance
+
+    def resolved_options(self) -> dict[str, Any]:
+        """Every option of this distiller: the defaults, with the ones it was made with applied."""
+        return {**type(self).defaults(), **self._given_options}
+
     @abstractmethod
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
         """Make a set with ``ipc`` images per class from ``train``."""
@@ -117,7 +127,7 @@ def distill(
         ipc=ipc,
         seed=seed,
         wall_time=round(time.perf_counter() - started, 3),
-        options=_jsonable({**cls.defaults(), **options}),
+        options=_jsonable(distiller.resolved_options()),
     )
     return syn
 

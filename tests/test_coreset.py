@@ -145,6 +145,9 @@ def test_custom_methods_can_register(digits_train):
     syn = mgdd.distill("first-samples-test", digits_train, ipc=2, offset=1)
     assert syn.metadata["options"] == {"offset": 1}
     assert torch.equal(syn.images[:2], digits_train.images[digits_train.class_index[0][1:3]])
+    # the options a set records are the distiller's own, however it was made
+    assert FirstSamples().resolved_options() == {"offset": 0}
+    assert mgdd.distill("first-samples-test", digits_train, ipc=2).metadata["options"] == {"offset": 0}
 
 
 def test_feature_network_on_a_class_balanced_subset(digits_train):

@@ -156,11 +156,6 @@ class IterativeDistiller(Distiller):
     supports_formation: bool = False
     resumable_options: frozenset[str] = RESUMABLE_OPTIONS
 
-    def __new__(cls, *args: Any, **options: Any) -> "IterativeDistiller":
-        instance = super().__new__(cls)
-        instance._given_options = options  # however it was made (distill(), a test, SeqMatch's MTT): for settings()
-        return instance
-
     def __init__(
         self,
         *,
@@ -288,7 +283,7 @@ class IterativeDistiller(Distiller):
 
     def settings(self) -> dict[str, Any]:
         """The options that decide what a run computes: all but ``resumable_options``, as JSON values."""
-        resolved = {**type(self).defaults(), **self._given_options, **self.described_options()}
+        resolved = {**self.resolved_options(), **self.described_options()}
         settings = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(resolved.items())
                     if k not in self.resumable_options}
         for k, v in settings.items():
