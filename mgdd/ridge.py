@@ -107,3 +107,8 @@ def platt_cross_entropy(prediction: Tensor, log_scale: Tensor, classes: Tensor) 
     """RFAD's Platt-scaled cross-entropy of ridge predictions: ``cross_entropy(exp(log_scale) * prediction, classes)``
     with a learned scale (the predictions of a ridge head are far too flat for a cross-entropy as they are)."""
     return F.cross_entropy(prediction * log_scale.double().exp(), classes)
+
+
+def centred_targets(labels: Tensor, num_classes: int) -> Tensor:
+    """One-hot targets minus 1/C (FRePo's and RFAD's regression targets)."""
+    return F.one_hot(labels, num_classes).float() - 1.0 / num_classes

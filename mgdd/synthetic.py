@@ -12,6 +12,7 @@ Released collections on the Hub hold one such folder per ``<method>/ipc<k>``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -131,6 +132,12 @@ class SyntheticSet(LabelledImages):
         return SyntheticSet(decode_formation(self.images, self.formation), self.labels, self.num_classes,
                             list(self.class_names), self.mean, self.std, self.learned_lr,
                             {**self.metadata, "decoded_from_formation": self.formation})
+
+    def fingerprint(self) -> str:
+        """sha256 of the images and labels (what a run started from this set depends on)."""
+        digest = hashlib.sha256(self.images.detach().cpu().float().contiguous().numpy().tobytes())
+        digest.update(self.labels.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     # ------------------------------------------------------------------ conversion
     def to_torch(self) -> TensorDataset:

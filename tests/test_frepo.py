@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from mgdd import distill, evaluate
 from mgdd.baselines import centred_targets, list_snapshots
-from mgdd.baselines.iterative import iteration_seed
+from mgdd.iterative import iteration_seed
 from mgdd.ridge import ridge_predict, solve_labels
 from mgdd.nets import seeded_network
 

@@ -12,6 +12,8 @@ FORBIDDEN = {
     "generator": {"mgdd.baselines", "mgdd.evaluation"},
     "baselines": {"mgdd.evaluation", "mgdd.generator"},
     **{low: {"mgdd.baselines", "mgdd.generator", "mgdd.evaluation", "mgdd.methods", "mgdd.release"} for low in LOW},
+    # the shared loop and objective of the baselines and MGDD's refinement: below both
+    **{shared: {"mgdd.baselines", "mgdd.generator", "mgdd.evaluation"} for shared in ("iterative.py", "feature_regression.py")},
     "synthetic.py": {"mgdd.release", "mgdd.baselines", "mgdd.generator", "mgdd.evaluation", "mgdd.methods"},
 }
 

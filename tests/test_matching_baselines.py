@@ -23,7 +23,7 @@ from mgdd.baselines import (
     unroll_student,
 )
 from mgdd.baselines import experts as experts_module
-from mgdd.baselines.iterative import iteration_seed
+from mgdd.iterative import iteration_seed
 from mgdd.nets import seeded_network
 from mgdd.objectives import class_means, mean_embedding_loss
 
@@ -229,7 +229,7 @@ def test_mtt_resume_knows_its_buffer_by_content_not_by_folder(small_digits, digi
 
 
 def test_a_state_saved_before_settings_were_recorded_still_resumes(small_digits, tmp_path, monkeypatch, caplog):
-    from mgdd.baselines.iterative import IterativeDistiller
+    from mgdd.iterative import IterativeDistiller
 
     current = IterativeDistiller._identity
     monkeypatch.setattr(IterativeDistiller, "_identity",
@@ -237,7 +237,7 @@ def test_a_state_saved_before_settings_were_recorded_still_resumes(small_digits,
     run = dict(ipc=1, snapshot_dir=str(tmp_path), snapshot_every=1, progress=False)
     distill("dm", small_digits, iterations=1, **run)
     monkeypatch.setattr(IterativeDistiller, "_identity", current)
-    with caplog.at_level("WARNING", logger="mgdd.baselines.iterative"):
+    with caplog.at_level("WARNING", logger="mgdd.iterative"):
         resumed = distill("dm", small_digits, iterations=2, **run)
     assert resumed.metadata["iteration"] == 2 and "records no settings" in caplog.text
 

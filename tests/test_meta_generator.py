@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import mgdd
+from mgdd.selection import FeatureSelector
 from mgdd.generator.meta import MetaGenerator
 
 TINY = dict(width=16, code_dim=16, blocks=1, feature_width=32)
@@ -141,8 +142,11 @@ def test_guided_steps_apply_the_generator_again(adapted):
     one, three = adapted.generate(4, seed=2), adapted.generate(4, seed=2, guided_steps=3)
     assert one.metadata["guided_steps"] == 1 and three.metadata["guided_steps"] == 3
     assert not torch.allclose(one.images, three.images)  # same start, two more generator steps
+    none = adapted.generate(4, seed=2, guided_steps=0)  # no generator: the start images as they are
+    herded = FeatureSelector("herding").select_indices(adapted.target.data, 4, 2, torch.device("cpu"))
+    assert torch.equal(none.images, adapted.target.data.images[herded])
     with pytest.raises(ValueError, match="guided_steps"):
-        adapted.generate(4, guided_steps=0)
+        adapted.generate(4, guided_steps=-1)
 
 
 def test_generate_rejects_bad_input(adapted, digits_train):

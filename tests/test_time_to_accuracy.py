@@ -1,32 +1,34 @@
-"""The headline ratio of benchmarks/time_to_accuracy.py, on hand-made entries."""
+"""The acceptance line and the per-processor tables of benchmarks/time_to_accuracy.py, on hand-made entries."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from time_to_accuracy import headline, render  # noqa: E402
+from time_to_accuracy import acceptance, curves, processor_slug, render  # noqa: E402
+
+ZEN4 = "AMD EPYC, Zen 4, family 25 model 17"
 
 
-def entry(method, seconds, accuracy, **extra):
+def entry(method, seconds, accuracy, processor=ZEN4, **extra):
     return {"method": method, "ipc": 10, "rung": seconds, "seconds": seconds, "accuracy": accuracy, "std": 0.1,
-            "models": 2, "epochs": 300, "date": "2026-11-27", "machine": "test", "command": "python x", **extra}
+            "models": 2, "epochs": 300, "processor": processor, "distill_date": "2026-12-06",
+            "machine": "test", "command": "python x", "distill_command": "python y", **extra}
 
 
-def test_ratio_uses_the_first_rung_reaching_mgdds_best():
-    results = {
-        "a": entry("mgdd", 100, 80.0, steps=200), "b": entry("mgdd", 50, 78.0, steps=50),
-        "c": entry("dm", 300, 79.0), "d": entry("dm", 600, 80.5), "e": entry("dc", 900, 81.0),
-    }
-    text = headline(results, 10)
-    assert "MGDD: 80.00 % after 100 s" in text
-    assert "dm at 600 s; ratio 6.0x" in text
+def test_mgdd_is_compared_with_every_baseline_measured_at_or_before_its_rung():
+    results = {"a": entry("mgdd", 60, 80.0), "b": entry("mgdd", 300, 81.0), "c": entry("dm", 120, 80.5),
+               "d": entry("herding", 25, 78.7), "e": entry("frepo", 290, 81.5)}
+    text = acceptance(curves(results, 10, ZEN4))
+    assert "60 s: 80.00, at or above the best baseline so far (herding 78.70 at 25 s)" in text
+    assert "300 s: 81.00, BELOW the best baseline so far (frepo 81.50 at 290 s)" in text
 
 
-def test_ratio_is_a_lower_bound_when_no_baseline_reaches_mgdd():
-    results = {"a": entry("mgdd", 100, 80.0, steps=200), "c": entry("dm", 1200, 79.0),
-               "d": entry("mtt", 2400, 79.5, upfront_seconds=1000)}
-    text = headline(results, 10)
-    assert "ratio > 24.0x" in text and "mtt 79.50 % at 2400 s" in text
+def test_tables_never_mix_processors_and_pending_sets_are_counted():
+    results = {"a": entry("mgdd", 60, 80.0), "b": entry("dm", 30, 90.0, processor="Intel Xeon"),
+               "c": entry("dm", 600, None)}
+    assert "no baseline this early" in acceptance(curves(results, 10, ZEN4))  # the Intel row is another table
     table = render(results)
-    assert "| mtt | 2400 | 2400 | 79.50 ± 0.10 |" in table and "| 1000 |" in table
+    assert f"## IPC 10, distilled on {ZEN4}" in table and "## IPC 10, distilled on Intel Xeon" in table
+    assert "| dm | 600 | 600 | pending |" in table and "1 set(s) distilled, evaluation pending" in table
+    assert processor_slug(ZEN4) == "amd-epyc-zen-4-family-25-model-17"

@@ -3,9 +3,10 @@
 from .coreset import Herding, KCenter, RandomReal
 from .distribution_matching import DM
 from .experts import ExpertBuffer, load_experts, train_experts
-from .frepo import FRePo, centred_targets
+from ..ridge import centred_targets
+from .frepo import FRePo
 from .gradient_matching import DC, DSA, default_loops, gradient_distance
-from .iterative import IterativeDistiller, list_snapshots
+from ..iterative import IterativeDistiller, list_snapshots
 from .seqmatch import SeqMatch, join_subsets, split_ipc
 from .sre2l import DWA, BNStatistics, SRe2L, directed_weight_adjustment
 from .trajectory_matching import MTT, parameter_matching_loss, unroll_student

@@ -11,7 +11,7 @@ import torch
 
 from ..methods import register_method
 from ..objectives import mean_embedding_loss
-from .iterative import IterativeDistiller, RunState
+from ..iterative import IterativeDistiller, RunState
 
 
 @register_method

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..methods import register_method
 from ..training import train_network
-from .iterative import IterativeDistiller, RunState
+from ..iterative import IterativeDistiller, RunState
 
 # (outer_loop, inner_loop) of the reference code for the IPCs it defines.
 REFERENCE_LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}

@@ -18,7 +18,6 @@ ZCA setting where lr_img is 1000), lr_lr 1e-5, initial lr 0.01 (the experts' lr)
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -32,7 +31,7 @@ from ..nets import seeded_network
 from ..synthetic import SyntheticSet
 from ..io import sha256
 from .experts import MANIFEST, ExpertBuffer, load_experts
-from .iterative import RESUMABLE_OPTIONS, IterativeDistiller, RunState
+from ..iterative import RESUMABLE_OPTIONS, IterativeDistiller, RunState
 
 _MIN_LR = 1e-6
 
@@ -118,11 +117,8 @@ class MTT(IterativeDistiller):
     def described_options(self) -> dict[str, str | None]:
         """The buffer by its manifest's checksum (the folder's name says nothing of what it holds); the frozen
         images of SeqMatch's earlier subsets by theirs."""
-        frozen = None
-        if self.frozen is not None:
-            frozen = hashlib.sha256(self.frozen.images.contiguous().numpy().tobytes()
-                                    + self.frozen.labels.contiguous().numpy().tobytes())
-        return {"experts": sha256(self.experts / MANIFEST), "frozen": frozen.hexdigest() if frozen else None}
+        return {**super().described_options(), "experts": sha256(self.experts / MANIFEST),
+                "frozen": self.frozen.fingerprint() if self.frozen is not None else None}
 
     def steps_for(self, ipc: int) -> int:
         return self.syn_steps or (20 if ipc <= 10 else 30)

@@ -29,6 +29,7 @@ from ..synthetic import SyntheticSet
 from ..ridge import solve_labels_across_networks
 from .model import BUNDLED_DIR, DEFAULT_MODEL, GeneratorModel, bundled_models  # noqa: F401 (re-exported)
 from .network import ConditionalGenerator
+from .refine import parse_budget, refine_set
 from .step import FeaturePool, PartTimer, distillation_loss, random_feature_net, sample_task, synthesize
 
 INIT_METHODS = ("random", "kcenter", "herding")
@@ -252,8 +253,38 @@ class MetaGenerator:
         return convert_image_channels(data, self.model.channels)
 
     # ------------------------------------------------------------------ generation
-    @torch.no_grad()
     def generate(
+        self,
+        ipc: int,
+        data: ImageDataset | None = None,
+        refine: float | str | None = None,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        progress: bool = True,
+        snapshot_dir: str | Path | None = None,
+        refine_options: dict[str, Any] | None = None,
+        **one_pass: Any,
+    ) -> SyntheticSet:
+        """A synthetic set with ``ipc`` images per class: one pass, then (with ``refine``) warm-started refinement.
+
+        The one pass (:meth:`one_pass`; its options as keywords: ``init``, ``labels``, ``guided_steps``, ...) takes
+        seconds. ``refine``: a budget of pixel and label optimisation from that set (:mod:`mgdd.generator.refine`):
+        seconds (``300``, ``"300s"``) or steps (``"500 steps"``). With ``snapshot_dir`` the refinement snapshots
+        there and a call with the same arguments continues it; Ctrl-C keeps the last snapshot.
+        ``refine_options`` override the refinement's objective (:data:`~mgdd.generator.refine.REFINE_OPTIONS`).
+        The set's metadata records each stage's seconds (``stages``).
+        """
+        seconds, steps = parse_budget(refine)  # checked before any work
+        syn = self.one_pass(ipc, data, seed=seed, device=device, progress=progress, **one_pass)
+        if seconds is None and steps is None:
+            return syn
+        own = as_image_dataset(data) if data is not None else (self.target.source or self.target.data)
+        refined = refine_set(syn, own, seconds, steps, seed=seed, device=resolve_device(device),
+                             snapshot_dir=snapshot_dir, progress=progress, **(refine_options or {}))
+        return with_stages(refined, self.adapt_info.get("seconds", 0.0), syn.metadata["wall_time"])
+
+    @torch.no_grad()
+    def one_pass(
         self,
         ipc: int,
         data: ImageDataset | None = None,
@@ -270,7 +301,7 @@ class MetaGenerator:
         progress: bool = True,
         convert_channels: bool = False,
     ) -> SyntheticSet:
-        """A synthetic set with ``ipc`` images per class in one forward pass.
+        """A synthetic set with ``ipc`` images per class in one forward pass (no refinement).
 
         Args:
             data: target data (default: the data of the last :meth:`adapt`); before any adaptation it
@@ -288,7 +319,8 @@ class MetaGenerator:
                 summed objective, :func:`solve_labels_across_networks`); their real features are cached.
             label_ridge: ridge of the ridge heads in the label solve (default: the model's ``ridge``).
             guided_steps: generator steps, each reading the guidance at its own input (default: the model's
-                ``unroll``, what it was trained with); more steps use the generator as a learned optimiser.
+                ``unroll``, what it was trained with); more steps use the generator as a learned optimiser;
+                0 skips the generator (the start images with their labels: works on any channels).
             progress: a bar while the real features of a new target are computed (the first call's extra seconds).
             convert_channels: accept ``data`` whose channels differ from the generator's, as :meth:`adapt` does.
                 Either way, a set for data that was converted comes back in that data's channels and
@@ -303,9 +335,11 @@ class MetaGenerator:
         if label_networks < 1 or (label_ridge is not None and label_ridge <= 0):
             raise ValueError(f"label_networks must be >= 1 and label_ridge > 0, got {label_networks}, {label_ridge}")
         steps = self.model.unroll if guided_steps is None else guided_steps
-        if steps < 1:
-            raise ValueError(f"guided_steps must be >= 1, got {guided_steps}")
-        target = self._target_for(data, convert_channels)
+        if steps < 0:
+            raise ValueError(f"guided_steps must be >= 0 (0: no generator, the start images as they are), "
+                             f"got {guided_steps}")
+        # without the generator nothing needs the generator's channels: the set keeps the data's own (colour stays)
+        target = self._target_for(data, convert_channels, keep_channels=steps == 0)
         data = target.data
         check_ipc(ipc, data)
         device = resolve_device(device)
@@ -318,7 +352,7 @@ class MetaGenerator:
             task = sample_task(data, ipc, rng, initial_indices=initial, real_per_class=1,
                                support_per_class=support_per_class).to(device)
         label_count = real_per_class if real_per_class is not None else default_label_samples(ipc)
-        wanted = [(guide_per_class, seed + 2)]
+        wanted = [(guide_per_class, seed + 2)] if steps > 0 else []
         if labels == "least-squares":
             wanted += [(label_count, seed + 1 + LABEL_SEED_STRIDE * j) for j in range(label_networks)]
         missing = [w for w in wanted if self._reference_key(*w, device) not in target.references]
@@ -326,10 +360,12 @@ class MetaGenerator:
             for count, reference_seed in tqdm(missing, desc="generate: real features (once per target)",
                                               disable=not progress or len(missing) < 2, leave=False):
                 self._reference(target, count, reference_seed, device)
-        guide = self._reference(target, guide_per_class, seed + 2, device)
-        task = dataclasses.replace(task, real_targets=guide["targets"])
-        images = synthesize(self.generator, task, guide["net"], guide["features"], steps,
-                            self.model.ridge, self.model.label_ridge, self.model.clamp_output, timer)
+        images = task.initial
+        if steps > 0:
+            guide = self._reference(target, guide_per_class, seed + 2, device)
+            task = dataclasses.replace(task, real_targets=guide["targets"])
+            images = synthesize(self.generator, task, guide["net"], guide["features"], steps,
+                                self.model.ridge, self.model.label_ridge, self.model.clamp_output, timer)
         targets = task.initial_labels
         head_ridge = self.model.ridge if label_ridge is None else label_ridge
         if labels == "least-squares":  # from other networks than the guidance's
@@ -359,7 +395,8 @@ class MetaGenerator:
         syn.metadata["part_seconds"] = {name: round(value, 4) for name, value in timer.seconds.items()}
         return syn
 
-    def _target_for(self, data: ImageDataset | None, convert_channels: bool = False) -> AdaptedTarget:
+    def _target_for(self, data: ImageDataset | None, convert_channels: bool = False,
+                    keep_channels: bool = False) -> AdaptedTarget:
         """The adapted target, or one for ``data``: kept as ``self.target`` when nothing was adapted yet, so
         that repeated calls reuse its reference features; another dataset than the adapted one gets a
         target of its own for this call."""
@@ -368,7 +405,7 @@ class MetaGenerator:
                 raise RuntimeError("call adapt(data) first, or pass data= to generate")
             return self.target
         source = as_image_dataset(data)
-        converted = self._prepare_target(source, convert_channels)
+        converted = source if keep_channels else self._prepare_target(source, convert_channels)
         target = AdaptedTarget(converted, {}, source=source if source is not converted else None)
         if self.target is None:
             self.target = target
@@ -407,6 +444,16 @@ class MetaGenerator:
                 "targets": nn.functional.one_hot(data.labels[real], data.num_classes).double().to(device),
             }
         return target.references[key]
+
+
+def with_stages(syn: SyntheticSet, adaptation: float, one_pass: float) -> SyntheticSet:
+    """``syn`` with the seconds of each of MGDD's stages in its metadata (``stages``; refinement: what
+    :func:`~mgdd.generator.refine.refine_set` recorded)."""
+    refinement = syn.metadata.get("refine", {}).get("seconds", 0.0)
+    syn.metadata["stages"] = {"adaptation": round(adaptation, 3), "one_pass": round(one_pass, 3),
+                              "refinement": round(refinement, 3)}
+    syn.metadata["distill_seconds"] = round(adaptation + one_pass + refinement, 3)
+    return syn
 
 
 def draw_log_uniform(low: int, high: int, rng: torch.Generator) -> int:

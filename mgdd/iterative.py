@@ -1,4 +1,4 @@
-"""The loop shared by the optimisation-based baselines (DC, DSA, DM, MTT).
+"""The loop of every optimisation-based method (DC, DSA, DM, MTT, FRePo, and MGDD's refinement).
 
 Learnable synthetic images (class-major, hard labels), initialised from real samples or noise,
 are optimised for a budget of iterations and/or wall-clock seconds. With a ``snapshot_dir`` the
@@ -29,22 +29,24 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..augment import DiffAugment
-from ..checkpoint import load_training_state, save_training_state
-from ..data import ImageDataset
-from ..methods import Distiller
-from ..augment import DEFAULT_DSA_STRATEGY
-from ..formation import decode_formation, encode_formation
-from ..io import CorruptFileError, read_metadata
-from ..nets import seeded_network
-from ..selection import FeatureSelector
-from ..synthetic import SyntheticSet
+from .augment import DiffAugment
+from .checkpoint import load_training_state, save_training_state
+from .data import ImageDataset
+from .data.dataset import normalize
+from .methods import Distiller
+from .augment import DEFAULT_DSA_STRATEGY
+from .formation import decode_formation, encode_formation
+from .io import CorruptFileError, read_metadata
+from .nets import seeded_network
+from .selection import FeatureSelector
+from .synthetic import SyntheticSet
 
 STATE_FILE = "state.safetensors"
 INITS = ("real", "herding", "noise")
 # options a resumed run may change: the budget, where and how often it snapshots, its display (a method adds its
 # own, e.g. MTT's memory guard, in its class's resumable_options)
-RESUMABLE_OPTIONS = frozenset({"iterations", "time_budget", "snapshot_dir", "snapshot_every", "resume", "progress"})
+RESUMABLE_OPTIONS = frozenset({"iterations", "time_budget", "snapshot_dir", "snapshot_every", "snapshot_at", "resume",
+                               "progress"})
 logger = logging.getLogger(__name__)
 _SNAPSHOT = re.compile(r"^iter_(\d{6,})$")
 
@@ -147,6 +149,12 @@ class IterativeDistiller(Distiller):
         arch: network the method matches through.
         dsa, dsa_strategy: differentiable Siamese augmentation during distillation.
         snapshot_dir, snapshot_every, resume: see the module docstring.
+        snapshot_at: elapsed seconds at which to snapshot as well (the first iteration that ends past each),
+            for a curve of accuracy against seconds from one run.
+        start: a :class:`SyntheticSet` to start from instead of ``init`` (its images, and its labels for a
+            method that learns labels): a warm start, e.g. MGDD's one-pass set. Recorded by its checksum.
+        seconds_before: seconds already spent on the set before this run (MGDD's one-pass stage): the clock
+            of the run, its ``time_budget``, ``snapshot_at`` and the recorded ``distill_seconds`` start there.
         formation: multi-formation factor (IDC): each stored image holds formation**2 samples at
             1/formation resolution, initialised from that many real images; methods that support it
             set ``supports_formation``.
@@ -170,6 +178,9 @@ class IterativeDistiller(Distiller):
         dsa_strategy: str = DEFAULT_DSA_STRATEGY,
         snapshot_dir: str | None = None,
         snapshot_every: int = 100,
+        snapshot_at: tuple[float, ...] | list[float] = (),
+        start: SyntheticSet | None = None,
+        seconds_before: float = 0.0,
         resume: bool = True,
         formation: int = 1,
         progress: bool = True,
@@ -195,6 +206,11 @@ class IterativeDistiller(Distiller):
         self.augmenter = DiffAugment(dsa_strategy) if dsa else None
         self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
         self.snapshot_every = snapshot_every
+        self.snapshot_at = tuple(sorted(float(t) for t in snapshot_at))
+        self.start = start
+        if seconds_before < 0:
+            raise ValueError(f"seconds_before must be >= 0, got {seconds_before}")
+        self.seconds_before = float(seconds_before)
         self.resume = resume
         self.formation = formation
         self.progress = progress
@@ -249,12 +265,17 @@ class IterativeDistiller(Distiller):
             state.elapsed += time.perf_counter() - tick
             bar.update(1)
             bar.set_postfix(loss=f"{state.last_loss:.4f}", s=f"{state.elapsed:.0f}")
-            if self.snapshot_dir is not None and state.iteration % self.snapshot_every == 0:
+            if self.snapshot_dir is not None and self._snapshot_due(state, state.elapsed - (time.perf_counter() - tick)):
                 self._snapshot(state)
         bar.close()
         if self.snapshot_dir is not None and not (self.snapshot_dir / _snapshot_name(state.iteration)).exists():
             self._snapshot(state)
         return self._synthetic_set(state)
+
+    def _snapshot_due(self, state: RunState, previous_elapsed: float) -> bool:
+        """Every ``snapshot_every`` iterations, and at the iteration that crossed a time of ``snapshot_at``."""
+        crossed = any(previous_elapsed < t <= state.elapsed for t in self.snapshot_at)
+        return crossed or state.iteration % self.snapshot_every == 0
 
     def _out_of_time(self, state: RunState) -> bool:
         return self.time_budget is not None and state.elapsed >= self.time_budget
@@ -263,7 +284,9 @@ class IterativeDistiller(Distiller):
         data = train.to(device)
         rng = torch.Generator().manual_seed(seed)
         samples = ipc * self.formation**2  # per class
-        if self.init == "real":
+        if self.start is not None:
+            images = self._start_images(train, ipc)
+        elif self.init == "real":
             images = encode_formation(train.images[train.balanced_indices(samples, seed)], self.formation)
         elif self.init == "herding":
             herded = FeatureSelector("herding").select_indices(train, samples, seed, device)
@@ -275,15 +298,32 @@ class IterativeDistiller(Distiller):
         groups = [{"params": [learnables.images], "lr": self.lr_img}]
         groups += [{"params": [getattr(learnables, k)], "lr": lr} for k, (_, lr) in extras.items()]
         optimizer = self.make_optimizer(groups)
-        state = RunState(data, ipc, seed, device, learnables, optimizer, self.augmenter, formation=self.formation)
+        state = RunState(data, ipc, seed, device, learnables, optimizer, self.augmenter, formation=self.formation,
+                         elapsed=self.seconds_before)
         path = self.snapshot_dir / STATE_FILE if self.snapshot_dir is not None else None
         if path is not None and path.exists() and self.resume:
             self._restore(state, path, train)
         return state
 
+    def _start_images(self, train: ImageDataset, ipc: int) -> Tensor:
+        start = self.start
+        expected = (ipc * train.num_classes, *train.image_shape)
+        if tuple(start.images.shape) != expected or start.num_classes != train.num_classes:
+            raise ValueError(f"start set holds {tuple(start.images.shape)} images of {start.num_classes} classes; "
+                             f"this run needs {expected} of {train.num_classes}")
+        if self.formation != start.formation:
+            raise ValueError(f"start set has formation {start.formation}, this run {self.formation}")
+        if not torch.equal(start.sample_classes.cpu(), torch.arange(train.num_classes).repeat_interleave(ipc)):
+            raise ValueError("start set must be class-major with ipc images per class, as distill() makes them")
+        # the start set's pixels, renormalised to this data's normalisation if the set carries another
+        return normalize(start.denormalize(), train.mean, train.std)
+
     def settings(self) -> dict[str, Any]:
         """The options that decide what a run computes: all but ``resumable_options``, as JSON values."""
         resolved = {**self.resolved_options(), **self.described_options()}
+        for option, unset in (("start", None), ("seconds_before", 0.0)):  # recorded only when set, so that
+            if resolved.get(option) == unset:                                # snapshots older than them resume
+                resolved.pop(option, None)
         settings = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(resolved.items())
                     if k not in self.resumable_options}
         for k, v in settings.items():
@@ -294,7 +334,7 @@ class IterativeDistiller(Distiller):
 
     def described_options(self) -> dict[str, Any]:
         """JSON stand-ins for options that are not plain values (a file's checksum for a folder, ...)."""
-        return {}
+        return {"start": self.start.fingerprint()} if self.start is not None else {}
 
     def _identity(self, state: RunState) -> dict[str, Any]:
         return {"method": self.name, "dataset": state.train.name, "ipc": state.ipc, "seed": state.seed,
