@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="synthetic size per class during adaptation, or a range LOW HIGH drawn per step")
     add_signature_options(parser, MetaGenerator.adapt, ADAPT_OPTIONS, helps=HELPS, choices=CHOICES)
     parser.add_argument("--ipc", type=int, nargs="+", default=[1, 10, 50], help="sizes to generate")
-    add_signature_options(parser, MetaGenerator.generate, GENERATE_OPTIONS, helps=HELPS, choices=CHOICES)
+    add_signature_options(parser, MetaGenerator.one_pass, GENERATE_OPTIONS, helps=HELPS, choices=CHOICES)
     parser.add_argument("--epochs", type=int, default=300, help="evaluation epochs (0: no evaluation)")
     parser.add_argument("--models", type=int, default=3, help="evaluation models")
     parser.add_argument("--out", default="runs/adapt")

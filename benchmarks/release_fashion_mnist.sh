@@ -1,5 +1,5 @@
 #!/bin/bash
-# Build releases/fashion-mnist/ (the collection committed in the repository) from the sets the benchmarks
+# Build mgdd/releases/fashion-mnist/ (the collection committed in the repository) from the sets the benchmarks
 # saved under runs/sets/fashion-mnist/ and the accuracies in their results files. Run from the repository root:
 #     python benchmarks/coreset_baselines.py --sets-only --threads 1      # the coreset sets, if not saved yet
 #     (cd benchmarks && python time_to_accuracy.py --ipc 1 --methods mgdd --mgdd-steps 0 50 100 ...)  # MGDD's sets
@@ -16,8 +16,8 @@
 set -euo pipefail
 # runs/ is git-ignored, so a fresh machine has none of the sets released before: take them back from the
 # committed collection (a set saved again by its benchmark since replaces its copy there)
-for released in releases/fashion-mnist/*/ipc*/; do
-  saved="runs/sets/fashion-mnist/${released#releases/fashion-mnist/}"
+for released in mgdd/releases/fashion-mnist/*/ipc*/; do
+  saved="runs/sets/fashion-mnist/${released#mgdd/releases/fashion-mnist/}"
   if [ ! -e "$saved" ]; then
     mkdir -p "$saved"
     cp "$released"synthetic.safetensors "$released"metadata.json "$released"grid.png "$saved"
@@ -60,6 +60,10 @@ extra=()
 for name in baselines_fashion_mnist seqmatch_fashion_mnist sre2l_dwa_fashion_mnist; do
   if [ -e "benchmarks/results/$name.json" ]; then extra+=("benchmarks/results/$name.json"); fi
 done
+# The collection ships inside the package (mgdd/releases/, package data: `load_synthetic("fashion-mnist", ...)`
+# finds it offline). The model repositories are only built to be pushed (their weights are mgdd/pretrained/'s).
+models=()
+if [[ " $* " == *" --push "* ]]; then models=(--model mgdd-convnet-28 --teacher teacher-convnetbn-fashion-mnist); fi
 mgdd release --dataset fashion-mnist --results benchmarks/results/mgdd_fashion_mnist.json \
   benchmarks/results/time_to_accuracy.json "${extra[@]}" benchmarks/results/coreset_fashion_mnist.json \
-  "${missing[@]}" --model mgdd-convnet-28 --teacher teacher-convnetbn-fashion-mnist --out releases "$@"
+  "${missing[@]}" "${models[@]}" --out mgdd/releases "$@"

@@ -264,7 +264,7 @@ def cmd_release(args) -> None:
     from .io import push_folder
     from .release import (
         accuracies_from_results, build_collection, build_model_repository, build_teacher_repository, find_sets,
-        push_collection,
+        push_collection, release_repo_id,
     )
 
     sets = find_sets(args.sets or Path("runs") / "sets" / args.dataset)
@@ -272,11 +272,12 @@ def cmd_release(args) -> None:
         raise FileNotFoundError(f"no saved sets under {args.sets or Path('runs') / 'sets' / args.dataset} "
                                 "(expected <method>/ipc<k>/synthetic.safetensors)")
     missing = dict(item.split("=", 1) for item in args.missing if "=" in item)
+    repo_id = release_repo_id(args.dataset, args.push) if args.push else None
     folder = build_collection(args.dataset, sets, Path(args.out) / args.dataset, accuracies_from_results(args.results),
-                              missing)
+                              missing, repo_id)
     print(f"{len(sets)} sets -> {folder}")
     if args.push:
-        print(push_collection(folder, f"{args.push}/{args.dataset}-distilled"))
+        print(push_collection(folder, repo_id))
     builders = [(name, build_model_repository) for name in args.model]
     builders += [(name, build_teacher_repository) for name in args.teacher]
     for name, build in builders:

@@ -24,6 +24,27 @@ def bundled_names(weights_file: str) -> list[str]:
     return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / weights_file).is_file())
 
 
+_HUB_HOST = ("huggingface.co", 443)
+_hub_reachable: bool | None = None
+
+
+def hub_online(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face Hub can be reached: False at once under ``HF_HUB_OFFLINE``, else one TCP connect
+    (``timeout`` seconds, asked once per process), so that an offline machine never waits on retries."""
+    global _hub_reachable
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    if _hub_reachable is None:
+        import socket
+
+        try:
+            socket.create_connection(_HUB_HOST, timeout=timeout).close()
+            _hub_reachable = True
+        except OSError:
+            _hub_reachable = False
+    return _hub_reachable
+
+
 def sha256(path: str | os.PathLike) -> str:
     """The file's sha256 (hex), read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -11,9 +11,10 @@ DD-Ranking's export holds the same pixels again (float32 images barely compress)
 committed without it and ``push_collection`` adds it, with its checksums, to the copy it uploads
 (:func:`add_dd_ranking_export`); ``mgdd pull --dd-ranking`` writes it beside a downloaded set.
 
-``build_collection`` writes one from saved sets; :func:`mgdd.load_synthetic` resolves a dataset name
-(``"fashion-mnist"``) to the project's collection on the Hub (``release_repo_id``), downloads only the
-chosen set and the index, and checks every file against the index's checksums.
+``build_collection`` writes one from saved sets. :func:`mgdd.load_synthetic` resolves a dataset name
+(``"fashion-mnist"``) to the collection that ships inside the package (``mgdd/releases/<dataset>/``,
+:data:`SHIPPED_DIR`), with no network; a Hub repository (``org/name``) only when the user names one.
+Every file is checked against the index's checksums.
 """
 
 from __future__ import annotations
@@ -28,18 +29,34 @@ from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
 from .data.registry import available_datasets, resolve_name
-from .io import CorruptFileError, push_folder, sha256, write_json_atomic, write_text_atomic
+from .io import CorruptFileError, hub_online, push_folder, sha256, write_json_atomic, write_text_atomic
 from .synthetic import DD_RANKING_FILES, GRID_FILE, METADATA_FILE, TENSOR_FILE, SyntheticSet
 
-RELEASE_ORG = "mgdd-project"  # the Hub organisation of the project's released collections
+RELEASE_ORG = "mgdd-project"  # the Hub organisation a push of the project's collections would use
+SHIPPED_DIR = Path(__file__).resolve().parent / "releases"  # collections shipped in the package (package data)
 INDEX_FILE = "index.json"
 SET_FILES = (TENSOR_FILE, METADATA_FILE, GRID_FILE)
 INDEX_VERSION = 1
 
 
-def release_repo_id(dataset: str) -> str:
-    """The Hub dataset repository of the project's released sets of ``dataset``."""
-    return f"{RELEASE_ORG}/{dataset.lower()}-distilled"
+def release_repo_id(dataset: str, org: str = RELEASE_ORG) -> str:
+    """The Hub dataset repository ``mgdd release --push ORG`` makes for ``dataset``'s collection."""
+    return f"{org}/{dataset.lower()}-distilled"
+
+
+def shipped_collection(name: str) -> Path:
+    """The collection folder of dataset ``name`` that ships with the package (``mgdd/releases/<dataset>``)."""
+    try:
+        dataset = resolve_name(name)
+    except KeyError:
+        raise FileNotFoundError(f"{name!r} is neither an existing path, a dataset name "
+                                f"({', '.join(available_datasets())}) nor a Hub id 'org/name'") from None
+    folder = SHIPPED_DIR / dataset
+    if not (folder / INDEX_FILE).exists():
+        shipped = sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / INDEX_FILE).exists()) if SHIPPED_DIR.is_dir() else []
+        raise FileNotFoundError(f"mgdd ships no released collection for {dataset!r} (it ships: "
+                                f"{', '.join(shipped) or 'none'}); pass a collection folder or a Hub id 'org/name'")
+    return folder
 
 
 def set_key(method: str, ipc: int) -> str:
@@ -89,11 +106,13 @@ def build_collection(
     out: str | os.PathLike,
     accuracies: dict[str, dict[str, Any]] | None = None,
     missing: dict[str, str] | None = None,
+    repo_id: str | None = None,
 ) -> Path:
     """Write the collection of ``dataset`` to ``out``: each set of ``sets`` (``"<method>/ipc<k>"`` -> saved set
     folder) copied, ``index.json`` with checksums and ``accuracies`` (per key: ``mean``, ``std``, ``models``,
     ``epochs``, ``command``), and the dataset card. ``missing`` names the sets that are not there and why; the
-    card lists them. An existing ``out`` is replaced only once the new one is complete."""
+    card lists them. ``repo_id``: the Hub repository it is pushed to, if any (the card names it only then).
+    An existing ``out`` is replaced only once the new one is complete."""
     out = Path(out)
     loaded = {key: SyntheticSet.load(source) for key, source in sorted(sets.items())}
     for key, syn in loaded.items():  # every check before anything is written
@@ -115,7 +134,7 @@ def build_collection(
                 "distilled": {**{k: syn.metadata.get(k) for k in ("seed", "options", "mgdd_version")},
                               "seconds": syn.distill_seconds},
             }
-        index = {"format_version": INDEX_VERSION, "dataset": dataset, "repo_id": release_repo_id(dataset),
+        index = {"format_version": INDEX_VERSION, "dataset": dataset, "repo_id": repo_id,
                  "sets": entries, "missing": dict(sorted((missing or {}).items()))}
         write_json_atomic(staging / INDEX_FILE, index)
         write_text_atomic(staging / "README.md", render_collection_card(index))
@@ -145,10 +164,13 @@ def render_collection_card(index: dict) -> str:
     missing = [f"- `{key}`: {why}" for key, why in index.get("missing", {}).items()]
     total = sum(entry["images"] for entry in index["sets"].values())
     example = next(iter(sorted(index["sets"])), "random/ipc10")
+    method, ipc = example.split("/")[0], example.split("/")[1][3:]
+    hub = (f"\n\nThe same sets on the Hub: `mgdd.load_synthetic(\"{index['repo_id']}\", method=\"{method}\", ipc={ipc})` "
+           "(only that set and the index are downloaded)." if index.get("repo_id") else "")
     return render_template(
-        "collection.md", dataset=index["dataset"], repo_id=index["repo_id"], rows="\n".join(rows) or "| — |",
+        "collection.md", dataset=index["dataset"], hub=hub, rows="\n".join(rows) or "| — |",
         missing="\n".join(missing) or "None.", size_category=_size_category(total),
-        example_method=example.split("/")[0], example_ipc=example.split("/")[1][3:],
+        example_method=method, example_ipc=ipc,
     )
 
 
@@ -205,12 +227,12 @@ def load_synthetic(
 ) -> SyntheticSet:
     """Load a synthetic set by dataset name, Hub repository or local folder.
 
-    ``source`` is a dataset name (``"fashion-mnist"``: the project's released collection,
-    :func:`release_repo_id`), a Hub dataset repository (``"org/name"``), or a local folder (one set, or a
-    collection). For a collection give ``method`` and ``ipc`` to pick ``<method>/ipc<ipc>/``. Only that set
-    and the collection's ``index.json`` are downloaded, through huggingface_hub's cache (a set fetched once
-    loads offline, ``HF_HUB_OFFLINE=1``); where the collection has an index, every file is checked against
-    its sha256 first.
+    ``source`` is a dataset name (``"fashion-mnist"``: the collection that ships with the package,
+    :func:`shipped_collection`, read with no network), a Hub dataset repository (``"org/name"``: only that set
+    and the collection's ``index.json`` are downloaded, through huggingface_hub's cache), or a local folder (one
+    set, or a collection). For a collection give ``method`` and ``ipc`` to pick ``<method>/ipc<ipc>/``.
+    Where the collection has an index, every file is checked against its sha256 first. Offline
+    (``HF_HUB_OFFLINE`` or no network) a Hub id is read from the cache only, with no retries.
     """
     sub = _collection_subfolder(method, ipc)
     local = Path(source).expanduser()
@@ -218,21 +240,18 @@ def load_synthetic(
         if sub and not (local / sub).exists():
             raise FileNotFoundError(f"{local} holds no set for method={method!r} ipc={ipc} (no {local / sub})")
         return SyntheticSet.load(_checked(local, sub))
+    if "/" not in str(source):  # a dataset name: the shipped collection
+        collection = shipped_collection(str(source))
+        if not sub:
+            raise ValueError(f"{source!r} names a released collection: give method= and ipc= to pick a set "
+                             "(`mgdd releases` lists them)")
+        return SyntheticSet.load(verify_set(collection, sub))
     repo_id = collection_repo_id(str(source))
-    if not sub and "/" not in str(source):
-        raise ValueError(f"{source!r} names a released collection: give method= and ipc= to pick a set "
-                         "(`mgdd releases` lists them)")
     return SyntheticSet.load(_checked(_download(repo_id, sub, revision, cache_dir, token), sub))
 
 
 def collection_repo_id(source: str) -> str:
-    """The Hub repository of ``source``: a dataset name (the project's collection of it) or an 'org/name' id."""
-    if "/" not in source and not source.startswith("."):
-        try:
-            return release_repo_id(resolve_name(source))
-        except KeyError:
-            raise FileNotFoundError(f"{source!r} is neither an existing path, a dataset name "
-                                    f"({', '.join(available_datasets())}) nor a Hub id 'org/name'") from None
+    """``source`` as a Hub repository id 'org/name' (a clear error for anything else)."""
     if source.count("/") != 1 or source.startswith((".", "/")):
         raise FileNotFoundError(f"{source!r} is neither an existing path, a dataset name nor a Hub id 'org/name'")
     return source
@@ -259,15 +278,17 @@ def _download(repo_id: str, sub: str, revision: str | None, cache_dir, token) ->
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
     patterns = [f"{sub}/*", INDEX_FILE] if sub else None
+    online = hub_online()
     try:
         folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, cache_dir=cache_dir,
-                                        allow_patterns=patterns, token=token))
+                                        allow_patterns=patterns, token=token, local_files_only=not online))
     except RepositoryNotFoundError as error:
         raise FileNotFoundError(f"Hub dataset repository {repo_id!r} not found (or private)") from error
     except LocalEntryNotFoundError as error:
         raise ConnectionError(
-            f"cannot reach the Hugging Face Hub for {repo_id!r} and it is not in the local cache; "
-            "connect once to download it, or pass a local folder (a collection built by `mgdd release`)"
+            f"the Hugging Face Hub is {'offline (HF_HUB_OFFLINE or no network)' if not online else 'unreachable'} "
+            f"and {repo_id!r} is not in the local cache; connect once to download it, or pass a local folder "
+            f"(a collection built by `mgdd release`, such as {SHIPPED_DIR / 'fashion-mnist'})"
         ) from error
     if not ((folder / sub if sub else folder) / TENSOR_FILE).exists():
         raise FileNotFoundError(f"{repo_id!r} holds no synthetic set at {sub or 'its root'}")
@@ -310,13 +331,15 @@ def fetch_index(source: str, revision: str | None = None, cache_dir: str | os.Pa
     local = Path(source).expanduser()
     if local.exists():
         return read_index(local)
+    if "/" not in source:
+        return read_index(shipped_collection(source))
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     repo_id = collection_repo_id(source)
     try:
         return read_index(Path(hf_hub_download(repo_id, INDEX_FILE, repo_type="dataset", revision=revision,
-                                               cache_dir=cache_dir)).parent)
+                                               cache_dir=cache_dir, local_files_only=not hub_online())).parent)
     except LocalEntryNotFoundError as error:
         raise ConnectionError(f"cannot reach the Hub for {repo_id!r} and its index is not cached; connect once, "
                               "or pass a local collection folder") from error

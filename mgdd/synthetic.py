@@ -28,7 +28,8 @@ from .data import ImageDataset, validate_labels
 from .data.dataset import LabelledImages
 from .formation import decode_formation
 from .io import (
-    CorruptFileError, atomic_path, load_tensors, push_folder, save_tensors_atomic, write_json_atomic, write_text_atomic,
+    CorruptFileError, atomic_path, load_tensors, push_folder, save_tensors_atomic, sha256, write_json_atomic,
+    write_text_atomic,
 )
 
 TENSOR_FILE = "synthetic.safetensors"
@@ -167,7 +168,8 @@ class SyntheticSet(LabelledImages):
         header = self._header()
         tensors = {"images": self.images.float(), "labels": self.labels}
         save_tensors_atomic(folder / TENSOR_FILE, tensors, metadata={"mgdd": json.dumps(header)})
-        write_json_atomic(folder / METADATA_FILE, header)
+        # the tensor file's checksum beside it: load() refuses a file changed since (a flipped byte included)
+        write_json_atomic(folder / METADATA_FILE, {**header, "sha256": {TENSOR_FILE: sha256(folder / TENSOR_FILE)}})
         if grid:
             self.save_grid(folder / GRID_FILE)
         elif (folder / GRID_FILE).exists():
@@ -181,6 +183,7 @@ class SyntheticSet(LabelledImages):
         file = path / TENSOR_FILE if path.is_dir() else path
         if not file.exists():
             raise FileNotFoundError(f"no synthetic set at {path} (expected {file})")
+        _check_recorded_checksum(file)
         tensors, raw_meta = load_tensors(file)
         try:
             header = json.loads(raw_meta["mgdd"])
@@ -254,3 +257,20 @@ class SyntheticSet(LabelledImages):
             return push_folder(tmp, repo_id, "dataset",
                                commit_message or f"Upload {self.metadata.get('method', 'synthetic')} set",
                                path_in_repo=path_in_repo, private=private, token=token)
+
+
+def _check_recorded_checksum(file: Path) -> None:
+    """Refuse ``file`` if the ``metadata.json`` beside it records another sha256 for it (sets saved before the
+    checksum was recorded load unchecked)."""
+    metadata = file.parent / METADATA_FILE
+    if not metadata.exists():
+        return
+    try:
+        recorded = json.loads(metadata.read_text()).get("sha256", {}).get(file.name)
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise CorruptFileError(f"{metadata} is not valid JSON ({error}); restore it or save the set again") from error
+    if recorded is not None and sha256(file) != recorded:
+        raise CorruptFileError(
+            f"{file} does not match the sha256 recorded in {metadata}: the file was corrupted or changed after it "
+            "was saved. Download or distil the set again (a released set: `mgdd pull`); if you changed it on "
+            "purpose, save it with SyntheticSet.save to record the new checksum")

@@ -54,7 +54,7 @@ def test_adapt_options_take_their_defaults_from_adapt_and_generate(monkeypatch):
     import inspect
 
     args = adapt.parse_args([])
-    for function, names in ((MetaGenerator.adapt, adapt.ADAPT_OPTIONS), (MetaGenerator.generate, adapt.GENERATE_OPTIONS)):
+    for function, names in ((MetaGenerator.adapt, adapt.ADAPT_OPTIONS), (MetaGenerator.one_pass, adapt.GENERATE_OPTIONS)):
         signature = inspect.signature(function).parameters
         assert {name: getattr(args, name) for name in names} == {name: signature[name].default for name in names}
     parsed = adapt.parse_args(["--loss", "platt", "--label-ridge", "1e-6", "--guided-steps", "3", "--init", "herding"])

@@ -40,7 +40,8 @@ def collection(saved_sets, tmp_path) -> Path:
 def test_collection_layout_index_and_checksums(collection, saved_sets):
     index = read_index(collection)
     assert set(index["sets"]) == {"random/ipc1", "random/ipc2", "herding/ipc1"}
-    assert index["repo_id"] == release_repo_id("digits") == "mgdd-project/digits-distilled"
+    assert index["repo_id"] is None  # named only once pushed: the card points to what exists
+    assert release_repo_id("digits", "me") == "me/digits-distilled"
     for key, entry in index["sets"].items():
         assert set(entry["files"]) == set(SET_FILES)
         assert all(sha256(collection / key / name) == digest for name, digest in entry["files"].items())
@@ -94,22 +95,23 @@ def test_a_tampered_or_missing_file_fails_the_checksum(collection):
         verify_set(collection, "dm/ipc1")
 
 
-def test_load_by_dataset_name_from_the_offline_hub_cache(collection, tmp_path):
+def test_load_by_hub_id_from_the_offline_hub_cache(collection, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cache = tmp_path / "hub-cache"
-    repo = cache / "datasets--mgdd-project--digits-distilled"
+    repo = cache / "datasets--me--digits-distilled"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(COMMIT)
     snapshot = repo / "snapshots" / COMMIT
     snapshot.mkdir(parents=True)
     shutil.copy(collection / INDEX_FILE, snapshot / INDEX_FILE)
     shutil.copytree(collection / "herding" / "ipc1", snapshot / "herding" / "ipc1")  # only the chosen set
-    loaded = mgdd.load_synthetic("digits", method="herding", ipc=1, cache_dir=cache)
+    loaded = mgdd.load_synthetic("me/digits-distilled", method="herding", ipc=1, cache_dir=cache)
     expected = mgdd.load_synthetic(collection, method="herding", ipc=1)
     assert torch.equal(loaded.images, expected.images) and loaded.metadata == expected.metadata
     with pytest.raises(ValueError, match="method= and ipc="):
-        mgdd.load_synthetic("digits", cache_dir=cache)
-    with pytest.raises(ConnectionError, match="mgdd-project/mnist-distilled"):
-        mgdd.load_synthetic("mnist", method="dm", ipc=10, cache_dir=cache)
+        mgdd.load_synthetic("fashion-mnist", cache_dir=cache)
+    with pytest.raises(ConnectionError, match="me/mnist-distilled"):
+        mgdd.load_synthetic("me/mnist-distilled", method="dm", ipc=10, cache_dir=cache)
 
 
 def test_a_set_of_another_dataset_is_refused(saved_sets, tmp_path):
@@ -180,11 +182,11 @@ def test_release_pull_and_releases_from_the_command_line(saved_sets, tmp_path, c
 
 
 def test_the_committed_fashion_mnist_collection_loads_and_matches_its_card():
-    """Every set of releases/fashion-mnist/ passes its checksums and loads; its metadata and the card's table
+    """Every set of mgdd/releases/fashion-mnist/ passes its checksums and loads; its metadata and the card's table
     agree with the index."""
     from huggingface_hub import DatasetCard
 
-    collection = Path(__file__).resolve().parents[1] / "releases" / "fashion-mnist"
+    collection = Path(__file__).resolve().parents[1] / "mgdd" / "releases" / "fashion-mnist"
     index = read_index(collection)
     assert index["dataset"] == "fashion-mnist" and index["sets"]
     table = DatasetCard.load(collection / "README.md").text
@@ -293,8 +295,50 @@ def test_teacher_repository_card_and_loading_from_the_offline_hub_cache(tmp_path
     assert all(torch.equal(a, b) for a, b in zip(from_hub.state_dict().values(), local.state_dict().values()))
     # the release command builds it beside the generator's
     sets = tmp_path / "sets" / "random" / "ipc1"
-    mgdd.load_synthetic(Path(__file__).resolve().parents[1] / "releases" / "fashion-mnist", method="random",
+    mgdd.load_synthetic(Path(__file__).resolve().parents[1] / "mgdd" / "releases" / "fashion-mnist", method="random",
                         ipc=1).save(sets)
     assert main(["release", "--dataset", "fashion-mnist", "--sets", str(tmp_path / "sets"), "--out",
                  str(tmp_path / "rel"), "--teacher", DEFAULT_TEACHER]) == 0
     assert sha256(tmp_path / "rel" / "models" / DEFAULT_TEACHER / WEIGHTS_FILE) == sha256(bundled / WEIGHTS_FILE)
+
+
+def test_a_dataset_name_loads_the_shipped_collection_offline_in_under_two_seconds(monkeypatch):
+    import socket
+    import time
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("load_synthetic reached for the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    started = time.perf_counter()
+    syn = mgdd.load_synthetic("fashion-mnist", method="herding", ipc=10)
+    assert time.perf_counter() - started < 2.0
+    assert len(syn) == 100 and syn.metadata["method"] == "herding"
+    assert mgdd.load_synthetic("fmnist", method="herding", ipc=10).fingerprint() == syn.fingerprint()
+
+
+def test_offline_errors_come_at_once_and_name_what_to_pass(monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match="ships no released collection for 'cifar10'"):
+        mgdd.load_synthetic("cifar10", method="herding", ipc=10)
+    with pytest.raises(FileNotFoundError, match="holds no frepo/ipc7"):
+        mgdd.load_synthetic("fashion-mnist", method="frepo", ipc=7)
+    with pytest.raises(ConnectionError, match="offline .* not in the local cache.*releases"):
+        mgdd.load_synthetic("someone/not-cached-anywhere", method="herding", ipc=10)
+    assert time.perf_counter() - started < 2.0  # no retries
+
+
+def test_a_saved_set_with_flipped_bytes_is_refused(tmp_path):
+    syn = mgdd.SyntheticSet(torch.randn(20, 1, 8, 8), torch.arange(10).repeat(2), 10, [str(c) for c in range(10)],
+                            (0.5,), (0.25,))
+    folder = syn.save(tmp_path / "set")
+    file = folder / "synthetic.safetensors"
+    data = bytearray(file.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+    file.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="does not match the sha256 recorded.*Download or distil the set again"):
+        mgdd.SyntheticSet.load(folder)

@@ -94,7 +94,9 @@ def test_metadata_json_mirrors_header(tmp_path: Path) -> None:
     assert header["format_version"] == 1
     # and the authoritative copy inside the safetensors header says the same
     _, raw = mgdd.io.load_tensors(folder / TENSOR_FILE)
+    checksum = header.pop("sha256")  # the JSON copy also records the tensor file's checksum
     assert json.loads(raw["mgdd"]) == header
+    assert checksum == {TENSOR_FILE: mgdd.io.sha256(folder / TENSOR_FILE)}
 
 
 def test_grid_png_has_one_row_per_class(tmp_path: Path) -> None:
