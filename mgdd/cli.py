@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="method option")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop after this many seconds (iterative methods and mgdd, whose refinement fills it)")
+    p.add_argument("--overwrite", action="store_true", help="replace a set already saved at --out")
     p.add_argument("--evaluate", action="store_true", help="evaluate the set after distilling")
     _add_eval_arguments(p)
 
@@ -173,11 +176,15 @@ def _run_evaluation(syn, args) -> None:
         write_json_atomic(args.json, {name: r.to_dict() for name, r in results.items()})
 
 
-def check_output_folder(path: str) -> None:
-    """Refuse an output path that cannot become a folder, before any work is done."""
+def check_output_folder(path: str, overwrite: bool = True) -> None:
+    """Refuse an output path that cannot become a folder, or that holds a saved set (unless ``overwrite``),
+    before any work is done."""
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {path} exists and is not a folder; choose another path")
+    if not overwrite and (out / "synthetic.safetensors").exists():
+        raise FileExistsError(f"--out {path} already holds a synthetic set; pass --overwrite to replace it, or "
+                              "choose another folder")
     parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
     if not os.access(parent, os.W_OK):
         raise PermissionError(f"--out {path}: {parent} is not writable")
@@ -195,8 +202,10 @@ def cmd_distill(args) -> None:
     from .methods import distill, get_method
 
     options = parse_options(args.option)
+    if args.time_budget is not None:
+        options["time_budget"] = args.time_budget
     get_method(args.method).create(**options)  # unknown method or option: refused before loading any data
-    check_output_folder(args.out)
+    check_output_folder(args.out, overwrite=args.overwrite)
     if args.evaluate:
         check_architectures(args.arch)
     train = load_dataset(args.dataset, "train", root=args.root)
@@ -322,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted. {_resume_hint(args)}", file=sys.stderr)
         return 130
-    except (KeyError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError, ConnectionError, TypeError,
-            MemoryError, FloatingPointError) as error:
+    except (KeyError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
+            ConnectionError, TypeError, MemoryError, FloatingPointError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 2
@@ -334,8 +343,15 @@ def _resume_hint(args) -> str:
     """Where an interrupted command left its work and how to continue it."""
     options = dict(pair.split("=", 1) for pair in getattr(args, "option", []) if "=" in pair)
     if args.command == "distill" and "snapshot_dir" in options:
-        return (f"The last snapshot is in {options['snapshot_dir']}; run the same command again to resume "
-                "from it.")
+        folder = Path(options["snapshot_dir"])
+        if (folder / "state.safetensors").exists():
+            return f"The last snapshot is in {folder}; run the same command again to resume from it."
+        if (folder / "one_pass").exists():
+            return (f"The one-pass set is kept in {folder / 'one_pass'} (no refinement snapshot yet); run the same "
+                    "command again to continue from it.")
+        every = options.get("snapshot_every", "snapshot_every")
+        return (f"No snapshot was written yet: the first goes to {folder} after {every} iterations (or at the first "
+                "snapshot_at time); the same command starts again from the beginning.")
     if args.command in ("experts", "teacher"):
         return f"Finished epochs are saved in {args.out}; run the same command again to resume."
     if args.command == "distill":

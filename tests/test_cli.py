@@ -62,7 +62,7 @@ def test_experts_then_mtt_from_the_command_line(tmp_path, capsys):
     syn = mgdd.SyntheticSet.load(out)
     assert syn.metadata["method"] == "mtt" and syn.learned_lr > 0 and syn.metadata["iteration"] == 2
     # a buffer that cannot serve the options is reported, not raised
-    assert main(["distill", "--method", "mtt", "--dataset", "digits", "--ipc", "1", "--out", str(out),
+    assert main(["distill", "--method", "mtt", "--dataset", "digits", "--ipc", "1", "--out", str(out), "--overwrite",
                  "--option", f"experts={buffer}", "--option", "max_start_epoch=5"]) == 2
     assert "exceeds the 3 epochs" in capsys.readouterr().err
 
@@ -103,7 +103,7 @@ def test_arguments_are_checked_before_any_work(tmp_path, capsys, monkeypatch):
     assert "unknown network" in capsys.readouterr().err
 
 
-def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_says_what_is_true_of_the_snapshot_folder_and_exits_130(tmp_path, capsys, monkeypatch):
     import mgdd.methods
 
     def interrupted(*args, **kwargs):
@@ -112,10 +112,28 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(mgdd.methods, "distill", interrupted)
     args = ["distill", "--method", "dm", "--dataset", "digits", "--ipc", "1", "--out", str(tmp_path / "o"),
             "--option", f"snapshot_dir={tmp_path / 'snap'}"]
-    assert main(args) == 130
+    assert main(args) == 130  # before the first snapshot: nothing to resume, and it says so
     err = capsys.readouterr().err
-    assert "interrupted" in err and str(tmp_path / "snap") in err and "again to resume" in err
+    assert "interrupted" in err and "No snapshot was written yet" in err and "again to resume" not in err
     assert "Traceback" not in err
+    monkeypatch.undo()
+    assert main([*args, "--option", "iterations=2", "--option", "snapshot_every=1"]) == 0  # writes a snapshot
+    monkeypatch.setattr(mgdd.methods, "distill", interrupted)
+    assert main([*args, "--overwrite"]) == 130
+    err = capsys.readouterr().err
+    assert f"The last snapshot is in {tmp_path / 'snap'}" in err and "again to resume" in err
+
+
+def test_an_existing_set_is_not_overwritten_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "set"
+    base = ["distill", "--method", "random", "--dataset", "digits", "--ipc", "1", "--out", str(out)]
+    assert main(base) == 0
+    before = (out / "synthetic.safetensors").read_bytes()
+    assert main([*base, "--seed", "1"]) == 2
+    assert "already holds a synthetic set; pass --overwrite" in capsys.readouterr().err
+    assert (out / "synthetic.safetensors").read_bytes() == before
+    assert main([*base, "--seed", "1", "--overwrite"]) == 0
+    assert (out / "synthetic.safetensors").read_bytes() != before
 
 
 def test_help_lists_every_registered_method_and_the_defaults():

@@ -325,13 +325,31 @@ def test_imagefolder_of_grayscale_files_has_one_channel(tmp_path: Path) -> None:
         for i in range(2):
             _write_png(tmp_path / cls / f"{i}.png", np.full((5, 5), 60 * c + 20 * i, dtype=np.uint8))
     data = load_dataset("imagefolder", root=tmp_path)
-    assert data.images.shape == (4, 1, 5, 5)
-    assert torch.allclose(data.denormalize()[3], torch.full((1, 5, 5), 80 / 255), atol=1e-5)
+    assert data.images.shape == (2, 1, 5, 5)  # no split folders: one of each class's two images is held out
+    values = torch.cat([load_dataset("imagefolder", split, root=tmp_path).denormalize()[:, 0, 0, 0]
+                        for split in ("train", "test")])
+    assert torch.allclose(values.sort().values, torch.tensor([0, 20, 60, 80]) / 255, atol=1e-5)
     _write_png(tmp_path / "b" / "2.png", np.full((5, 5, 3), (200, 10, 10), dtype=np.uint8))  # one colour file: RGB
     from mgdd.data.registry import _read_cached
 
     _read_cached.cache_clear()
-    assert load_dataset("imagefolder", root=tmp_path).images.shape == (5, 3, 5, 5)
+    assert load_dataset("imagefolder", root=tmp_path).images.shape[1] == 3
+
+
+def test_imagefolder_without_split_folders_never_tests_on_training_images(tmp_path: Path, caplog) -> None:
+    for c, cls in enumerate(["cat", "dog"]):
+        for i in range(10):
+            _write_png(tmp_path / cls / f"{i}.png", np.full((4, 4, 3), 10 * i + 120 * c, dtype=np.uint8))
+    with caplog.at_level("WARNING"):
+        train = load_dataset("imagefolder", "train", root=tmp_path)
+        test = load_dataset("imagefolder", "test", root=tmp_path)
+    assert "no train/ and test/ folders" in caplog.text
+    assert len(train) == 16 and len(test) == 4 and test.labels.tolist() == [0, 0, 1, 1]  # stratified, 20 %
+    seen = {round(v, 4) for v in train.denormalize()[:, 0, 0, 0].tolist()}
+    held = {round(v, 4) for v in test.denormalize()[:, 0, 0, 0].tolist()}
+    assert not seen & held and len(seen | held) == 20  # disjoint, and together every image
+    again = load_dataset("imagefolder", "test", root=tmp_path)
+    assert torch.equal(again.images, test.images)  # the same split every time
 
 
 def test_imagefolder_test_split_uses_train_statistics(image_folder: Path) -> None:

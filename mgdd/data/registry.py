@@ -7,6 +7,8 @@ get it.
 
 from __future__ import annotations
 
+import logging
+
 import functools
 import gzip
 import zlib
@@ -24,6 +26,8 @@ from .procedural import GLYPH_CLASSES, SHAPE_CLASSES, make_glyphs, make_shapes
 
 SPLITS = ("train", "test")
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+logger = logging.getLogger(__name__)
 
 
 class DatasetNotAvailableError(FileNotFoundError):
@@ -208,6 +212,22 @@ def _image_folder_arrays(directory: Path, image_size: int | None) -> tuple[Tenso
     return torch.stack(images), labels, list(folder.classes)
 
 
+HELD_OUT_FRACTION = 0.2  # imagefolder without split folders: the share of each class held out as its test split
+
+
+def held_out_split(labels: torch.Tensor, split: str, fraction: float = HELD_OUT_FRACTION, seed: int = 0) -> torch.Tensor:
+    """Indices of ``split`` in a seeded, stratified split of ``labels``: ``fraction`` of each class (at least one
+    image of a class with two or more) is ``"test"``, the rest ``"train"``; the two never overlap."""
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in labels.unique().tolist():
+        members = (labels == c).nonzero().flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        n_test = max(1, round(fraction * len(members))) if len(members) > 1 else 0
+        chosen.append(members[:n_test] if split == "test" else members[n_test:])
+    return torch.cat(chosen).sort().values
+
+
 def _imagefolder_reader(root: Path | None, split: str, download: bool, image_size: int | None = None):
     """``root/<class>/*`` or ``root/{train,test}/<class>/*``; test labels follow the train classes."""
     if root is None:
@@ -217,7 +237,13 @@ def _imagefolder_reader(root: Path | None, split: str, download: bool, image_siz
     if not directory.is_dir():
         raise DatasetNotAvailableError(f"imagefolder: {directory} is not a directory")
     images, labels, classes = _image_folder_arrays(directory, image_size)
-    if split == "train" or not has_splits or not (root / "train").is_dir():
+    if not has_splits:  # one folder for both splits: hold out a fixed share, so test images are never trained on
+        keep = held_out_split(labels, split)
+        logger.warning("imagefolder: %s has no train/ and test/ folders; %s split = a fixed, stratified %d %% of "
+                       "each class (seeded; the two splits never share an image)", root, split,
+                       round(100 * (HELD_OUT_FRACTION if split == "test" else 1 - HELD_OUT_FRACTION)))
+        return images[keep], labels[keep], classes
+    if split == "train" or not (root / "train").is_dir():
         return images, labels, classes
     train_classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
     unknown = sorted(set(classes) - set(train_classes))
