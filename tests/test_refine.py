@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 
 import mgdd
-from mgdd.data import from_tensors
 from mgdd.generator.refine import parse_budget, refine_set
 from mgdd.nets import seeded_network
 from mgdd.ridge import ridge_predict
@@ -81,16 +80,17 @@ def test_auto_skips_the_generator_where_it_measured_worse(digits_train):
     assert method.resolve_generator(digits_train, 50) == "none"
 
 
-def test_colour_stays_colour_without_the_generator():
-    """Classes that differ only by hue: the pipeline keeps three distinct channels end to end."""
-    g = torch.Generator().manual_seed(0)
-    hues = torch.tensor([[1.0, 0.1, 0.1], [0.1, 1.0, 0.1], [0.1, 0.1, 1.0]])
-    labels = torch.arange(3).repeat_interleave(40)
-    shapes = (torch.rand(120, 1, 12, 12, generator=g) > 0.5).float()
-    images = shapes * hues[labels][:, :, None, None]
-    data = from_tensors(images, labels, num_classes=3, name="hues")
-    syn = mgdd.distill("mgdd", data, 2, refine_steps=3, progress=False)
-    assert syn.metadata["generator"] == "none" and syn.images.shape[1] == 3
-    pixels = syn.denormalize()
-    channel_means = pixels.mean(dim=(2, 3))  # (n, 3): each image's colour
-    assert (channel_means.argmax(1) == syn.sample_classes).all()
+def test_colour_is_kept_and_beats_random_real_images_on_data_whose_classes_are_hues(check_bound):
+    """``hues``: ten classes that differ only by hue. A grey pipeline is near chance there; MGDD's default keeps
+    the colour (the 1-channel generator is skipped) and beats random real images of the same size."""
+    train, test = mgdd.load_dataset("hues", "train"), mgdd.load_dataset("hues", "test")
+    sets = {"mgdd": mgdd.distill("mgdd", train, 5, progress=False), "random": mgdd.distill("random", train, 5),
+            "grey": mgdd.distill("mgdd", train, 5, generator="pretrained", steps=0, convert_channels=True,
+                                 progress=False)}
+    quick = {name: mgdd.evaluate(syn, test, models=1, epochs=100, progress=False).mean for name, syn in sets.items()}
+    assert sets["mgdd"].metadata["generator"] == "none" and sets["mgdd"].images.shape[1] == 3
+    pixels = sets["mgdd"].denormalize()
+    assert (pixels.max(1).values - pixels.min(1).values).max() > 0.5  # channels differ: not grey
+    # measured at seed 0: MGDD 95.1, random real 84.4, grey 13.7 (benchmarks/results/mgdd_colour.md: 300 epochs)
+    check_bound("hues IPC 5: MGDD - random real (points)", quick["mgdd"] - quick["random"], ">", 4.0)
+    check_bound("hues IPC 5: grey pipeline - random real (points)", quick["grey"] - quick["random"], "<", -30.0)

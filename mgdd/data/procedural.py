@@ -192,3 +192,31 @@ def make_shapes(split: str, per_class: int, size: int = 28) -> tuple[Tensor, Ten
     labels = torch.arange(len(SHAPE_CLASSES)).repeat_interleave(per_class)
     pixels = torch.from_numpy((np.stack(images) * 255).round().astype(np.uint8)).unsqueeze(1)
     return pixels, labels
+
+
+HUE_CLASSES = ("red", "orange", "yellow", "lime", "green", "teal", "cyan", "blue", "purple", "magenta")
+
+
+def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """HSV in [0, 1] -> RGB (..., 3), vectorised."""
+    k = (np.array([5.0, 3.0, 1.0]) + h[..., None] * 6) % 6
+    return v[..., None] - v[..., None] * s[..., None] * np.clip(np.minimum(k, 4 - k), 0, 1)
+
+
+def make_hues(split: str, per_class: int, size: int = 16) -> tuple[Tensor, Tensor]:
+    """Colour shapes whose class is their hue alone: ten hues evenly around the colour wheel, each image a random
+    shape kind, size, shade and texture on a grey noise background, as uint8 (N, 3, size, size). A pipeline that
+    turns the images grey keeps only brightness, which the shading makes nearly useless; the hue test of MGDD."""
+    rng = np.random.default_rng(2000 + SPLIT_SEEDS[split])
+    images = []
+    for c in range(len(HUE_CLASSES)):
+        for _ in range(per_class):
+            alpha = _draw_shape(SHAPE_CLASSES[rng.integers(len(SHAPE_CLASSES))], rng, size)
+            hue = np.full(alpha.shape, (c / len(HUE_CLASSES) + rng.uniform(-0.03, 0.03)) % 1.0)
+            colour = _hsv_to_rgb(hue, np.full(alpha.shape, rng.uniform(0.5, 1.0)), alpha)
+            background = np.clip(rng.uniform(0.2, 0.6) + 0.08 * rng.standard_normal((size, size, 1)), 0, 1)
+            mask = (alpha > 0.05)[..., None]
+            images.append(np.where(mask, colour, background))
+    labels = torch.arange(len(HUE_CLASSES)).repeat_interleave(per_class)
+    pixels = torch.from_numpy((np.stack(images) * 255).round().astype(np.uint8)).permute(0, 3, 1, 2).contiguous()
+    return pixels, labels

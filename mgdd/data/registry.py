@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .dataset import ImageDataset, normalize, stats_of
-from .procedural import GLYPH_CLASSES, SHAPE_CLASSES, make_glyphs, make_shapes
+from .procedural import GLYPH_CLASSES, HUE_CLASSES, SHAPE_CLASSES, make_glyphs, make_hues, make_shapes
 
 SPLITS = ("train", "test")
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -396,6 +396,17 @@ SPECS: dict[str, DatasetSpec] = {
             class_names=SHAPE_CLASSES,
             how_to_get="Drawn by code; nothing to download.",
             reader=_procedural_reader(make_shapes, 500, 100),
+        ),
+        DatasetSpec(
+            name="hues",
+            channels=3,
+            image_size=16,
+            num_classes=10,
+            mean=None,
+            std=None,
+            class_names=HUE_CLASSES,
+            how_to_get="Drawn by code (colour shapes, class = hue); nothing to download.",
+            reader=_procedural_reader(make_hues, 300, 100),
         ),
         DatasetSpec(
             name="digits",
