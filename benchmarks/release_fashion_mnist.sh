@@ -35,7 +35,7 @@ for ipc in 1 10 50; do
   if [ "$ipc" = 1 ]; then
     missing+=(--missing "seqmatch/ipc1=not in its benchmark: SeqMatch splits each class's images into subsets, and IPC 1 has one")
     for method in sre2l dwa; do
-      missing+=(--missing "$method/ipc1=not in its benchmark (IPC 10 and 50, the sizes of issue 15)")
+      missing+=(--missing "$method/ipc1=not in its benchmark, which distils IPC 10 and 50")
     done
   else
     if [ ! -e "runs/sets/fashion-mnist/seqmatch/ipc$ipc" ]; then

@@ -43,6 +43,10 @@ def parse_options(pairs: list[str]) -> dict:
 METHODS = ("random", "herding", "kcenter", "dc", "dsa", "dm", "mtt", "frepo", "seqmatch", "sre2l", "dwa", "mgdd")
 
 
+# evaluation presets: (models, epochs); "field" is the published protocol, "quick" a first look on a CPU
+PROTOCOL_PRESETS = {"field": (5, 1000), "quick": (1, 100)}
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -50,8 +54,25 @@ def positive_int(text: str) -> int:
     return value
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults shown once: not where the help text already states one, nor for options without a value."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+DATASET_HELP = ("dataset name: fashion-mnist (aliases fmnist, fashion_mnist), mnist, cifar10, cifar100, svhn, "
+                "tiny-imagenet, imagefolder (with --root), digits (scikit-learn, offline), hues (procedural colour "
+                "shapes, class = hue), or glyphs / shapes (the procedural meta-training sources)")
+SEED_HELP = "random seed (the same seed gives the same set)"
+DEVICE_HELP = "cpu, cuda or cuda:N (default: cuda when available, else cpu)"
+
+
 def _command(sub, name: str, description: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return sub.add_parser(name, help=description, formatter_class=_HelpFormatter)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,12 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "distill", "distil a dataset with a registered method")
     p.add_argument("--method", required=True, choices=METHODS, metavar="METHOD",
                    help=f"a registered method: {', '.join(METHODS)} (docs/baselines.md, docs/mgdd.md)")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", required=True, help=DATASET_HELP)
     p.add_argument("--root", default=None, help="folder holding the dataset files")
     p.add_argument("--ipc", type=positive_int, required=True, help="images per class")
     p.add_argument("--out", required=True, help="output folder for the synthetic set")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="method option")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop after this many seconds (iterative methods and mgdd, whose refinement fills it)")
@@ -78,37 +99,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "evaluate", "evaluate a synthetic set under the standard protocol")
     p.add_argument("path", help="synthetic-set folder, or a Hub dataset id")
     p.add_argument("--dataset", default=None, help="test data (default: the set's source dataset)")
-    p.add_argument("--root", default=None)
-    p.add_argument("--device", default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--root", default=None, help="folder holding the dataset files")
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
+    p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     _add_eval_arguments(p)
 
     p = _command(sub, "experts", "train expert trajectories for MTT (resumable)")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--root", default=None)
+    p.add_argument("--dataset", required=True, help=DATASET_HELP)
+    p.add_argument("--root", default=None, help="folder holding the dataset files")
     p.add_argument("--out", required=True, help="buffer folder (an existing one is resumed)")
-    p.add_argument("--experts", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--arch", default="ConvNet")
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--experts", type=int, default=5, help="expert trajectories to train")
+    p.add_argument("--epochs", type=int, default=6, help="training epochs of each expert (its trajectory's length)")
+    p.add_argument("--arch", default="ConvNet", help="network the experts train (the one MTT matches through)")
+    p.add_argument("--lr", type=float, default=0.01, help="the experts' SGD learning rate")
     p.add_argument("--per-class", type=int, default=None, help="train on this many images per class")
     p.add_argument("--no-augment", action="store_true", help="train without DSA augmentation")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
 
     p = _command(sub, "teacher", "train a BatchNorm teacher for SRe2L / DWA (squeeze; resumable)")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--root", default=None)
+    p.add_argument("--dataset", required=True, help=DATASET_HELP)
+    p.add_argument("--root", default=None, help="folder holding the dataset files")
     p.add_argument("--out", required=True, help="teacher folder (an unfinished one is resumed)")
-    p.add_argument("--arch", default="ConvNetBN")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
+    p.add_argument("--arch", default="ConvNetBN", help="teacher network (needs BatchNorm: SRe2L matches its statistics)")
+    p.add_argument("--epochs", type=int, default=5, help="training epochs of the teacher")
+    p.add_argument("--lr", type=float, default=0.1, help="the teacher's SGD learning rate")
+    p.add_argument("--batch-size", type=int, default=128, help="the teacher's training batch size")
+    p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
 
     p = _command(sub, "release", "build the released collection of a dataset from saved sets (a Hub dataset repo)")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", required=True, help=DATASET_HELP)
     p.add_argument("--sets", default=None, help="folder of saved sets, <method>/ipc<k>/ (default: runs/sets/DATASET)")
     p.add_argument("--results", nargs="*", default=[], help="results JSON files whose entries give the accuracies")
     p.add_argument("--missing", action="append", default=[], metavar="METHOD/IPCk=WHY",
@@ -124,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "pull", "download one released set (checked against the collection's checksums)")
     p.add_argument("dataset", help="dataset name, Hub dataset repo id or local collection folder")
-    p.add_argument("--method", required=True)
-    p.add_argument("--ipc", type=int, required=True)
+    p.add_argument("--method", required=True, help="method of the set (`mgdd releases DATASET` lists them)")
+    p.add_argument("--ipc", type=int, required=True, help="images per class of the set")
     p.add_argument("--out", required=True, help="folder to save the set to")
     p.add_argument("--dd-ranking", action="store_true",
                    help="also write DD-Ranking's export (images.pt, labels.pt, lr.pt where learned) in OUT")
@@ -141,8 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", nargs="+", default=["ConvNet"], help="architecture(s) to evaluate with")
-    p.add_argument("--models", type=int, default=5, help="networks trained from scratch on the set")
-    p.add_argument("--epochs", type=int, default=1000, help="training epochs of each (DC's protocol: 300)")
+    p.add_argument("--protocol", choices=sorted(PROTOCOL_PRESETS), default="field",
+                   help="field: the published protocol (5 models x 1000 epochs); quick: a first look on a CPU "
+                        "(1 model x 100 epochs, labelled as such in the output and the JSON)")
+    p.add_argument("--models", type=int, default=None, help="networks trained from scratch on the set "
+                   "(default: the protocol's)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs of each (default: the protocol's; "
+                   "DC's protocol: 300)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (the set's learned lr, else 0.01)")
     p.add_argument("--no-augment", action="store_true", help="train without DSA augmentation")
     p.add_argument("--teacher", default=None,
@@ -162,15 +188,22 @@ def _run_evaluation(syn, args) -> None:
     if not dataset:
         raise SystemExit("error: the set does not record its dataset; pass --dataset")
     test = load_dataset(dataset, "test", root=args.root)
+    preset_models, preset_epochs = PROTOCOL_PRESETS[args.protocol]
+    models = args.models if args.models is not None else preset_models
+    epochs = args.epochs if args.epochs is not None else preset_epochs
+    look = "quick look, not the published protocol" if (models, epochs) == PROTOCOL_PRESETS["quick"] else None
     protocol = f"relabel protocol (teacher {args.teacher})" if args.teacher else "standard protocol"
-    print(f"evaluating {len(syn)} images: {args.models} models x {args.epochs} epochs of {', '.join(args.arch)}, "
-          f"{protocol}, tested on {len(test)} {dataset} images (change with --models / --epochs)", flush=True)
+    print(f"evaluating {len(syn)} images: {models} model{'s' if models != 1 else ''} x {epochs} epochs of "
+          f"{', '.join(args.arch)}, {protocol}{f' ({look})' if look else ''}, tested on {len(test)} {dataset} images "
+          "(change with --protocol / --models / --epochs)", flush=True)
     results = evaluate(
-        syn, test, arch=list(args.arch), models=args.models, epochs=args.epochs, lr=args.lr,
+        syn, test, arch=list(args.arch), models=models, epochs=epochs, lr=args.lr,
         augment=not args.no_augment, seed=args.seed, device=args.device, curriculum=args.curriculum,
         teacher=args.teacher, temperature=args.temperature,
     )
     for result in results.values():
+        if look:
+            result.extra["protocol"] = look
         print(result)
     if args.json:
         write_json_atomic(args.json, {name: r.to_dict() for name, r in results.items()})
@@ -328,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
                 "show": cmd_show, "release": cmd_release, "pull": cmd_pull, "releases": cmd_releases}
     try:
         handlers[args.command](args)
+    except BrokenPipeError:  # `mgdd show X | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"\ninterrupted. {_resume_hint(args)}", file=sys.stderr)
         return 130

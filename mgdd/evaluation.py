@@ -29,7 +29,7 @@ from .training import accuracy, resolve_loss, train_stages
 
 
 
-@dataclass
+@dataclass(repr=False)
 class EvalResult:
     """Accuracies (in %) of ``models`` networks of one architecture trained on a synthetic set."""
 
@@ -55,10 +55,13 @@ class EvalResult:
         return len(self.accuracies)
 
     def __str__(self) -> str:
+        look = f", {self.extra['protocol']}" if self.extra.get("protocol") else ""
         return (
             f"{self.arch}: {self.mean:.2f} ± {self.std:.2f} % "
-            f"({self.models} models, {self.epochs} epochs, {self.wall_time:.0f} s)"
+            f"({self.models} model{'s' if self.models != 1 else ''}, {self.epochs} epochs, {self.wall_time:.0f} s{look})"
         )
+
+    __repr__ = __str__  # print(evaluate(..., arch=[...])) shows a dict of these
 
     def to_dict(self) -> dict:
         return {**asdict(self), "mean": self.mean, "std": self.std}

@@ -120,7 +120,19 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: object) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json_text(obj) + "\n")
+
+
+def json_text(obj: object, level: int = 0) -> str:
+    """JSON indented by 2 with sorted keys, but a list of plain values on one line (500 class indices are one
+    line, not 500)."""
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(obj, dict) and obj:
+        items = [f"{inner}{json.dumps(str(k))}: {json_text(v, level + 1)}" for k, v in sorted(obj.items())]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(obj, (list, tuple)) and obj and any(isinstance(v, (dict, list, tuple)) for v in obj):
+        return "[\n" + ",\n".join(f"{inner}{json_text(v, level + 1)}" for v in obj) + f"\n{pad}]"
+    return json.dumps(obj)
 
 
 def save_figure_atomic(fig, path: str | os.PathLike, dpi: int = 120) -> None:

@@ -148,4 +148,19 @@ def test_help_lists_every_registered_method_and_the_defaults():
     from mgdd.cli import METHODS
 
     assert set(METHODS) == set(mgdd.available_methods())
-    assert "(default: 1000)" in " ".join(commands["evaluate"].format_help().split())  # --epochs
+    evaluate_help = " ".join(commands["evaluate"].format_help().split())
+    assert "5 models x 1000 epochs" in evaluate_help and "(default: field)" in evaluate_help  # the presets
+    assert "(default: None)" not in evaluate_help and "fmnist" in " ".join(text.split())  # aliases listed
+
+
+def test_quick_protocol_is_labelled_in_the_output_and_the_json(tmp_path, capsys):
+    out = tmp_path / "set"
+    assert main(["distill", "--method", "random", "--dataset", "digits", "--ipc", "1", "--out", str(out)]) == 0
+    report = tmp_path / "quick.json"
+    assert main(["evaluate", str(out), "--protocol", "quick", "--epochs", "100", "--json", str(report)]) == 0
+    printed = capsys.readouterr().out
+    assert "1 model x 100 epochs" in printed and "quick look, not the published protocol" in printed
+    assert "(1 model, 100 epochs" in printed  # EvalResult's own line, singular
+    saved = json.loads(report.read_text())["ConvNet"]
+    assert saved["epochs"] == 100 and len(saved["accuracies"]) == 1
+    assert saved["extra"]["protocol"] == "quick look, not the published protocol"
