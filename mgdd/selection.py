@@ -13,9 +13,15 @@ Used by the coreset baselines, the iterative methods' herding initialisation and
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import logging
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -23,6 +29,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .data import ImageDataset
+from .io import CorruptFileError, load_tensors, save_tensors_atomic, sha256, write_json_atomic
 from .nets import get_network
 from .nets.features import embed
 from .training import train_network
@@ -41,6 +48,23 @@ class SelectionFeatures(NamedTuple):
 
 _FEATURE_CACHE: "OrderedDict[tuple, SelectionFeatures]" = OrderedDict()
 _FEATURE_CACHE_SIZE = 2
+logger = logging.getLogger(__name__)
+DISK_CACHE_ENV = "MGDD_FEATURE_CACHE"  # a folder, or "off"; default ~/.cache/mgdd/selection
+
+
+def disk_cache_dir() -> Path | None:
+    """Where selection features are kept across processes (None: not kept on disk)."""
+    setting = os.environ.get(DISK_CACHE_ENV, "")
+    if setting.strip().lower() in ("off", "0", "no", "false"):
+        return None
+    return Path(setting).expanduser() if setting else Path.home() / ".cache" / "mgdd" / "selection"
+
+
+def dataset_fingerprint(data: ImageDataset) -> str:
+    """sha256 of a dataset's images and labels (about a second for Fashion-MNIST's 60000 images)."""
+    digest = hashlib.sha256(data.images.detach().cpu().float().contiguous().numpy().tobytes())
+    digest.update(data.labels.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -84,17 +108,65 @@ class FeatureSelector:
         return [idx[torch.randperm(len(idx), generator=rng)[: self.candidates_per_class]] for idx in train.class_index]
 
     def features(self, train: ImageDataset, seed: int, device: torch.device) -> SelectionFeatures:
-        """The candidates per class, their features and their cost (cached per dataset, network and seed)."""
+        """The candidates per class, their features and their cost: cached per dataset, network and seed in the
+        process and on disk (:func:`disk_cache_dir`, safetensors with a checksum), so that another process or
+        method selecting from the same data reuses them. A cached entry keeps its cost (``seconds``)."""
         key = (train.name, len(train), train.images.data_ptr(), self, seed, str(device))
         if key not in _FEATURE_CACHE:
-            started = time.perf_counter()
-            candidates = self.candidates(train, seed)
-            net = self.feature_network(train, seed, device)
-            features = embed_with_progress(net, train.images[torch.cat(candidates)], f"{self.rule}: features")
-            _FEATURE_CACHE[key] = SelectionFeatures(candidates, features, time.perf_counter() - started)
+            _FEATURE_CACHE[key] = self._from_disk(train, seed, device) or self._compute(train, seed, device)
             while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
                 _FEATURE_CACHE.popitem(last=False)
         return _FEATURE_CACHE[key]
+
+    def _compute(self, train: ImageDataset, seed: int, device: torch.device) -> SelectionFeatures:
+        started = time.perf_counter()
+        candidates = self.candidates(train, seed)
+        net = self.feature_network(train, seed, device)
+        features = embed_with_progress(net, train.images[torch.cat(candidates)], f"{self.rule}: features")
+        found = SelectionFeatures(candidates, features, time.perf_counter() - started)
+        self._to_disk(train, seed, device, found)
+        return found
+
+    def _disk_path(self, train: ImageDataset, seed: int, device: torch.device) -> Path | None:
+        folder = disk_cache_dir()
+        if folder is None:
+            return None
+        network = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("rule", "candidates_per_class")}
+        key = json.dumps({"data": dataset_fingerprint(train), "network": network, "seed": seed,
+                          "candidates": self.candidates_per_class, "device": torch.device(device).type},
+                         sort_keys=True)
+        return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.safetensors"
+
+    def _from_disk(self, train: ImageDataset, seed: int, device: torch.device) -> SelectionFeatures | None:
+        path = self._disk_path(train, seed, device)
+        if path is None or not path.exists():
+            return None
+        try:
+            recorded = json.loads(path.with_suffix(".json").read_text())["sha256"]
+            if sha256(path) != recorded:
+                raise CorruptFileError(f"{path} does not match its checksum")
+            tensors, metadata = load_tensors(path)
+        except (OSError, KeyError, ValueError) as error:  # CorruptFileError is a ValueError
+            logger.warning("selection features in %s are unreadable (%s); computing them again", path, error)
+            return None
+        lengths = tensors["lengths"].tolist()
+        candidates = list(tensors["candidates"].split(lengths))
+        logger.info("selection features from %s (cost %.1f s when computed)", path, float(metadata["seconds"]))
+        return SelectionFeatures(candidates, tensors["features"].to(device), float(metadata["seconds"]))
+
+    def _to_disk(self, train: ImageDataset, seed: int, device: torch.device, found: SelectionFeatures) -> None:
+        path = self._disk_path(train, seed, device)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_tensors_atomic(path, {"candidates": torch.cat(found.candidates),
+                                       "lengths": torch.tensor([len(c) for c in found.candidates]),
+                                       "features": found.features}, metadata={"seconds": repr(found.seconds)})
+            write_json_atomic(path.with_suffix(".json"), {"sha256": sha256(path), "dataset": train.name,
+                                                          "seed": seed, "selector": dataclasses.asdict(self)})
+        except OSError as error:  # a read-only home must not stop a selection
+            logger.warning("cannot keep selection features in %s (%s)", path.parent, error)
 
     def feature_network(self, train: ImageDataset, seed: int, device: torch.device) -> torch.nn.Module:
         torch.manual_seed(seed)
@@ -115,7 +187,8 @@ class FeatureSelector:
 
 
 def clear_feature_cache() -> None:
-    """Forget the cached selection features (the next selection trains its feature network again)."""
+    """Forget the selection features cached in this process (the disk cache stays: set ``MGDD_FEATURE_CACHE=off``
+    so that the next selection trains its feature network again, as timed benchmarks do)."""
     _FEATURE_CACHE.clear()
 
 

@@ -15,6 +15,8 @@ import os
 # huggingface_hub reads these once, at import time: set them before anything can import it.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+# selection features cached on disk go to a folder of this test session, not the user's cache
+os.environ["MGDD_FEATURE_CACHE"] = __import__("tempfile").mkdtemp(prefix="mgdd-feature-cache-")
 
 from pathlib import Path  # noqa: E402
 

@@ -42,10 +42,11 @@ def test_selection_over_a_random_candidate_subset(digits_train):
         FeatureSelector("herding", candidates_per_class=0)
 
 
-def test_a_cached_selection_still_counts_its_feature_network(digits_train):
+def test_a_cached_selection_still_counts_its_feature_network(digits_train, monkeypatch):
     """A second IPC selected from cached features costs its feature network too, not only the selection."""
     from mgdd.selection import clear_feature_cache
 
+    monkeypatch.setenv("MGDD_FEATURE_CACHE", "off")  # the first selection computes its features in this process
     clear_feature_cache()
     first = mgdd.distill("herding", digits_train, ipc=2, seed=0, feature_epochs=2)
     second = mgdd.distill("herding", digits_train, ipc=5, seed=0, feature_epochs=2)  # features from the cache
@@ -54,6 +55,34 @@ def test_a_cached_selection_still_counts_its_feature_network(digits_train):
     assert second.metadata["wall_time"] < feature_seconds  # the cache hit: without the fix, its cost
     assert second.distill_seconds >= feature_seconds and first.distill_seconds >= feature_seconds
     assert first.distill_seconds <= first.metadata["wall_time"] + 1e-3
+
+
+def test_selection_features_are_reused_across_processes_from_a_checked_disk_cache(digits_train, tmp_path,
+                                                                                 monkeypatch, caplog):
+    from mgdd.selection import FeatureSelector, clear_feature_cache
+
+    monkeypatch.setenv("MGDD_FEATURE_CACHE", str(tmp_path))
+    selector = FeatureSelector("herding", feature_epochs=1, feature_per_class=20, candidates_per_class=50)
+    clear_feature_cache()
+    first = selector.select_indices(digits_train, 3, 0, torch.device("cpu"))
+    files = sorted(tmp_path.glob("*.safetensors"))
+    assert len(files) == 1 and files[0].with_suffix(".json").exists()
+    clear_feature_cache()  # a new process: only the disk cache is left
+    monkeypatch.setattr(FeatureSelector, "feature_network", lambda *a: pytest.fail("features computed again"))
+    with caplog.at_level("INFO"):
+        assert torch.equal(selector.select_indices(digits_train, 3, 0, torch.device("cpu")), first)
+    assert "selection features from" in caplog.text
+    kcenter = FeatureSelector("kcenter", feature_epochs=1, feature_per_class=20, candidates_per_class=50)
+    kcenter.select_indices(digits_train, 3, 0, torch.device("cpu"))  # another rule, the same network: reused
+    monkeypatch.undo()
+    monkeypatch.setenv("MGDD_FEATURE_CACHE", str(tmp_path))
+    data = bytearray(files[0].read_bytes())
+    data[-8:] = bytes(8)  # a damaged cache file is recomputed, with a warning, never used
+    files[0].write_bytes(bytes(data))
+    clear_feature_cache()
+    with caplog.at_level("WARNING"):
+        assert torch.equal(selector.select_indices(digits_train, 3, 0, torch.device("cpu")), first)
+    assert "does not match its checksum" in caplog.text
 
 
 def test_kcenter_matches_hand_computation():
