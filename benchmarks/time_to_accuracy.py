@@ -49,7 +49,7 @@ ITERATIVE = ("dm", "dc", "dsa", "mtt", "frepo")
 MGDD_VARIANTS = {
     "mgdd": {},
     "mgdd-identity": {"steps": 0, "generator": "none"},
-    "mgdd-meta": {"generator": "mgdd-convnet-28"},
+    "mgdd-meta": {"generator": "pretrained"},
     "mgdd-untrained": {"generator": "untrained"},
 }
 RUNS = Path("runs") / NAME
