@@ -256,18 +256,23 @@ class IterativeDistiller(Distiller):
         total = None if self.time_budget is not None and self.iterations >= 10**6 else self.iterations
         bar = tqdm(total=total, initial=state.iteration, desc=f"{self.name} ipc{ipc}",
                    disable=not self.progress, leave=False)
-        while state.iteration < self.iterations and not self._out_of_time(state):
-            tick = time.perf_counter()
-            state.begin_iteration()
-            state.last_loss = self.iterate(state)
-            self.after_step(state)
-            state.iteration += 1
-            state.elapsed += time.perf_counter() - tick
-            bar.update(1)
-            bar.set_postfix(loss=f"{state.last_loss:.4f}", s=f"{state.elapsed:.0f}")
-            if self.snapshot_dir is not None and self._snapshot_due(state, state.elapsed - (time.perf_counter() - tick)):
-                self._snapshot(state)
-        bar.close()
+        try:
+            while state.iteration < self.iterations and not self._out_of_time(state):
+                tick = time.perf_counter()
+                state.begin_iteration()
+                state.last_loss = self.iterate(state)
+                self.after_step(state)
+                state.iteration += 1
+                state.elapsed += time.perf_counter() - tick
+                bar.update(1)
+                bar.set_postfix(loss=f"{state.last_loss:.4f}", s=f"{state.elapsed:.0f}")
+                if self.snapshot_dir is not None and self._snapshot_due(state, state.elapsed - (time.perf_counter() - tick)):
+                    self._snapshot(state)
+        except KeyboardInterrupt:
+            logger.warning("%s interrupted at iteration %d. %s", self.name, state.iteration, self.resume_hint())
+            raise
+        finally:
+            bar.close()
         if self.snapshot_dir is not None and not (self.snapshot_dir / _snapshot_name(state.iteration)).exists():
             self._snapshot(state)
         return self._synthetic_set(state)
@@ -276,6 +281,17 @@ class IterativeDistiller(Distiller):
         """Every ``snapshot_every`` iterations, and at the iteration that crossed a time of ``snapshot_at``."""
         crossed = any(previous_elapsed < t <= state.elapsed for t in self.snapshot_at)
         return crossed or state.iteration % self.snapshot_every == 0
+
+    def resume_hint(self) -> str:
+        """What an interrupted run left and how to continue it."""
+        if self.snapshot_dir is None:
+            return "Nothing was kept: pass snapshot_dir to make the run resumable."
+        saved = list_snapshots(self.snapshot_dir) if self.snapshot_dir.is_dir() else []
+        if not saved:
+            return (f"No snapshot in {self.snapshot_dir} yet (the first comes after {self.snapshot_every} iterations "
+                    "or at the first snapshot_at time); the same call starts again.")
+        return (f"The last snapshot (iteration {saved[-1][0]}) is in {self.snapshot_dir}: the same call with the same "
+                "arguments continues from it.")
 
     def _out_of_time(self, state: RunState) -> bool:
         return self.time_budget is not None and state.elapsed >= self.time_budget

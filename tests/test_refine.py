@@ -94,3 +94,24 @@ def test_colour_is_kept_and_beats_random_real_images_on_data_whose_classes_are_h
     # measured at seed 0: MGDD 95.1, random real 84.4, grey 13.7 (benchmarks/results/mgdd_colour.md: 300 epochs)
     check_bound("hues IPC 5: MGDD - random real (points)", quick["mgdd"] - quick["random"], ">", 4.0)
     check_bound("hues IPC 5: grey pipeline - random real (points)", quick["grey"] - quick["random"], "<", -30.0)
+
+
+def test_ctrl_c_during_refinement_says_where_the_last_snapshot_is(digits_train, tmp_path, monkeypatch, caplog):
+    from mgdd.feature_regression import FeatureRegression
+
+    small = digits_train.balanced_subset(30, seed=0)
+    mgdd.distill("mgdd", small, 1, generator="none", refine_steps=2, snapshot_dir=str(tmp_path), progress=False)
+    calls = []
+    original = FeatureRegression.iterate
+
+    def interrupt_on_second_call(self, state):
+        calls.append(state.iteration)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, state)
+
+    monkeypatch.setattr(FeatureRegression, "iterate", interrupt_on_second_call)
+    with caplog.at_level("WARNING"), pytest.raises(KeyboardInterrupt):
+        mgdd.distill("mgdd", small, 1, generator="none", refine_steps=10, snapshot_dir=str(tmp_path), progress=False)
+    assert "interrupted at iteration 3" in caplog.text
+    assert f"The last snapshot (iteration 2) is in {tmp_path}" in caplog.text and "continues from it" in caplog.text
