@@ -177,6 +177,8 @@ class Bench:
         for key, entry in sorted(self.results.items()):
             if entry.get("ipc") != self.args.ipc or entry.get("accuracy") is not None or "set" not in entry:
                 continue
+            if entry["method"] not in self.args.methods or entry["rung"] not in (0, *self.args.ladder):
+                continue  # --methods and --ladder choose what this call evaluates (the rest waits)
             syn = mgdd.SyntheticSet.load(CHECKPOINTS_DIR.parent / entry["set"])
             result = evaluate_by_model(f"{NAME}/{key}/{self.args.models}x{self.args.epochs}", self.args.models,
                                        self.args.seed, lambda seed: mgdd.evaluate(
