@@ -177,11 +177,13 @@ def test_channel_mismatch_is_an_error_unless_converted(digits_train):
     assert torch.equal(gen.generate(1, data=colour).images, syn.images)  # the user's data is the adapted target
     result = mgdd.evaluate(syn, colour, models=1, epochs=2, progress=False)
     assert 0 <= result.mean <= 100
-    # without adaptation, generate converts the same way on request
+    # without adaptation, generate converts the same way on request; otherwise it skips the generator, keeping colour
     fresh = MetaGenerator(**TINY)
+    kept = fresh.generate(1, data=colour)
+    assert kept.metadata["guided_steps"] == 0 and "converted_from_channels" not in kept.metadata
+    assert fresh.generate(1, data=colour, convert_channels=True).metadata["converted_from_channels"] == 1
     with pytest.raises(ValueError, match="convert_channels=True"):
-        fresh.generate(1, data=colour)
-    assert fresh.generate(1, data=colour, convert_channels=True).image_shape == (3, 8, 8)
+        fresh.generate(1, data=colour, guided_steps=1)  # the generator asked for on colour data
 
 
 def test_empty_class_and_nan_data_are_rejected():

@@ -48,6 +48,8 @@ DEFAULT_INIT = "herding"
 DEFAULT_LABELS = "auto"
 DEFAULT_LABEL_NETWORKS = 8
 SOFT_LABEL_MAX_IPC = 10  # labels="auto": least-squares up to this IPC (measured better at 1 and 10), one-hot above
+# the generator is applied up to this IPC (docs/mgdd.md: at IPC 50 it cost about 2 points against its own start)
+GENERATOR_MAX_IPC = 10
 LABEL_SEED_STRIDE = 7919  # seeds of the label networks: seed + 1 + stride * j (apart from the guidance's seed + 2)
 
 
@@ -320,8 +322,9 @@ class MetaGenerator:
                 summed objective, :func:`solve_labels_across_networks`); their real features are cached.
             label_ridge: ridge of the ridge heads in the label solve (default: the model's ``ridge``).
             guided_steps: generator steps, each reading the guidance at its own input (default: the model's
-                ``unroll``, what it was trained with); more steps use the generator as a learned optimiser;
-                0 skips the generator (the start images with their labels: works on any channels).
+                ``unroll``, what it was trained with, where :func:`generator_applies`, else 0); more steps use the
+                generator as a learned optimiser; 0 skips the generator (the start images with their labels: any
+                channels).
             progress: a bar while the real features of a new target are computed (the first call's extra seconds).
             convert_channels: accept ``data`` whose channels differ from the generator's, as :meth:`adapt` does.
                 Either way, a set for data that was converted comes back in that data's channels and
@@ -333,7 +336,13 @@ class MetaGenerator:
             raise ValueError(f"labels must be one of {LABEL_METHODS}, got {labels!r}")
         if label_networks < 1 or (label_ridge is not None and label_ridge <= 0):
             raise ValueError(f"label_networks must be >= 1 and label_ridge > 0, got {label_networks}, {label_ridge}")
-        steps = self.model.unroll if guided_steps is None else guided_steps
+        source_channels = as_image_dataset(data).channels if data is not None else (
+            (self.target.source or self.target.data).channels if self.target is not None else self.model.channels)
+        adapted_converted = (self.target is not None and self.target.source is not None
+                             and (data is None or self.target.holds(as_image_dataset(data))))
+        uses_generator = generator_applies(ipc, source_channels, self.model.channels,
+                                           convert_channels or adapted_converted)
+        steps = (self.model.unroll if uses_generator else 0) if guided_steps is None else guided_steps
         if steps < 0:
             raise ValueError(f"guided_steps must be >= 0 (0: no generator, the start images as they are), "
                              f"got {guided_steps}")
@@ -404,7 +413,9 @@ class MetaGenerator:
         if data is None or (self.target is not None and self.target.holds(data)):
             if self.target is None:
                 raise RuntimeError("call adapt(data) first, or pass data= to generate")
-            return self.target
+            if keep_channels or self.target.data.channels == self.model.channels:
+                return self.target
+            data = self.target.data  # kept in its own channels before; the generator needs them converted now
         source = as_image_dataset(data)
         converted = source if keep_channels else self._prepare_target(source, convert_channels)
         target = AdaptedTarget(converted, {}, source=source if source is not converted else None)
@@ -445,6 +456,12 @@ class MetaGenerator:
                 "targets": nn.functional.one_hot(data.labels[real], data.num_classes).double().to(device),
             }
         return target.references[key]
+
+
+def generator_applies(ipc: int, data_channels: int, model_channels: int, convert_channels: bool = False) -> bool:
+    """Where the pipeline applies the generator by default: up to IPC ``GENERATOR_MAX_IPC`` (above, it measured
+    below its own start), on data in its channels (or converted on request: colour is otherwise kept)."""
+    return ipc <= GENERATOR_MAX_IPC and (data_channels == model_channels or convert_channels)
 
 
 def auto_labels(ipc: int, channels: int) -> str:

@@ -21,16 +21,13 @@ from ..methods import Distiller, register_method
 from ..synthetic import SyntheticSet
 from .meta import (
     DEFAULT_ADAPT_STEPS, DEFAULT_INIT, DEFAULT_LABEL_NETWORKS, DEFAULT_LABELS, DEFAULT_MEAN_WEIGHT, DEFAULT_MODEL,
-    INIT_METHODS, LABEL_METHODS, MetaGenerator, with_stages,
+    INIT_METHODS, LABEL_METHODS, MetaGenerator, generator_applies, with_stages,
 )
 from .model import GeneratorModel
 from .refine import refine_set
 
 logger = logging.getLogger(__name__)
 GENERATORS = ("auto", "pretrained", "untrained", "none")
-# generator="auto": the sizes at which the adapted generator measured at least level with its start
-# (docs/mgdd.md: at IPC 50 it cost about 2 points, 82.58 / 83.14 against herding's 85.15)
-GENERATOR_MAX_IPC = 10
 ONE_PASS_DIR = "one_pass"
 
 
@@ -41,8 +38,7 @@ class MGDD(Distiller):
     ``generator``: ``"pretrained"`` (``model``, a bundled name, local directory or Hub id, adapted),
     ``"untrained"`` (a fresh generator of the same architecture, adapted the same way: the control),
     ``"none"`` (the start images and their closed-form labels as they are: no adaptation, any channels), or
-    ``"auto"``: ``"pretrained"`` up to IPC ``GENERATOR_MAX_IPC`` on data in the generator's channels, else
-    ``"none"``. Other options mirror :meth:`MetaGenerator.adapt` and :meth:`MetaGenerator.one_pass`
+    ``"auto"``: ``"pretrained"`` where :func:`~mgdd.generator.meta.generator_applies`, else ``"none"``. Other options mirror :meth:`MetaGenerator.adapt` and :meth:`MetaGenerator.one_pass`
     (``adapt_ipc``: a size or a range [low, high] drawn per step). ``time_budget`` (seconds of the whole
     pipeline) or ``refine_steps`` turn on the refinement; ``refine_options`` override its objective.
     The set's metadata records each stage's seconds (``stages``); ``distill_seconds`` is their sum.
@@ -92,11 +88,8 @@ class MGDD(Distiller):
     def resolve_generator(self, train: ImageDataset, ipc: int) -> str:
         if self.generator != "auto":
             return self.generator
-        if ipc > GENERATOR_MAX_IPC:
-            return "none"
-        if not self.convert_channels and GeneratorModel.from_pretrained(self.model).channels != train.channels:
-            return "none"
-        return "pretrained"
+        channels = GeneratorModel.from_pretrained(self.model).channels
+        return "pretrained" if generator_applies(ipc, train.channels, channels, self.convert_channels) else "none"
 
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
         start = self._one_pass(train, ipc, seed, device)
@@ -155,7 +148,8 @@ class MGDD(Distiller):
         started = time.perf_counter()
         syn = gen.one_pass(ipc, data=train if generator == "none" else None, init=self.init, labels=self.labels,
                            label_networks=self.label_networks, seed=seed, device=device,
-                           convert_channels=self.convert_channels, guided_steps=0 if generator == "none" else None,
+                           convert_channels=self.convert_channels,
+                           guided_steps=0 if generator == "none" else gen.model.unroll,
                            progress=self.progress)
         syn.metadata.update(model=self.model if generator != "none" else None, generator=generator)
         return with_stages(syn, gen.adapt_info.get("seconds", 0.0), time.perf_counter() - started)
