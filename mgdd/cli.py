@@ -297,7 +297,8 @@ def cmd_show(args) -> None:
           f"{100 * outside:.1f} % of pixels outside)")
     print(json.dumps(syn.metadata, indent=2, sort_keys=True))
     if args.png:
-        print("grid:", syn.save_grid(Path(args.png)))
+        print("grid:", syn.save_grid(Path(args.png)), f"({min(10, syn.ipc)} of {syn.ipc} per class; pixels clipped "
+              "to the real range [0, 1] for display only, the set itself is unchanged)")
 
 
 def cmd_release(args) -> None:

@@ -197,10 +197,12 @@ class SyntheticSet(LabelledImages):
             raise CorruptFileError(f"{file} is not an mgdd synthetic set (missing or bad {error})") from error
 
     def save_grid(self, path: str | os.PathLike, max_per_class: int = 10) -> Path:
-        """PNG of the set, de-normalised, one row per class (at most ``max_per_class`` columns).
-
-        Multi-formation sets show their stored images (each a grid of its samples)."""
-        from torchvision.utils import make_grid, save_image
+        """PNG of the set, de-normalised, one row per class headed by its name (at most ``max_per_class``
+        columns; a caption says how many of each class's images are shown). Pixels are clipped to the real
+        data's range [0, 1] for display only. Multi-formation sets show their stored images (each a grid of its
+        samples)."""
+        from PIL import Image, ImageDraw
+        from torchvision.utils import make_grid
 
         labels = self.sample_classes
         rows = []
@@ -212,8 +214,19 @@ class SyntheticSet(LabelledImages):
             pad = blank.expand(columns - len(members), *self.image_shape)
             rows.append(torch.cat([members, pad]))
         grid = make_grid(torch.cat(rows), nrow=columns, padding=1, pad_value=1.0)
+        picture = Image.fromarray((grid.permute(1, 2, 0) * 255).round().byte().numpy()).convert("RGB")
+        row_height = (grid.shape[1] - 1) // self.num_classes
+        names = [str(n) for n in self.class_names]
+        margin = 6 * max(len(n) for n in names) + 8
+        caption = f"{columns} of {self.ipc} per class shown; pixels clipped to [0, 1] for display"
+        canvas = Image.new("RGB", (max(picture.width + margin, 6 * len(caption) + 8), picture.height + 14), "white")
+        canvas.paste(picture, (margin, 0))
+        draw = ImageDraw.Draw(canvas)
+        for c, name in enumerate(names):
+            draw.text((2, c * row_height + max(0, row_height // 2 - 5)), name, fill="black")
+        draw.text((2, picture.height + 2), caption, fill="black")
         with atomic_path(path) as tmp:
-            save_image(grid, str(tmp), format="png")
+            canvas.save(tmp, format="png")
         return Path(path)
 
     def export_dd_ranking(self, folder: str | os.PathLike) -> Path:

@@ -108,10 +108,12 @@ def test_grid_png_has_one_row_per_class(tmp_path: Path) -> None:
     with Image.open(path) as image:
         assert image.format == "PNG"
         width, height = image.size
-    # make_grid(nrow=columns, padding=1): each cell is (H+1) x (W+1), plus one padding line at the end
+    # make_grid(nrow=columns, padding=1): each cell is (H+1) x (W+1), plus one padding line at the end; class names in
+    # a left margin, a caption line below
     columns = min(10, ipc)
-    assert height == NUM_CLASSES * (h + 1) + 1
-    assert width == columns * (w + 1) + 1
+    margin = 6 * max(len(n) for n in NAMES) + 8
+    assert height == NUM_CLASSES * (h + 1) + 1 + 14
+    assert width >= margin + columns * (w + 1) + 1
 
 
 def test_grid_caps_columns_and_pads_short_classes(tmp_path: Path) -> None:
@@ -119,12 +121,15 @@ def test_grid_caps_columns_and_pads_short_classes(tmp_path: Path) -> None:
     labels = torch.tensor([0] * 12 + [1])
     syn = SyntheticSet(torch.randn(13, 1, 4, 4), labels, 3, NAMES, (0.5,), (0.25,))
     path = syn.save_grid(tmp_path / "g.png")
+    margin = 6 * max(len(n) for n in NAMES) + 8
     with Image.open(path) as image:
-        assert image.size == (10 * 5 + 1, 3 * 5 + 1)
         pixels = np.asarray(image.convert("L"))
-    assert pixels.shape == (16, 51)
-    assert (pixels[11:15, :] == 255).all()  # the empty row for class 2 is blank (white)
-    assert (pixels[6:10, 6:] == 255).all()  # class 1: one image, then blanks
+    grid = pixels[:16, margin:margin + 51]  # the images: 3 rows of 10 cells of 5 x 5
+    assert grid.shape == (16, 51)
+    assert (grid[11:15, :] == 255).all()  # the empty row for class 2 is blank (white)
+    assert (grid[6:10, 6:] == 255).all()  # class 1: one image, then blanks
+    assert not (grid[1:5, 1:5] == 255).all()  # class 0's first image is there
+    assert (pixels[:16, :margin] < 255).any()  # class names in the margin
 
 
 def test_save_without_grid(tmp_path: Path) -> None:
