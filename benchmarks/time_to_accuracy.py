@@ -132,8 +132,9 @@ class Bench:
                       per_class=self.args.expert_per_class, seed=self.args.seed, device=self.device)
         return buffer_seconds(folder)
 
-    def pending_rungs(self, method: str) -> list[float]:
-        return [r for r in self.args.ladder if self.key(method, r) not in self.results]
+    def pending_rungs(self, method: str) -> list[float | str]:
+        rungs = [*(["one-pass"] if method in MGDD_VARIANTS else []), *self.args.ladder]
+        return [r for r in rungs if self.key(method, r) not in self.results]
 
     def distill_iterative(self, method: str, options: dict, upfront: float = 0.0) -> None:
         """One run to the largest rung, snapshotting each rung's crossing; each rung's snapshot kept."""
@@ -146,14 +147,18 @@ class Bench:
                            snapshot_dir=str(folder), snapshot_at=list(self.args.ladder), progress=False, **options)
         snapshots = [(float(mgdd.SyntheticSet.load(p).metadata["distill_seconds"]), p)
                      for _, p in list_snapshots(folder)]
-        for rung in rungs:
-            crossed = [(s, p) for s, p in snapshots if s >= rung]
-            seconds, path = min(crossed) if crossed else max(snapshots)
-            kept = mgdd.SyntheticSet.load(path)
-            self.record_set(method, rung, kept, seconds + upfront, iterations=kept.metadata.get("iteration"),
+        if (folder / "one_pass").is_dir():  # MGDD's first point: the one-pass set, before any refinement
+            self.keep_rung(method, "one-pass", mgdd.SyntheticSet.load(folder / "one_pass"), upfront, options)
+        for rung, (seconds, path) in rung_snapshots(snapshots, self.args.ladder).items():
+            if self.key(method, rung) not in self.results:
+                self.keep_rung(method, rung, mgdd.SyntheticSet.load(path), upfront, options)
+        del syn
+
+    def keep_rung(self, method: str, rung: float | str, kept: mgdd.SyntheticSet, upfront: float, options: dict) -> None:
+        if self.key(method, rung) not in self.results:
+            self.record_set(method, rung, kept, kept.distill_seconds + upfront, iterations=kept.metadata.get("iteration"),
                             upfront_seconds=round(upfront, 1), options=stringify(options),
                             stages=kept.metadata.get("stages"))
-        del syn
 
     def distill(self) -> None:
         for method in self.args.methods:
@@ -177,7 +182,7 @@ class Bench:
         for key, entry in sorted(self.results.items()):
             if entry.get("ipc") != self.args.ipc or entry.get("accuracy") is not None or "set" not in entry:
                 continue
-            if entry["method"] not in self.args.methods or entry["rung"] not in (0, *self.args.ladder):
+            if entry["method"] not in self.args.methods or entry["rung"] not in (0, "one-pass", *self.args.ladder):
                 continue  # --methods and --ladder choose what this call evaluates (the rest waits)
             syn = mgdd.SyntheticSet.load(CHECKPOINTS_DIR.parent / entry["set"])
             result = evaluate_by_model(f"{NAME}/{key}/{self.args.models}x{self.args.epochs}", self.args.models,
@@ -197,6 +202,18 @@ class Bench:
             self.evaluate()
         write_markdown(RESULTS_DIR / f"{NAME}.md", render(self.results))
         plot(self.results, self.args.ipc, RESULTS_DIR / f"{NAME}_ipc{self.args.ipc}.png")
+
+
+def rung_snapshots(snapshots: list[tuple[float, Path]], ladder: list[int]) -> dict[int, tuple[float, Path]]:
+    """Each rung's set: the first snapshot at or past the rung and before the next one (a run snapshots the
+    iteration that crosses each rung; a rung its run passed over before its first snapshot has none)."""
+    chosen = {}
+    bounds = sorted(ladder) + [float("inf")]
+    for rung, following in zip(bounds, bounds[1:]):
+        inside = [(seconds, path) for seconds, path in snapshots if rung <= seconds < following]
+        if inside:
+            chosen[rung] = min(inside)
+    return chosen
 
 
 def parse_options(pairs: list[str]) -> dict:

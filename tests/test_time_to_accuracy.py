@@ -32,3 +32,14 @@ def test_tables_never_mix_processors_and_pending_sets_are_counted():
     assert f"## IPC 10, distilled on {ZEN4}" in table and "## IPC 10, distilled on Intel Xeon" in table
     assert "| dm | 600 | 600 | pending |" in table and "1 set(s) distilled, evaluation pending" in table
     assert processor_slug(ZEN4) == "amd-epyc-zen-4-family-25-model-17"
+
+
+def test_each_rung_keeps_the_snapshot_that_crossed_it_and_none_it_passed_over():
+    from time_to_accuracy import rung_snapshots
+
+    ladder = [60, 120, 300, 600, 1200]
+    dm = [(76, "a"), (125, "b"), (310, "c"), (602, "d"), (700, "every-10"), (1201, "e")]
+    assert rung_snapshots(dm, ladder) == {60: (76, "a"), 120: (125, "b"), 300: (310, "c"), 600: (602, "d"),
+                                          1200: (1201, "e")}
+    # MGDD adapted for 341 s: its refinement's first snapshot is at 602 s, so rungs 60-300 have no set of their own
+    assert rung_snapshots([(602, "d"), (1201, "e")], ladder) == {600: (602, "d"), 1200: (1201, "e")}
