@@ -98,6 +98,12 @@ class FeatureRegression(IterativeDistiller):
     def synthetic_labels(self, state: RunState) -> Tensor:
         return state.learnables.labels
 
+    def _synthetic_set(self, state: RunState):
+        syn = super()._synthetic_set(state)
+        if self.loss == "platt":  # the scale the ridge predictions were trained under: softmax(scale * labels) is
+            syn.metadata["platt_scale"] = float(state.learnables.log_scale.detach().exp())  # the labels' distribution
+        return syn
+
     def initialise(self, state: RunState) -> None:
         if self.model_pool == "online":
             state.scratch["pool"] = OnlineModelPool(lambda seed: self._network(state, seed), self.pool_size,

@@ -82,7 +82,7 @@ def refine_set(
     refined = run.run(data, start.ipc, seed, device or start.images.device)
     run_metadata = refined.metadata
     refined.metadata = {**start.metadata, "iteration": run_metadata["iteration"], "loss": run_metadata["loss"],
-                        "distill_seconds": run_metadata["distill_seconds"],
+                        "distill_seconds": run_metadata["distill_seconds"], "platt_scale": run_metadata.get("platt_scale"),
                         "refine": {"steps": run_metadata["iteration"],
                                    "seconds": round(run_metadata["distill_seconds"] - run.seconds_before, 3),
                                    "options": {k: v for k, v in run.settings().items() if k != "start"}}}
