@@ -69,7 +69,9 @@ def test_fixed_labels_stay_and_platt_learns_its_scale(small_digits):
     initial = distill("frepo", small_digits, ipc=1, iterations=0, width=32, progress=False)
     assert not torch.equal(fixed.images, initial.images)
     platt = distill("frepo", small_digits, ipc=1, iterations=3, loss="platt", width=32, progress=False)
-    assert platt.metadata["loss"] == pytest.approx(platt.metadata["loss"]) and platt.metadata["loss"] > 0
+    # the scale starts at 1 (log-scale 0) and is learned: after 3 Adam steps at lr 3e-3 it has moved by about 3e-3 x 3
+    assert platt.metadata["loss"] > 0 and abs(platt.metadata["platt_scale"] - 1.0) > 1e-3
+    assert "platt_scale" not in fixed.metadata  # the MSE objective has no scale
 
 
 def test_frepo_sets_are_evaluated_with_mse_on_their_labels(small_digits, digits_test):

@@ -160,10 +160,12 @@ def test_opts_override_name() -> None:
 
 
 def test_every_available_name_builds() -> None:
+    images = torch.randn(2, 3, 64, 64)
     for name in available_networks():
         if name.startswith("ConvNet"):
             opts = {} if "W" in name[7:] else {"width": 4}
-            get_network(name, 3, 10, 64, **opts)
+            net = get_network(name, 3, 10, 64, **opts)
+            assert net(images).shape == (2, 10), name  # builds, and maps images to one logit per class
 
 
 # ----------------------------------------------------------------- errors

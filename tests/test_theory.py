@@ -125,7 +125,6 @@ def test_distilled_data_beats_random_real_data_of_equal_memory(tiny_problem, che
 
 def test_performance_matching_variant_improves_on_its_initialisation(tiny_problem, check_bound):
     p = tiny_problem
-    start = (p.stage1[0][:8].clone(), p.stage1[1][:8].clone())
     x, y = distill_stage1(p.stage1, 8, p.student, steps=40, objective="performance", stage2_real=p.stage2,
                           real_batch=2048, seed=0)
     rng = torch.Generator().manual_seed(0)
@@ -134,7 +133,6 @@ def test_performance_matching_variant_improves_on_its_initialisation(tiny_proble
     check_bound("performance-matched MSE / its initialisation's", p.mse((x, y), p.stage2) / before, "<", 1.0)
     with pytest.raises(ValueError, match="stage2_real"):
         distill_stage1(p.stage1, 8, p.student, objective="performance")
-    assert start[0].shape == (8, 32)
 
 
 def test_first_stage_draws_the_network_train_student_trains():
@@ -175,6 +173,7 @@ def test_scaling_search_resumes_from_its_partial_file(tmp_path):
     first = scaling_cells(config, tmp_path, progress=False)
     partial = json.loads((tmp_path / "partial.json").read_text())
     assert list(partial["found"]) == ["(8, 1, 32)/0"]
+    assert partial["found"]["(8, 1, 32)/0"]["m1"] == first[(8, 1, 32)]["m1"]  # the file holds what was computed
     partial["found"]["(8, 1, 32)/0"]["m1"] = 999  # a finished cell is read back, not recomputed
     (tmp_path / "partial.json").write_text(json.dumps(partial))
     assert scaling_cells(config, tmp_path, progress=False)[(8, 1, 32)]["m1"] == 999
@@ -183,7 +182,6 @@ def test_scaling_search_resumes_from_its_partial_file(tmp_path):
     config.steps = 6  # another config starts afresh
     assert scaling_cells(config, tmp_path, progress=False)[(8, 1, 32)]["m1"] != 999
     assert scaling_cells(config, tmp_path, progress=False, partial_name="partial-d.json")[(8, 1, 32)]["m1"] != 999
-    assert first[(8, 1, 32)]["m1"] in (4, 8, None)
 
 
 def test_absolute_criterion_sets_one_stage_a_target_and_keeps_calibrated_sizes(tmp_path):
