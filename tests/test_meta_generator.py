@@ -315,3 +315,9 @@ def test_adaptation_without_steps_computes_no_feature_pool(digits_train, monkeyp
     assert all(torch.equal(before[k], v) for k, v in gen.model.state_dict().items())
     with pytest.raises(ValueError, match="steps must be >= 0"):
         gen.adapt(digits_train, steps=-1, progress=False)
+
+
+def test_a_size_the_generator_was_not_trained_on_is_said(digits_train, caplog):
+    with caplog.at_level("WARNING"):
+        MetaGenerator.from_pretrained().adapt(digits_train, steps=0, progress=False)
+    assert "meta-trained on 28x28 images and the data's are 8x8" in caplog.text

@@ -6,6 +6,7 @@ The weights and their config are a :class:`~mgdd.generator.model.GeneratorModel`
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from .network import ConditionalGenerator
 from .refine import parse_budget, refine_set
 from .step import FeaturePool, PartTimer, distillation_loss, random_feature_net, sample_task, synthesize
 
+logger = logging.getLogger(__name__)
 INIT_METHODS = ("random", "kcenter", "herding")
 MODEL_POOLS = ("random", "online")
 ADAPT_LOSSES = ("mse", "platt")
@@ -245,6 +247,12 @@ class MetaGenerator:
                                   self.model.feature_width, rng, device)
 
     def _prepare_target(self, data: ImageDataset, convert_channels: bool) -> ImageDataset:
+        trained = self.model.provenance.get("train_image_size")
+        if trained and tuple(data.image_shape[1:]) != (trained, trained):
+            logger.warning("this generator was meta-trained on %dx%d images and the data's are %dx%d: it runs on them "
+                           "as they are (it is fully convolutional), unmeasured at this size; resize the data to "
+                           "%d pixels (from_tensors of F.interpolate) to stay where it was trained", trained, trained,
+                           *data.image_shape[1:], trained)
         if data.channels == self.model.channels:
             return data
         if not convert_channels:
