@@ -230,7 +230,12 @@ class SyntheticSet(LabelledImages):
         return Path(path)
 
     def export_dd_ranking(self, folder: str | os.PathLike) -> Path:
-        """Write ``images.pt``, ``labels.pt`` (and ``lr.pt``) in the layout DD-Ranking reads.
+        """Write ``images.pt``, ``labels.pt`` (and ``lr.pt``) in the file layout of DD-Ranking's evaluators.
+
+        What works as it is: 3-channel sets of the datasets DD-Ranking 0.2.0 loads (CIFAR-10/100, Tiny-ImageNet).
+        A 1-channel set (MNIST, Fashion-MNIST) needs changes on DD-Ranking's side: 0.2.0 has no loader for
+        those datasets, builds 3-channel networks, and its DSA crop fails on 1-channel input; mgdd's own
+        evaluator (:func:`mgdd.evaluate`, with DD-Ranking's scores in :mod:`mgdd.relabel`) runs them.
 
         Images stay in the normalised space, as DC/DSA/DM/MTT store their results and as DD-Ranking's
         evaluator expects (it trains on them as they are and tests on normalised images); a multi-formation
