@@ -113,3 +113,11 @@ def test_ctrl_c_during_refinement_says_where_the_last_snapshot_is(digits_train, 
         mgdd.distill("mgdd", small, 1, generator="none", refine_steps=10, snapshot_dir=str(tmp_path), progress=False)
     assert "interrupted at iteration 3" in caplog.text
     assert f"The last snapshot (iteration 2) is in {tmp_path}" in caplog.text and "continues from it" in caplog.text
+
+
+def test_above_ipc_10_the_one_pass_is_the_herding_set_itself(digits_train):
+    """Where the generator measured below its start (IPC 50), the one pass cannot fall below herding: it is herding."""
+    one_pass = mgdd.distill("mgdd", digits_train, 12, progress=False)
+    herding = mgdd.distill("herding", digits_train, 12)
+    assert one_pass.metadata["generator"] == "none" and one_pass.metadata["labels"] == "hard"
+    assert torch.equal(one_pass.images, herding.images) and torch.equal(one_pass.labels, herding.labels)
