@@ -270,7 +270,7 @@ def test_bootstrap_slope_recovers_a_power_law_and_its_interval_narrows_with_agre
     assert fit["low"] < 1.0 < fit["high"] and fit["high"] - fit["low"] < 0.6
     exact = bootstrap_slope(xs, [[3 * x] * 3 for x in xs], resamples=200)
     assert exact["high"] - exact["low"] < 1e-9
-    assert verdict(exact, 1.0) == "confirmed" and verdict(exact, 2.0) == "refuted"
+    assert verdict(exact, 1.0) == "law's slope" and verdict(exact, 2.0) == "other slope"
     assert verdict({"slope": 1.0, "low": -0.5, "high": 2.5}, 1.0) == "undecided"
     missing = bootstrap_slope(xs, [[None, 3 * x, 3 * x] for x in xs], resamples=200)
     assert abs(missing["slope"] - 1.0) < 1e-9 and missing["resamples_used"] > 0
@@ -321,10 +321,10 @@ def test_censored_teachers_are_bounded_by_the_ladder_top_and_can_make_a_verdict_
     assert fits["memory_b"]["log_log"]["slope"] == pytest.approx(0.0, abs=1e-9)
     assert fits["memory_b"]["censored"] == 3 and fits["memory_b"]["bounded_log_log"]["slope"] > 1.0
     assert fits["memory_b"]["verdict"] == "undecided (censored)"
-    assert fits["memory_a"]["censored"] == 0 and fits["memory_a"]["verdict"] == "confirmed"  # flat, as the law says
+    assert fits["memory_a"]["censored"] == 0 and fits["memory_a"]["verdict"] == "law's slope"  # flat, as the law says
     # both fits refute on the same side: the refutation stands
     above = {"slope": 2.0, "low": 1.8, "high": 2.2}
-    assert censored_verdict(above, {"slope": 2.5, "low": 2.2, "high": 2.8}, 1.0) == "refuted"
+    assert censored_verdict(above, {"slope": 2.5, "low": 2.2, "high": 2.8}, 1.0) == "other slope"
     assert censored_verdict({"slope": 0.2, "low": 0.1, "high": 0.3}, above, 1.0) == "undecided (censored)"
 
 

@@ -98,15 +98,20 @@ def _centre(values: list[float], log: bool) -> float:
     return sum(math.log(v) for v in values) / len(values) if log else sum(values) / len(values)
 
 
+SAME_SLOPE, OTHER_SLOPE = "law's slope", "other slope"
+
+
 def verdict(fit: dict[str, Any], predicted: float | None) -> str:
-    """``confirmed``: the interval holds the law's slope and excludes every slope 1 or more away from it;
-    ``refuted``: the interval excludes the law's slope; ``undecided`` otherwise (an interval too wide)."""
+    """How the minimal memory of *our* algorithm (under our criterion) scales, against the law's slope:
+    ``law's slope``: the interval holds it and excludes every slope 1 or more away from it; ``other slope``: the
+    interval excludes it; ``undecided`` otherwise (an interval too wide). This is not a test of the theorem's
+    construction: an algorithm needing less memory than the law does not contradict it (docs/theory.md)."""
     if predicted is None or fit["low"] is None:
         return "—"
     low, high = fit["low"] - 1e-9, fit["high"] + 1e-9  # a degenerate interval at the law's slope holds it
     if not low <= predicted <= high:
-        return "refuted"
-    return "confirmed" if high - low < 2.0 and predicted - 1 < low and high < predicted + 1 else "undecided"
+        return OTHER_SLOPE
+    return SAME_SLOPE if high - low < 2.0 and predicted - 1 < low and high < predicted + 1 else "undecided"
 
 
 def censored_bound(record: dict[str, Any], column: str, config: StudyConfig) -> float | None:
@@ -125,12 +130,12 @@ def censored_bound(record: dict[str, Any], column: str, config: StudyConfig) -> 
 
 def censored_verdict(reached: dict[str, Any], bounded: dict[str, Any], predicted: float | None) -> str:
     """The verdict when some teachers never reached the criterion: it stands only where the fit that leaves
-    them out (``reached``) and the fit that counts them at their lower bound (``bounded``) agree, refutations
+    them out (``reached``) and the fit that counts them at their lower bound (``bounded``) agree, other slopes
     on the same side of the law; ``undecided (censored)`` otherwise."""
     first, second = verdict(reached, predicted), verdict(bounded, predicted)
     if first != second:
         return "undecided (censored)"
-    if first == "refuted" and (reached["slope"] > predicted) != (bounded["slope"] > predicted):
+    if first == OTHER_SLOPE and (reached["slope"] > predicted) != (bounded["slope"] > predicted):
         return "undecided (censored)"
     return first
 
