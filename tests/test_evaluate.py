@@ -144,3 +144,34 @@ def test_chunks_leave_batchnorm_nets_whole_and_are_validated(digits_train, digit
     assert train_chunk(mgdd.get_network("ConvNet", 1, 10, 8), "cuda") is None
     with pytest.raises(ValueError, match="chunk"):
         mgdd.evaluate(_real_set(digits_train, ipc=1), digits_test, models=1, epochs=1, chunk=-1, progress=False)
+
+
+def test_the_protocol_trains_with_the_fields_settings(digits_train, digits_test, monkeypatch):
+    """SGD with momentum 0.9 and weight decay 5e-4, lr x0.1 at half of training, batches of 256, DSA on."""
+    import torch
+
+    from mgdd.augment import DiffAugment
+
+    made, steps, augmented = [], [], []
+    original_sgd, original_call = torch.optim.SGD, DiffAugment.__call__
+
+    class RecordingSGD(original_sgd):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+            made.append({k: kwargs[k] for k in ("lr", "momentum", "weight_decay")} | {"at_step": len(steps)})
+
+        def step(self, *args, **kwargs):
+            steps.append(1)
+            return super().step(*args, **kwargs)
+
+    def recording_call(self, x, *args, **kwargs):
+        augmented.append(len(x))
+        return original_call(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "SGD", RecordingSGD)
+    monkeypatch.setattr(DiffAugment, "__call__", recording_call)
+    syn = _real_set(digits_train, ipc=30)  # 300 images: two batches of at most 256 per epoch
+    mgdd.evaluate(syn, digits_test, models=1, epochs=4, progress=False)
+    assert made == [{"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "at_step": 0},
+                    {"lr": pytest.approx(0.001), "momentum": 0.9, "weight_decay": 5e-4, "at_step": 4}]
+    assert len(steps) == 8 and augmented[:2] == [256, 44]  # 2 steps an epoch; every batch augmented
