@@ -326,3 +326,31 @@ def test_iterative_methods_run_on_custom_tensors():
     syn = distill("dc", data, ipc=2, iterations=1, outer_loop=2, inner_loop=1, progress=False)
     assert syn.images.shape == (8, 1, 8, 8) and syn.labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
     assert not torch.equal(syn.images, data.images[data.balanced_indices(2, 0)])
+
+
+def test_dsa_matches_through_one_shared_augmentation_of_real_and_synthetic_batches(small_digits, monkeypatch):
+    """DSA's distinguishing step: inside matching, the real and the synthetic batch go through the same draw of
+    the same transform (siamese); DC matches them unaugmented."""
+    from mgdd.augment import DiffAugment
+
+    draws, pairs = [], []
+    original_pair, original_sample = DiffAugment.pair, DiffAugment.sample
+
+    def recording_sample(self, *args, **kwargs):
+        draws.append(1)
+        return original_sample(self, *args, **kwargs)
+
+    def recording_pair(self, a, b, rng=None):
+        before = len(draws)
+        out = original_pair(self, a, b, rng)
+        pairs.append((len(a), len(b), len(draws) - before))
+        return out
+
+    monkeypatch.setattr(DiffAugment, "sample", recording_sample)
+    monkeypatch.setattr(DiffAugment, "pair", recording_pair)
+    distill("dsa", small_digits, ipc=1, iterations=1, outer_loop=1, inner_loop=1, progress=False)
+    assert len(pairs) == small_digits.num_classes  # one matched pair per class
+    assert all(real > 1 and syn == 1 and shared_draws == 1 for real, syn, shared_draws in pairs)
+    pairs.clear()
+    distill("dc", small_digits, ipc=1, iterations=1, outer_loop=1, inner_loop=1, progress=False)
+    assert pairs == []
