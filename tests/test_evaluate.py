@@ -24,7 +24,8 @@ def test_learns_from_real_samples_and_not_from_shuffled_labels(digits_train, dig
     # seeds 0-4 on 1 and 2 threads (benchmarks/results/test_margins.md): real labels 71-79 %, shuffled 8-11 %;
     # the former bound of 75 % failed at two of five seeds. Chance is 10 %.
     check_bound("accuracy on 10 real digits per class", good.mean, ">", 60.0)
-    check_bound("accuracy with shuffled labels", bad.mean, "<", 40.0)
+    # seeds 0-4, 1 and 2 threads: 7.7-10.6 % (chance: 10 %; benchmarks/results/test_margins.md)
+    check_bound("accuracy with shuffled labels", bad.mean, "<", 16.0)
     assert good.models == 2 and len(good.accuracies) == 2
     assert good.std == pytest.approx(torch.tensor(good.accuracies, dtype=torch.float64).std(unbiased=False).item())
 

@@ -171,7 +171,8 @@ def test_mtt_lowers_its_objective_and_learns_a_positive_lr(small_digits, digit_e
                 total += parameter_matching_loss(out, start, target).item()
         return total
 
-    check_bound("MTT objective after / before", objective(final) / objective(initial), "<", 1.0)
+    # seeds 0-4, 1 and 2 threads: 0.30-0.34 (benchmarks/results/test_margins.md)
+    check_bound("MTT objective after / before", objective(final) / objective(initial), "<", 0.45)
     assert final.learned_lr > 0 and final.learned_lr != pytest.approx(0.01, rel=1e-6)
 
 
