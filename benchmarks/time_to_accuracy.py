@@ -142,6 +142,7 @@ class Bench:
         if not rungs:
             return
         folder = self.runs / method
+        clear_feature_cache()  # every run pays for its herding features, as a user's first run does
         syn = mgdd.distill(method if not method.startswith("mgdd") else "mgdd", self.train, self.args.ipc,
                            seed=self.args.seed, device=self.device, time_budget=max(self.args.ladder),
                            snapshot_dir=str(folder), snapshot_at=list(self.args.ladder), progress=False, **options)
