@@ -121,3 +121,16 @@ def test_above_ipc_10_the_one_pass_is_the_herding_set_itself(digits_train):
     herding = mgdd.distill("herding", digits_train, 12)
     assert one_pass.metadata["generator"] == "none" and one_pass.metadata["labels"] == "hard"
     assert torch.equal(one_pass.images, herding.images) and torch.equal(one_pass.labels, herding.labels)
+
+
+def test_generate_refines_from_its_one_pass_with_a_budget_in_steps(digits_train, tmp_path):
+    from mgdd.generator.meta import MetaGenerator
+
+    gen = MetaGenerator.from_pretrained()
+    one = gen.generate(2, data=digits_train, progress=False)
+    refined = gen.generate(2, data=digits_train, refine="5 steps", snapshot_dir=tmp_path, progress=False)
+    assert refined.metadata["refine"]["steps"] == 5 and refined.metadata["stages"]["refinement"] > 0
+    assert refined.metadata["method"] == "mgdd" and refined.metadata["init"] == one.metadata["init"]
+    assert not torch.equal(refined.images, one.images) and (tmp_path / "iter_000005").is_dir()
+    with pytest.raises(ValueError, match="refine"):
+        gen.generate(2, data=digits_train, refine="soon")
