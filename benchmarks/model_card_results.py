@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import RESULTS_DIR, load_results
 from mgdd_fashion_mnist import TARGETS, default_adapt_rows, meta_vs_scratch
-from time_to_accuracy import headline
+from time_to_accuracy import MGDD_VARIANTS, acceptance, curves
 from mgdd.generator.meta import BUNDLED_DIR, DEFAULT_MODEL, MetaGenerator
 from mgdd.io import write_text_atomic
 
@@ -68,8 +68,11 @@ def results_text(mgdd: dict, tta: dict, coreset: dict) -> str:
     if verdicts:
         lines += ["", " ".join(verdicts) + " Why: `docs/mgdd.md` of the repository."]
     lines.append("")
-    for ipc in sorted({r["ipc"] for r in tta.values()}):
-        lines.append(f"- time to accuracy, IPC {ipc}, against DC/DSA/DM/MTT under the same protocol (MGDD on a machine about 2x slower than the baselines'; time_to_accuracy.md): {headline(tta, ipc)}")
+    for processor, ipc in sorted({(r["processor"], r["ipc"]) for r in tta.values() if r.get("processor")}):
+        by_method = curves(tta, ipc, processor)
+        text = " ".join(acceptance(by_method, m) for m in MGDD_VARIANTS if m in by_method) or "not evaluated yet."
+        lines.append(f"- time to accuracy, IPC {ipc}, every method distilled on one {processor} (time_to_accuracy.md): "
+                     f"{text}")
     return "\n".join(lines)
 
 

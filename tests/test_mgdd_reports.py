@@ -73,3 +73,16 @@ def test_label_variants_parse_into_generate_options():
     assert describe_labels(herding) == "herding images, least-squares, default real per class, solved across 8 networks"
     with pytest.raises(ValueError, match="expected"):
         parse_label_variant("100,temperature=2")
+
+
+def test_card_states_time_to_accuracy_per_processor():
+    zen4 = "AMD EPYC, Zen 4, family 25 model 17"
+    tta = {"a": {"method": "mgdd-identity", "ipc": 10, "rung": 1200, "seconds": 1203, "accuracy": 84.14, "std": 0.01,
+                 "processor": zen4},
+           "b": {"method": "frepo", "ipc": 10, "rung": 1200, "seconds": 1200, "accuracy": 81.98, "std": 0.03,
+                 "processor": zen4},
+           "old": {"method": "dm", "ipc": 10, "rung": 1200, "seconds": 1201, "accuracy": 80.94, "std": 0.03}}
+    text = results_text({}, tta, {})
+    assert f"IPC 10, every method distilled on one {zen4}" in text
+    assert "1203 s: 84.14, at or above the best baseline so far (frepo 81.98 at 1200 s)" in text
+    assert "dm 80.94" not in text  # rows of another processor never enter the comparison
