@@ -238,7 +238,7 @@ def test_mgdd_is_a_method_of_distill_and_the_cli(digits_train, tmp_path):
 
     torch.manual_seed(0)
     MetaGenerator(**TINY).save_pretrained(tmp_path / "tiny")
-    options = dict(model=str(tmp_path / "tiny"), steps=2, adapt_ipc=2, lr=1e-3, progress=False)
+    options = dict(model=str(tmp_path / "tiny"), generator="pretrained", steps=2, adapt_ipc=2, lr=1e-3, progress=False)
     syn = mgdd.distill("mgdd", digits_train, ipc=3, seed=1, **options)
     by_hand = MetaGenerator.from_pretrained(tmp_path / "tiny").adapt(digits_train, steps=2, ipc=2, lr=1e-3, seed=1,
                                                                      progress=False).generate(3, seed=1)
@@ -248,7 +248,8 @@ def test_mgdd_is_a_method_of_distill_and_the_cli(digits_train, tmp_path):
     assert syn.metadata["options"]["steps"] == 2
     out = tmp_path / "set"
     assert main(["distill", "--method", "mgdd", "--dataset", "digits", "--ipc", "2", "--out", str(out),
-                 "--option", f"model={tmp_path / 'tiny'}", "--option", "steps=1", "--option", "adapt_ipc=1"]) == 0
+                 "--option", f"model={tmp_path / 'tiny'}", "--option", "generator=pretrained", "--option", "steps=1",
+                 "--option", "adapt_ipc=1"]) == 0
     assert mgdd.SyntheticSet.load(out).metadata["method"] == "mgdd"
     with pytest.raises(ValueError, match="steps"):
         mgdd.distill("mgdd", digits_train, ipc=1, steps=-1)

@@ -70,7 +70,8 @@ def test_a_time_budget_bounds_the_whole_pipeline(digits_train):
 
 
 def test_auto_skips_the_generator_where_it_measured_worse(digits_train):
-    method = mgdd.methods.get_method("mgdd").create()
+    assert mgdd.methods.get_method("mgdd").create().resolve_generator(digits_train, 10) == "none"  # the default
+    method = mgdd.methods.get_method("mgdd").create(generator="auto")
     assert method.resolve_generator(digits_train, 10) == "pretrained"
     assert method.resolve_generator(digits_train, 50) == "none"
 

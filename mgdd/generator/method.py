@@ -28,17 +28,22 @@ from .refine import refine_set
 
 logger = logging.getLogger(__name__)
 GENERATORS = ("auto", "pretrained", "untrained", "none")
+# The default skips the generator: at equal seconds it added nothing (IPC 10, one processor, 1200 s: herding start +
+# labels + refinement 84.14, the bundled generator adapted 100 steps then refined 82.85; its one pass costs 342 s
+# against 43 s; benchmarks/results/time_to_accuracy.md, docs/mgdd.md "The generator's share")
+DEFAULT_GENERATOR = "none"
 ONE_PASS_DIR = "one_pass"
 
 
 @register_method
 class MGDD(Distiller):
-    """MGDD's pipeline: a pretrained meta generator adapted for ``steps`` steps, one pass, then refinement.
+    """MGDD's pipeline: one pass (start images, the generator where asked for, closed-form labels), then refinement.
 
     ``generator``: ``"pretrained"`` (``model``, a bundled name, local directory or Hub id, adapted),
     ``"untrained"`` (a fresh generator of the same architecture, adapted the same way: the control),
-    ``"none"`` (the start images and their closed-form labels as they are: no adaptation, any channels), or
-    ``"auto"``: ``"pretrained"`` where :func:`~mgdd.generator.meta.generator_applies`, else ``"none"``. Other options mirror :meth:`MetaGenerator.adapt` and :meth:`MetaGenerator.one_pass`
+    ``"none"`` (the start images and their closed-form labels as they are: no adaptation, any channels; the
+    default, since at equal seconds the adapted generator measured below it), or ``"auto"``: ``"pretrained"`` where
+    :func:`~mgdd.generator.meta.generator_applies`, else ``"none"``. Other options mirror :meth:`MetaGenerator.adapt` and :meth:`MetaGenerator.one_pass`
     (``adapt_ipc``: a size or a range [low, high] drawn per step). ``time_budget`` (seconds of the whole
     pipeline) or ``refine_steps`` turn on the refinement; ``refine_options`` override its objective.
     The set's metadata records each stage's seconds (``stages``); ``distill_seconds`` is their sum.
@@ -50,7 +55,7 @@ class MGDD(Distiller):
         self,
         *,
         model: str = DEFAULT_MODEL,
-        generator: str = "auto",
+        generator: str = DEFAULT_GENERATOR,
         steps: int = DEFAULT_ADAPT_STEPS,
         adapt_ipc: int | list[int] = 10,
         lr: float = 1e-4,
