@@ -356,6 +356,12 @@ class MetaGenerator:
                              f"got {guided_steps}")
         # without the generator nothing needs the generator's channels: the set keeps the data's own (colour stays)
         target = self._target_for(data, convert_channels, keep_channels=steps == 0)
+        channel_handling = {"data": source_channels, "generator": self.model.channels,
+                            "handling": "converted" if target.source is not None and steps > 0 else "kept"}
+        if source_channels != self.model.channels:
+            logger.info("%d-channel data, %d-channel generator: %s", source_channels, self.model.channels,
+                        "images converted for the generator and back (grey)" if channel_handling["handling"] ==
+                        "converted" else "the generator is not applied, the set keeps the data's channels")
         data = target.data
         check_ipc(ipc, data)
         if labels == "auto":
@@ -400,7 +406,7 @@ class MetaGenerator:
             metadata={
                 "method": "mgdd", "dataset": data.name, "ipc": ipc, "seed": seed, "arch": self.model.feature_arch,
                 "classes": task.initial_labels.cpu().tolist(),
-                "init": init, "labels": labels, "guided_steps": steps,
+                "init": init, "labels": labels, "guided_steps": steps, "channels": channel_handling,
                 "label_real_per_class": label_count if labels == "least-squares" else None,
                 "label_networks": label_networks if labels == "least-squares" else None,
                 "label_ridge": head_ridge if labels == "least-squares" else None,
