@@ -34,6 +34,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("-k", dest="select", default="", help="pytest -k expression within the bound tests")
+    parser.add_argument("--name", default=NAME, help="results/NAME.{json,md} (another name keeps the full study's "
+                        "table when only some tests are measured)")
     return parser.parse_args()
 
 
@@ -103,8 +105,8 @@ def main() -> None:
     header = {"date": today(), "machine": machine_description(), "command": command_line(),
               "seeds": args.seeds, "threads": args.threads}
     rows = summarise(entries)
-    write_json_atomic(RESULTS_DIR / f"{NAME}.json", {**header, "failed_runs": failed, "rows": rows})
-    write_markdown(RESULTS_DIR / f"{NAME}.md", markdown(rows, header))
+    write_json_atomic(RESULTS_DIR / f"{args.name}.json", {**header, "failed_runs": failed, "rows": rows})
+    write_markdown(RESULTS_DIR / f"{args.name}.md", markdown(rows, header))
     print(markdown(rows, header))
 
 
