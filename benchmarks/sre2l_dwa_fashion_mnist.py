@@ -28,7 +28,8 @@ from common import (
 )
 from mgdd.training import accuracy, train_network
 from mgdd.nets import get_network
-from mgdd.relabel import LABEL_PROTOCOLS, evaluate_label_protocol, label_robust_score
+from mgdd.label_protocols import LABEL_PROTOCOLS, evaluate_label_protocol
+from mgdd.relabel import label_robust_score
 from mgdd.teacher import load_teacher, resolve_teacher, train_teacher
 
 NAME = "sre2l_dwa_fashion_mnist"

@@ -26,6 +26,7 @@ from torch.utils.data import TensorDataset
 
 from .data import ImageDataset, validate_labels
 from .data.dataset import LabelledImages
+from .cards import render_template
 from .formation import decode_formation
 from .io import (
     CorruptFileError, atomic_path, load_tensors, push_folder, save_tensors_atomic, sha256, write_json_atomic,
@@ -267,8 +268,6 @@ class SyntheticSet(LabelledImages):
         ``path_in_repo`` puts it in a sub-folder, e.g. ``"mgdd/ipc10"`` for a released collection.
         Returns the URL of the commit.
         """
-        from .cards import render_synthetic_card
-
         with tempfile.TemporaryDirectory() as tmp:
             self.save(tmp)
             write_text_atomic(Path(tmp) / "README.md", render_synthetic_card(self, repo_id, path_in_repo))
@@ -292,3 +291,21 @@ def _check_recorded_checksum(file: Path) -> None:
             f"{file} does not match the sha256 recorded in {metadata}: the file was corrupted or changed after it "
             "was saved. Download or distil the set again (a released set: `mgdd pull`); if you changed it on "
             "purpose, save it with SyntheticSet.save to record the new checksum")
+
+
+def render_synthetic_card(syn: SyntheticSet, repo_id: str, path_in_repo: str | None = None) -> str:
+    """Dataset card (README.md) for a synthetic set on the Hub."""
+    meta = syn.metadata
+    load_args = f'"{repo_id}"'
+    if path_in_repo and path_in_repo.count("/") == 1 and path_in_repo.split("/")[1].startswith("ipc"):
+        method, ipc = path_in_repo.split("/")
+        load_args += f', method="{method}", ipc={ipc[3:]}'
+    return render_template(
+        "synthetic_set.md",
+        title=f"{meta.get('method', 'synthetic')} — {meta.get('dataset', 'dataset')}, IPC {syn.ipc}",
+        method=meta.get("method"), dataset=meta.get("dataset"), ipc=syn.ipc, num_images=len(syn),
+        image_shape="x".join(map(str, syn.image_shape)), label_kind="soft" if syn.soft_labels else "hard",
+        arch=meta.get("arch"), seed=meta.get("seed"), wall_time=meta.get("wall_time"),
+        version=meta.get("mgdd_version"), load_args=load_args,
+        mean=[round(m, 4) for m in syn.mean], std=[round(s, 4) for s in syn.std],
+    )

@@ -231,7 +231,7 @@ def test_label_robust_score_by_hand():
 
 
 def test_label_protocols_side_by_side(small_digits, teacher_dir):
-    from mgdd.relabel import compare_label_protocols, evaluate_label_protocols
+    from mgdd.label_protocols import compare_label_protocols, evaluate_label_protocols
 
     teacher, _ = load_teacher(teacher_dir)
     syn = distill("sre2l", small_digits, 1, teacher=str(teacher_dir), iterations=2, progress=False)
