@@ -57,7 +57,9 @@ def grey_share(syn: mgdd.SyntheticSet) -> float:
 def render(results: dict) -> str:
     lines = ["# MGDD on colour data (`hues`: ten classes that differ only by hue, 16x16 RGB)", "",
              "Accuracy of ConvNet-3 trained on the set (protocol: SGD, DSA), tested on the `hues` test split.",
-             "`max channel gap`: the largest difference between a pixel's channels (0 means grey).", "",
+             "`max channel gap`: the largest difference between a pixel's channels (0 means grey). `distill s`: the",
+             "seconds of that row's call; the rows share one process, so after the first herding start the others",
+             "reuse its selection features (this table measures accuracy, not time).", "",
              "| row | IPC | setting | accuracy | max channel gap | distill s | models x epochs | date | machine |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for key, e in sorted(results.items(), key=lambda kv: (kv[1]["ipc"], kv[0])):
