@@ -105,10 +105,12 @@ def test_soft_labels_train(digits_train, digits_test, margin_seed, check_bound):
     check_bound("accuracy with soft labels", result.mean, ">", 55.0)
 
 
-def test_rejects_incompatible_test_data(digits_train, digits_test, fmnist_test):
+def test_rejects_incompatible_test_data(digits_train, digits_test):
     syn = _real_set(digits_train, ipc=1)
+    larger = mgdd.from_tensors(torch.nn.functional.interpolate(digits_test.denormalize(), size=(28, 28)),
+                               digits_test.labels)  # 28x28 test images for an 8x8 set: needs digits only
     with pytest.raises(ValueError, match="test images"):
-        mgdd.evaluate(syn, fmnist_test, models=1, epochs=1, progress=False)
+        mgdd.evaluate(syn, larger, models=1, epochs=1, progress=False)
     shifted = mgdd.from_tensors(digits_test.denormalize(), digits_test.labels, mean=(0.5,), std=(0.5,))
     with pytest.raises(ValueError, match="normalised"):
         mgdd.evaluate(syn, shifted, models=1, epochs=1, progress=False)
