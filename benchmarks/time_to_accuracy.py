@@ -180,7 +180,8 @@ class Bench:
     # ------------------------------------------------------------------ evaluate phase
     def evaluate(self) -> None:
         test = mgdd.load_dataset("fashion-mnist", "test")
-        for key, entry in sorted(self.results.items()):
+        for key in sorted(self.results):
+            entry = self.results[key]
             if entry.get("ipc") != self.args.ipc or entry.get("accuracy") is not None or "set" not in entry:
                 continue
             if entry["method"] not in self.args.methods or entry["rung"] not in (0, "one-pass", *self.args.ladder):
@@ -190,9 +191,12 @@ class Bench:
                                        self.args.seed, lambda seed: mgdd.evaluate(
                                            syn, test, models=1, epochs=self.args.epochs, seed=seed,
                                            device=self.device))
-            entry.update(accuracy=round(result.mean, 2), std=round(result.std, 2), accuracies=result.accuracies,
-                         models=self.args.models, epochs=self.args.epochs, date=today(),
-                         machine=machine_description(self.device), command=command_line())
+            # into the entry as it is now: each save replaces self.results' entries with the merged file's
+            self.results[key] = {**self.results[key], "accuracy": round(result.mean, 2),
+                                 "std": round(result.std, 2), "accuracies": result.accuracies,
+                                 "models": self.args.models, "epochs": self.args.epochs, "date": today(),
+                                 "machine": machine_description(self.device), "command": command_line()}
+            entry = self.results[key]
             save_results(self.path, self.results)
             print(key, f"{entry['accuracy']} ± {entry['std']} at {entry['seconds']} s", flush=True)
 
