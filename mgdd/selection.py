@@ -113,18 +113,20 @@ class FeatureSelector:
         method selecting from the same data reuses them. A cached entry keeps its cost (``seconds``)."""
         key = (train.name, len(train), train.images.data_ptr(), self, seed, str(device))
         if key not in _FEATURE_CACHE:
-            _FEATURE_CACHE[key] = self._from_disk(train, seed, device) or self._compute(train, seed, device)
+            path = self._disk_path(train, seed, device)  # the dataset's fingerprint, once
+            _FEATURE_CACHE[key] = self._from_disk(path, device) or self._compute(train, seed, device, path)
             while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
                 _FEATURE_CACHE.popitem(last=False)
         return _FEATURE_CACHE[key]
 
-    def _compute(self, train: ImageDataset, seed: int, device: torch.device) -> SelectionFeatures:
+    def _compute(self, train: ImageDataset, seed: int, device: torch.device, path: Path | None) -> SelectionFeatures:
         started = time.perf_counter()
         candidates = self.candidates(train, seed)
         net = self.feature_network(train, seed, device)
         features = embed_with_progress(net, train.images[torch.cat(candidates)], f"{self.rule}: features")
         found = SelectionFeatures(candidates, features, time.perf_counter() - started)
-        self._to_disk(train, seed, device, found)
+        if path is not None:
+            self._to_disk(path, train, seed, found)
         return found
 
     def _disk_path(self, train: ImageDataset, seed: int, device: torch.device) -> Path | None:
@@ -137,8 +139,7 @@ class FeatureSelector:
                          sort_keys=True)
         return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.safetensors"
 
-    def _from_disk(self, train: ImageDataset, seed: int, device: torch.device) -> SelectionFeatures | None:
-        path = self._disk_path(train, seed, device)
+    def _from_disk(self, path: Path | None, device: torch.device) -> SelectionFeatures | None:
         if path is None or not path.exists():
             return None
         try:
@@ -154,10 +155,7 @@ class FeatureSelector:
         logger.info("selection features from %s (cost %.1f s when computed)", path, float(metadata["seconds"]))
         return SelectionFeatures(candidates, tensors["features"].to(device), float(metadata["seconds"]))
 
-    def _to_disk(self, train: ImageDataset, seed: int, device: torch.device, found: SelectionFeatures) -> None:
-        path = self._disk_path(train, seed, device)
-        if path is None:
-            return
+    def _to_disk(self, path: Path, train: ImageDataset, seed: int, found: SelectionFeatures) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             save_tensors_atomic(path, {"candidates": torch.cat(found.candidates),

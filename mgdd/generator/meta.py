@@ -285,10 +285,11 @@ class MetaGenerator:
         The set's metadata records each stage's seconds (``stages``).
         """
         seconds, steps = parse_budget(refine)  # checked before any work
+        data = as_image_dataset(data) if data is not None else None  # a torch Dataset is converted once
         syn = self.one_pass(ipc, data, seed=seed, device=device, progress=progress, **one_pass)
         if seconds is None and steps is None:
             return syn
-        own = as_image_dataset(data) if data is not None else (self.target.source or self.target.data)
+        own = data if data is not None else (self.target.source or self.target.data)
         refined = refine_set(syn, own, seconds, steps, seed=seed, device=resolve_device(device),
                              snapshot_dir=snapshot_dir, progress=progress, **(refine_options or {}))
         return with_stages(refined, self.adapt_info.get("seconds", 0.0), syn.metadata["wall_time"])
@@ -344,10 +345,11 @@ class MetaGenerator:
             raise ValueError(f"labels must be one of {LABEL_METHODS}, got {labels!r}")
         if label_networks < 1 or (label_ridge is not None and label_ridge <= 0):
             raise ValueError(f"label_networks must be >= 1 and label_ridge > 0, got {label_networks}, {label_ridge}")
-        source_channels = as_image_dataset(data).channels if data is not None else (
+        data = as_image_dataset(data) if data is not None else None  # converted once (a torch Dataset: a copy)
+        source_channels = data.channels if data is not None else (
             (self.target.source or self.target.data).channels if self.target is not None else self.model.channels)
         adapted_converted = (self.target is not None and self.target.source is not None
-                             and (data is None or self.target.holds(as_image_dataset(data))))
+                             and (data is None or self.target.holds(data)))
         uses_generator = generator_applies(ipc, source_channels, self.model.channels,
                                            convert_channels or adapted_converted)
         steps = (self.model.unroll if uses_generator else 0) if guided_steps is None else guided_steps
