@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import adapt  # noqa: E402  (the README's main job, at the repository root)
 
 NAME = "main_job_speed"
-README_ARGS = ["--ipc", "1", "10", "--models", "1"]
+README_ARGS = ["--ipc", "1", "10"]
 VARIANTS = {"chunked": [], "whole": ["--eval-chunk", "0"]}
 
 

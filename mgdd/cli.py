@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .configargs import add_protocol_options, protocol_choice
 
 
 def _option_value(text: str):
@@ -41,10 +42,6 @@ def parse_options(pairs: list[str]) -> dict:
 # The registered methods, named here so that a typo is refused in milliseconds, before torch is imported
 # (tests/test_cli.py checks that this is the registry's list).
 METHODS = ("random", "herding", "kcenter", "dc", "dsa", "dm", "mtt", "frepo", "seqmatch", "sre2l", "dwa", "mgdd")
-
-
-# evaluation presets: (models, epochs); "field" is the published protocol, "quick" a first look on a CPU
-PROTOCOL_PRESETS = {"field": (5, 1000), "quick": (1, 100)}
 
 
 def positive_int(text: str) -> int:
@@ -162,13 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", nargs="+", default=["ConvNet"], help="architecture(s) to evaluate with")
-    p.add_argument("--protocol", choices=sorted(PROTOCOL_PRESETS), default="field",
-                   help="field: the published protocol (5 models x 1000 epochs); quick: a first look on a CPU "
-                        "(1 model x 100 epochs, labelled as such in the output and the JSON)")
-    p.add_argument("--models", type=int, default=None, help="networks trained from scratch on the set "
-                   "(default: the protocol's)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs of each (default: the protocol's; "
-                   "DC's protocol: 300)")
+    add_protocol_options(p)
     p.add_argument("--lr", type=float, default=None, help="learning rate (the set's learned lr, else 0.01)")
     p.add_argument("--no-augment", action="store_true", help="train without DSA augmentation")
     p.add_argument("--teacher", default=None,
@@ -188,10 +179,7 @@ def _run_evaluation(syn, args) -> None:
     if not dataset:
         raise SystemExit("error: the set does not record its dataset; pass --dataset")
     test = load_dataset(dataset, "test", root=args.root)
-    preset_models, preset_epochs = PROTOCOL_PRESETS[args.protocol]
-    models = args.models if args.models is not None else preset_models
-    epochs = args.epochs if args.epochs is not None else preset_epochs
-    look = "quick look, not the published protocol" if (models, epochs) == PROTOCOL_PRESETS["quick"] else None
+    models, epochs, look = protocol_choice(args)
     protocol = f"relabel protocol (teacher {args.teacher})" if args.teacher else "standard protocol"
     print(f"evaluating {len(syn)} images: {models} model{'s' if models != 1 else ''} x {epochs} epochs of "
           f"{', '.join(args.arch)}, {protocol}{f' ({look})' if look else ''}, tested on {len(test)} {dataset} images "
@@ -244,7 +232,10 @@ def cmd_distill(args) -> None:
     train = load_dataset(args.dataset, "train", root=args.root)
     syn = distill(args.method, train, args.ipc, seed=args.seed, device=args.device, **options)
     folder = syn.save(args.out)
-    print(f"{syn} -> {folder} ({syn.metadata['wall_time']:.1f} s)")
+    cost = f"{syn.metadata['wall_time']:.1f} s"
+    if syn.metadata.get("features_cached"):  # the set's cost counts its features, computed by an earlier run
+        cost += f"; {syn.distill_seconds:.1f} s with its selection features, reused from a cache"
+    print(f"{syn} -> {folder} ({cost})")
     if args.evaluate:
         _run_evaluation(syn, args)
 

@@ -14,6 +14,31 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 _SIMPLE_TYPES = {"int": int, "float": float, "str": str}
 
+# evaluation presets: (models, epochs); "field" is the published protocol, "quick" a first look on a CPU
+PROTOCOL_PRESETS = {"field": (5, 1000), "quick": (1, 100)}
+QUICK_LOOK = "quick look, not the published protocol"
+
+
+def add_protocol_options(parser: argparse.ArgumentParser, default: str = "field") -> None:
+    """``--protocol`` (a preset of models x epochs) and ``--models`` / ``--epochs`` that override it."""
+    parser.add_argument("--protocol", choices=sorted(PROTOCOL_PRESETS), default=default,
+                        help="field: the published protocol (5 models x 1000 epochs); quick: a first look on a CPU "
+                             "(1 model x 100 epochs, labelled as such in the output and the JSON)")
+    parser.add_argument("--models", type=int, default=None,
+                        help="networks trained from scratch on the set (default: the protocol's)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs of each (default: the protocol's; DC's protocol: 300)")
+
+
+def protocol_choice(args: argparse.Namespace) -> tuple[int, int, str | None]:
+    """(models, epochs, label): the preset with any override; the label names a quick look as one."""
+    preset_models, preset_epochs = PROTOCOL_PRESETS[args.protocol]
+    models = args.models if args.models is not None else preset_models
+    epochs = args.epochs if args.epochs is not None else preset_epochs
+    if models < 1 or epochs < 1:
+        raise SystemExit(f"error: --models and --epochs must be >= 1, got {models} and {epochs}")
+    return models, epochs, QUICK_LOOK if (models, epochs) == PROTOCOL_PRESETS["quick"] else None
+
 
 def _type_of(annotation: Any) -> type:
     """The option type of an optional parameter: ``int | None`` (or the string of it) -> int; else str."""

@@ -44,6 +44,7 @@ class SelectionFeatures(NamedTuple):
     candidates: list[Tensor]
     features: Tensor
     seconds: float
+    cached: bool = False  # True when this call reused them (from this process or the disk cache)
 
 
 _FEATURE_CACHE: "OrderedDict[tuple, SelectionFeatures]" = OrderedDict()
@@ -91,7 +92,7 @@ class FeatureSelector:
 
     def select_indices(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> Tensor:
         """Indices into ``train`` of the ``ipc`` selected samples of each class, class-major."""
-        candidates, features, _ = self.features(train, seed, device)
+        candidates, features = self.features(train, seed, device)[:2]
         rng = torch.Generator().manual_seed(seed)
         pick = herding_select if self.rule == "herding" else (lambda f, k: kcenter_select(f, k, rng))
         picks, start = [], 0
@@ -112,12 +113,14 @@ class FeatureSelector:
         process and on disk (:func:`disk_cache_dir`, safetensors with a checksum), so that another process or
         method selecting from the same data reuses them. A cached entry keeps its cost (``seconds``)."""
         key = (train.name, len(train), train.images.data_ptr(), self, seed, str(device))
-        if key not in _FEATURE_CACHE:
-            path = self._disk_path(train, seed, device)  # the dataset's fingerprint, once
-            _FEATURE_CACHE[key] = self._from_disk(path, device) or self._compute(train, seed, device, path)
-            while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
-                _FEATURE_CACHE.popitem(last=False)
-        return _FEATURE_CACHE[key]
+        if key in _FEATURE_CACHE:
+            return _FEATURE_CACHE[key]._replace(cached=True)
+        path = self._disk_path(train, seed, device)  # the dataset's fingerprint, once
+        found = self._from_disk(path, device) or self._compute(train, seed, device, path)
+        _FEATURE_CACHE[key] = found._replace(cached=False)
+        while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
+            _FEATURE_CACHE.popitem(last=False)
+        return found
 
     def _compute(self, train: ImageDataset, seed: int, device: torch.device, path: Path | None) -> SelectionFeatures:
         started = time.perf_counter()
@@ -153,7 +156,7 @@ class FeatureSelector:
         lengths = tensors["lengths"].tolist()
         candidates = list(tensors["candidates"].split(lengths))
         logger.info("selection features from %s (cost %.1f s when computed)", path, float(metadata["seconds"]))
-        return SelectionFeatures(candidates, tensors["features"].to(device), float(metadata["seconds"]))
+        return SelectionFeatures(candidates, tensors["features"].to(device), float(metadata["seconds"]), cached=True)
 
     def _to_disk(self, path: Path, train: ImageDataset, seed: int, found: SelectionFeatures) -> None:
         try:

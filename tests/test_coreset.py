@@ -55,6 +55,8 @@ def test_a_cached_selection_still_counts_its_feature_network(digits_train, monke
     assert second.metadata["wall_time"] < feature_seconds  # the cache hit: without the fix, its cost
     assert second.distill_seconds >= feature_seconds and first.distill_seconds >= feature_seconds
     assert first.distill_seconds <= first.metadata["wall_time"] + 1e-3
+    # the metadata says why wall_time and distill_seconds differ
+    assert first.metadata["features_cached"] is False and second.metadata["features_cached"] is True
 
 
 def test_selection_features_are_reused_across_processes_from_a_checked_disk_cache(digits_train, tmp_path,

@@ -24,14 +24,16 @@ def test_train_meta_then_adapt(tmp_path):
     assert (out / "model" / "model.safetensors").exists()
     assert MetaGenerator.from_pretrained(out / "model").provenance["meta_training"]["completed_steps"] == 2
 
-    results = adapt.main(["--model", str(out / "model"), "--dataset", "digits", "--steps", "2", "--adapt-ipc", "2",
-                          "--ipc", "1", "3", "--epochs", "2", "--models", "1", "--out", str(tmp_path / "adapt")])
+    results = adapt.main(["--model", str(out / "model"), "--generator", "pretrained", "--dataset", "digits",
+                          "--steps", "2", "--adapt-ipc", "2", "--ipc", "1", "3", "--refine", "3 steps",
+                          "--epochs", "2", "--models", "1", "--out", str(tmp_path / "adapt")])
     saved = json.loads((tmp_path / "adapt" / "results.json").read_text())
     assert saved == json.loads(json.dumps(results))
     assert set(saved["sets"]) == {"ipc1", "ipc3"}
     assert saved["sets"]["ipc3"]["mean"] == pytest.approx(sum(saved["sets"]["ipc3"]["accuracies"]))  # 1 model
     syn = mgdd.SyntheticSet.load(tmp_path / "adapt" / "ipc3")
     assert len(syn) == 30 and syn.metadata["method"] == "mgdd"
+    assert saved["adapt_seconds"] > 0 and syn.metadata["refine"]["steps"] == 3
     assert (tmp_path / "adapt" / "ipc3" / "grid.png").exists()
 
 

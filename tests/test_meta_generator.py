@@ -226,8 +226,12 @@ def test_config_is_architecture_only_and_provenance_travels_in_the_card(tmp_path
     card = (tmp_path / "m" / "README.md").read_text()
     assert "mgdd_provenance:" in card.split("---")[1] and "Meta-trained for 7 steps" in card
     gen.provenance["meta_training"]["completed_steps"] = 9  # a second save rewrites the card
+    gen.provenance["results"] = "| setting | IPC 1 |\n| --- | --- |\n| one pass | 71.00 |\n\n- a note"
     gen.save_pretrained(tmp_path / "m")
-    assert MetaGenerator.from_pretrained(tmp_path / "m").provenance["meta_training"]["completed_steps"] == 9
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert card.count("71.00") == 1 and "71.00" not in card.split("---")[1]  # the table once, in the body
+    provenance = MetaGenerator.from_pretrained(tmp_path / "m").provenance
+    assert provenance["meta_training"]["completed_steps"] == 9 and provenance["results"] == gen.provenance["results"]
     with pytest.raises(ValueError, match="not both"):
         MetaGenerator(gen.model, width=8)
 

@@ -40,12 +40,14 @@ class _FeatureCoreset(Distiller):
                                         candidates_per_class=candidates_per_class, batch_size=batch_size)
 
     def run(self, train: ImageDataset, ipc: int, seed: int, device: torch.device) -> SyntheticSet:
-        feature_seconds = self.selector.features(train, seed, device).seconds  # computed now or earlier (cached)
+        found = self.selector.features(train, seed, device)  # computed now or earlier (cached)
         started = time.perf_counter()
         syn = SyntheticSet.from_real(train, self.selector.select_indices(train, ipc, seed, device))
-        # the set's cost includes its feature network even when an earlier selection computed it
-        syn.metadata.update(arch=self.selector.feature_arch, feature_seconds=round(feature_seconds, 3),
-                            distill_seconds=round(feature_seconds + time.perf_counter() - started, 3))
+        # the set's cost includes its feature network even when an earlier selection computed it; wall_time is
+        # this call's own seconds (small when the features were cached), so the metadata says which it was
+        syn.metadata.update(arch=self.selector.feature_arch, feature_seconds=round(found.seconds, 3),
+                            features_cached=found.cached,
+                            distill_seconds=round(found.seconds + time.perf_counter() - started, 3))
         return syn
 
 

@@ -2,7 +2,8 @@
 
 Provenance (how the weights were meta-trained, what they measured) is not configuration: it lives in
 the model card (``README.md``), in its YAML header under ``mgdd_provenance`` for machines and in its
-text for people. The adapt / generate pipeline is :class:`mgdd.generator.meta.MetaGenerator`.
+text for people; the measured results are written once, as the card's "Measured results" section, and read back
+from there. The adapt / generate pipeline is :class:`mgdd.generator.meta.MetaGenerator`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "mgdd-convnet-28"
 PROVENANCE_KEY = "mgdd_provenance"
 CARD_FILE = "README.md"
+RESULTS_HEADING = "## Measured results"  # the card template's section holding provenance["results"]
+NO_RESULTS = "No figures recorded"
 
 
 def model_index_entry(evaluation: dict) -> Any:
@@ -96,8 +99,9 @@ class GeneratorModel(
         if self.provenance.get("results") and "results" not in kwargs:
             kwargs["results"] = self.provenance["results"]
         card = super().generate_model_card(*args, **kwargs)
-        if self.provenance:  # through JSON: plain types only in the YAML header (tuples become lists)
-            setattr(card.data, PROVENANCE_KEY, json.loads(json.dumps(self.provenance)))
+        header = {k: v for k, v in self.provenance.items() if k != "results"}  # the results text is the card's body
+        if header:  # through JSON: plain types only in the YAML header (tuples become lists)
+            setattr(card.data, PROVENANCE_KEY, json.loads(json.dumps(header)))
         evaluations = self.provenance.get("evaluations")
         if evaluations:  # the measured accuracies as the Hub's model-index
             card.data.model_name = kwargs.get("repo_id") or DEFAULT_MODEL
@@ -154,7 +158,20 @@ def read_provenance(local: Path | None, repo_id: str, hub_kwargs: dict[str, Any]
             return {}
     if card_path is None or not card_path.is_file():
         return {}
-    return dict(ModelCard.load(card_path).data.to_dict().get(PROVENANCE_KEY) or {})
+    card = ModelCard.load(card_path)
+    provenance = dict(card.data.to_dict().get(PROVENANCE_KEY) or {})
+    results = card_section(card.text, RESULTS_HEADING)
+    if results and not results.startswith(NO_RESULTS):
+        provenance["results"] = results
+    return provenance
+
+
+def card_section(text: str, heading: str) -> str | None:
+    """The text under a ``## heading`` of a card, up to the next heading of that level (None: no such section)."""
+    _, found, rest = text.partition(f"\n{heading}\n")
+    if not found:
+        return None
+    return rest.split("\n## ", 1)[0].strip()
 
 
 def bundled_models() -> list[str]:
