@@ -63,6 +63,29 @@ def unroll_student(
     return params
 
 
+def student_step_bytes(student: nn.Module, images: Tensor, labels: Tensor, storage_once: bool = True) -> int:
+    """Bytes that one differentiable student step (gradients kept for the outer loss) saves for backward.
+
+    ``storage_once``: a storage saved by several ops, or as several views, counts once, as memory holds it;
+    ``False`` counts every saved tensor (the guard's earlier estimate, too high).
+    """
+    saved, seen = 0, set()
+
+    def pack(tensor: Tensor) -> Tensor:
+        nonlocal saved
+        storage = tensor.untyped_storage()
+        if not storage_once or storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            saved += storage.nbytes()
+        return tensor
+
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in student.named_parameters()}
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = F.cross_entropy(functional_call(student, params, (images,)), labels)
+        torch.autograd.grad(loss, list(params.values()), create_graph=True)
+    return saved
+
+
 @register_method
 class MTT(IterativeDistiller):
     """Dataset distillation by matching training trajectories.
@@ -159,26 +182,13 @@ class MTT(IterativeDistiller):
 
     def _check_memory(self, train: ImageDataset, ipc: int, device: torch.device) -> None:
         """Measure the autograd graph of one student step and refuse an unroll that cannot fit."""
-        saved, seen = 0, set()
-
-        def pack(tensor: Tensor) -> Tensor:  # a storage saved by several ops (or as views) is held once
-            nonlocal saved
-            storage = tensor.untyped_storage()
-            if storage.data_ptr() not in seen:
-                seen.add(storage.data_ptr())
-                saved += storage.nbytes()
-            return tensor
-
-        params = {k: v.detach().clone().requires_grad_(True) for k, v in self.student.named_parameters()}
         frozen = len(self.frozen.images) if self.frozen is not None else 0
-        x = train.images[: self.batch_for(ipc * train.num_classes + frozen)].to(device)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            loss = F.cross_entropy(functional_call(self.student, params, (x,)), train.labels[: len(x)].to(device))
-            torch.autograd.grad(loss, list(params.values()), create_graph=True)
-        needed = saved * self.steps_for(ipc) / 2**30
+        batch = self.batch_for(ipc * train.num_classes + frozen)
+        needed = student_step_bytes(self.student, train.images[:batch].to(device),
+                                    train.labels[:batch].to(device)) * self.steps_for(ipc) / 2**30
         if needed > self.max_memory_gb:
             raise MemoryError(
-                f"mtt: {self.steps_for(ipc)} unrolled steps on batches of {len(x)} would keep about {needed:.1f} GB "
+                f"mtt: {self.steps_for(ipc)} unrolled steps on batches of {batch} would keep about {needed:.1f} GB "
                 f"of activations (max_memory_gb={self.max_memory_gb}); lower syn_steps or batch_syn"
             )
 
