@@ -265,6 +265,38 @@ def acceptance(by_method: dict[str, list[dict]], mgdd_method: str = "mgdd") -> s
     return f"{mgdd_method} against the baselines at equal or fewer seconds: " + "; ".join(lines) + "."
 
 
+def rung_table(results: dict, ipc: int, processor: str) -> list[str]:
+    """Markdown: each method's accuracy at each rung (its seconds in brackets), and the best baseline at that many
+    seconds or fewer: the curves of the plot as a table."""
+    by_method = curves(results, ipc, processor)
+    if not by_method:
+        return []
+    numeric = sorted({e["rung"] for entries in by_method.values() for e in entries if isinstance(e["rung"], (int, float))
+                      and e["rung"] > 0})
+    columns = ["start", *numeric]  # start: the one-pass set, or a method's only set (random, herding)
+
+    def cell(entry: dict | None) -> str:
+        return "" if entry is None else f"{entry['accuracy']:.2f} ({entry['seconds']:.0f} s)"
+
+    lines = ["| method | start | " + " | ".join(f"{r} s" for r in numeric) + " |",
+             "| --- | --- |" + " --- |" * len(numeric)]
+    order = sorted(by_method, key=lambda m: (not m.startswith("mgdd"), m))
+    for method in order:
+        at = {("start" if e["rung"] in (0, "one-pass") else e["rung"]): e for e in by_method[method]}
+        lines.append(f"| {method} | " + " | ".join(cell(at.get(c)) for c in columns) + " |")
+    best = []
+    for column in columns:
+        limit = min((e["seconds"] for m in order if m.startswith("mgdd") for e in by_method[m]
+                     if ("start" if e["rung"] in (0, "one-pass") else e["rung"]) == column), default=None)
+        if column != "start":
+            limit = max(float(column) * 1.05, limit or 0.0)  # a rung's snapshot lands just past it
+        earlier = [e for m in BASELINES for e in by_method.get(m, []) if limit is not None and e["seconds"] <= limit]
+        top = max(earlier, key=lambda e: e["accuracy"], default=None)
+        best.append("" if top is None else f"{top['method']} {top['accuracy']:.2f} ({top['seconds']:.0f} s)")
+    lines.append("| best baseline by then | " + " | ".join(best) + " |")
+    return lines
+
+
 def render(results: dict) -> str:
     lines = [
         "# Time to accuracy on Fashion-MNIST (ConvNet-3, one protocol; one table per processor model)",
@@ -288,6 +320,7 @@ def render(results: dict) -> str:
             lines += [f"## IPC {ipc}, distilled on {processor}", "",
                       " ".join(acceptance(by_method, m) for m in MGDD_VARIANTS if m in by_method) or "Not evaluated yet.",
                       "" if not pending else f"\n{pending} set(s) distilled, evaluation pending.", "",
+                      *rung_table(results, ipc, processor), "",
                       "| method | rung | seconds | accuracy | models | epochs | iterations | upfront s | distilled | "
                       "evaluated on |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
             for e in entries:
