@@ -62,7 +62,7 @@ def save_results(path: Path, results: dict) -> None:
 
 
 def evaluate_by_model(name: str, models: int, seed: int, evaluate_one: Callable[[int], EvalResult],
-                      store: Path = PARTIAL_EVALUATIONS) -> EvalResult:
+                      store: Path = PARTIAL_EVALUATIONS, extends: str | None = None) -> EvalResult:
     """``models`` networks evaluated one at a time, each accuracy saved to ``store`` under ``name`` as soon as it
     is measured, so that a run killed after hours (an IPC 50 evaluation outlasts a session) resumes at its next
     network, not its first.
@@ -70,12 +70,14 @@ def evaluate_by_model(name: str, models: int, seed: int, evaluate_one: Callable[
     ``evaluate_one(seed)`` evaluates one network (``mgdd.evaluate(..., models=1, seed=seed)``). Network i of
     ``mgdd.evaluate(models=n, seed=s)`` is seeded with s + i, so the result equals that one call. A finished
     entry stays in ``store``: a caller that saves several evaluations as one result (a cell's label protocols)
-    may be killed before it saves, and then finds the finished ones there.
+    may be killed before it saves, and then finds the finished ones there. ``extends``: the name of an evaluation
+    of fewer networks of the same set, seed and protocol, whose networks are this one's first (more models added
+    to a finished evaluation cost only the new ones).
     """
     def read() -> dict:
         return json.loads(store.read_text()) if store.exists() else {}
 
-    entry = read().get(name)
+    entry = read().get(name) or (read().get(extends) if extends else None)
     for index in range(len(entry["accuracies"]) if entry else 0, models):
         one = evaluate_one(seed + index).to_dict()
         del one["mean"], one["std"]

@@ -182,15 +182,19 @@ class Bench:
         test = mgdd.load_dataset("fashion-mnist", "test")
         for key in sorted(self.results):
             entry = self.results[key]
-            if entry.get("ipc") != self.args.ipc or entry.get("accuracy") is not None or "set" not in entry:
-                continue
+            evaluated = entry.get("accuracy") is not None and entry.get("epochs") == self.args.epochs
+            if entry.get("ipc") != self.args.ipc or "set" not in entry or (
+                    evaluated and entry.get("models", 0) >= self.args.models) or (
+                    entry.get("accuracy") is not None and not evaluated):
+                continue  # evaluated already (more --models than it has adds networks; other epochs: not here)
             if entry["method"] not in self.args.methods or entry["rung"] not in (0, "one-pass", *self.args.ladder):
                 continue  # --methods and --ladder choose what this call evaluates (the rest waits)
             syn = mgdd.SyntheticSet.load(CHECKPOINTS_DIR.parent / entry["set"])
+            earlier = f"{NAME}/{key}/{entry['models']}x{self.args.epochs}" if evaluated else None
             result = evaluate_by_model(f"{NAME}/{key}/{self.args.models}x{self.args.epochs}", self.args.models,
                                        self.args.seed, lambda seed: mgdd.evaluate(
                                            syn, test, models=1, epochs=self.args.epochs, seed=seed,
-                                           device=self.device))
+                                           device=self.device), extends=earlier)
             # into the entry as it is now: each save replaces self.results' entries with the merged file's
             self.results[key] = {**self.results[key], "accuracy": round(result.mean, 2),
                                  "std": round(result.std, 2), "accuracies": result.accuracies,

@@ -66,3 +66,7 @@ def test_evaluate_by_model_equals_one_call_and_resumes_after_a_kill(tmp_path, di
     assert resumed.epochs == 4 and resumed.wall_time > 0
     # a finished evaluation stays in the store: asked again (the caller was killed before saving), it trains nothing
     assert evaluate_by_model("cell", 3, 5, one, store).accuracies == whole.accuracies and len(calls) == 4
+    # more networks for a finished evaluation: only the new one is trained, and it equals a 4-model call
+    four = evaluate_by_model("cell-4", 4, 5, one, store, extends="cell")
+    assert calls == [5, 6, 7, 7, 8]
+    assert four.accuracies == mgdd.evaluate(syn, digits_test, models=4, seed=5, **options).accuracies
