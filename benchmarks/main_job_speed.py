@@ -1,8 +1,8 @@
-"""Wall time of the README's main job, end to end, with evaluation chunked (default) and whole (before).
+"""Wall time of the README's main job (`python adapt.py`), end to end, with evaluation chunked (default) and whole (before).
 
     python benchmarks/main_job_speed.py --variants chunked whole
 
-Runs ``adapt.py --ipc 1 10 --models 1`` (the README's command) in this process once per variant, in
+Runs ``adapt.py --ipc 1 10`` (the README's command, its defaults) in this process once per variant, in
 the same run on the same machine; ``whole`` passes ``--eval-chunk 0`` (one forward/backward per
 training batch and test batches of 1000, the protocol's code before chunking). Output:
 results/main_job_speed.{json,md}.
