@@ -2,7 +2,7 @@
 # Build mgdd/releases/fashion-mnist/ (the collection committed in the repository) from the sets the benchmarks
 # saved under runs/sets/fashion-mnist/ and the accuracies in their results files. Run from the repository root:
 #     python benchmarks/coreset_baselines.py --sets-only --threads 1      # the coreset sets, if not saved yet
-#     (cd benchmarks && python time_to_accuracy.py --ipc 1 --methods mgdd --mgdd-steps 0 50 100 ...)  # MGDD's sets
+#     (cd benchmarks && python mgdd_release_sets.py)   # MGDD's sets: the pipeline's largest time-to-accuracy rung
 #     bash benchmarks/release_fashion_mnist.sh [--push ORG]
 # DC, DSA, DM and MTT's sets at IPC 1 and 10 run the iterations their largest time-to-accuracy rung reached
 # (time_to_accuracy.md), with their defaults, e.g. (MTT's IPC 10 set comes from the SeqMatch benchmark):
@@ -48,11 +48,11 @@ for ipc in 1 10 50; do
     done
   fi
   if [ ! -e "runs/sets/fashion-mnist/mgdd/ipc$ipc" ]; then
-    missing+=(--missing "mgdd/ipc$ipc=measured (mgdd_fashion_mnist.md) before that benchmark saved its sets; about an hour to make and evaluate again: (cd benchmarks && python time_to_accuracy.py --ipc $ipc --methods mgdd --mgdd-steps 100 --models 3 --epochs 300 --threads 1)")
+    missing+=(--missing "mgdd/ipc$ipc=its time-to-accuracy set is not evaluated with 3 models yet: (cd benchmarks && python time_to_accuracy.py --ipc $ipc --phase evaluate --methods mgdd --models 3 --epochs 300 --threads 1 && python mgdd_release_sets.py)")
   fi
 done
-# Later files win for a set's accuracy (within one file, the largest budget): MGDD's sets at IPC 1 and 10
-# come from the time-to-accuracy run, after mgdd_fashion_mnist's entries; DC/DSA/DM/MTT's from the fixed-budget
+# Later files win for a set's accuracy (within one file, the largest budget): MGDD's sets from mgdd_release.json
+# (the pipeline's sets from the time-to-accuracy run), after mgdd_fashion_mnist's and the older time-to-accuracy entries; DC/DSA/DM/MTT's from the fixed-budget
 # runs and MTT's IPC 10 set from the SeqMatch benchmark, after the time-to-accuracy rungs; random real from the
 # coreset benchmark (3 models), last.
 # `mgdd release` refuses an accuracy whose iteration count differs from its set's.
@@ -65,5 +65,5 @@ done
 models=()
 if [[ " $* " == *" --push "* ]]; then models=(--model mgdd-convnet-28 --teacher teacher-convnetbn-fashion-mnist); fi
 mgdd release --dataset fashion-mnist --results benchmarks/results/mgdd_fashion_mnist.json \
-  benchmarks/results/time_to_accuracy.json "${extra[@]}" benchmarks/results/coreset_fashion_mnist.json \
+  benchmarks/results/time_to_accuracy.json benchmarks/results/mgdd_release.json "${extra[@]}" benchmarks/results/coreset_fashion_mnist.json \
   "${missing[@]}" "${models[@]}" --out mgdd/releases "$@"

@@ -300,7 +300,9 @@ def accuracies_from_results(paths: Iterable[str | os.PathLike]) -> dict[str, dic
     (or ``accuracy``, or a ``hard`` protocol's result) and ``std`` made with the method's defaults (no
     ``options``); of one file's several budgets (``rung``) the largest, the set that benchmark keeps; later files
     win. An entry's teacher-relabel result (SRe2L/DWA's protocol) comes along as ``relabel``; SeqMatch's
-    curriculum evaluation is left out (the card reports the standard protocol)."""
+    curriculum evaluation is left out (the card reports the standard protocol). Entries that name the set they
+    evaluated (``set``: time_to_accuracy's kept rungs) are left out too: a release takes such a set, and its
+    accuracy, through a results file of its own (``benchmarks/mgdd_release_sets.py``)."""
     found = {}
     for path in paths:
         rungs = {}  # budgets compare within one benchmark; across files the later one wins
@@ -313,6 +315,8 @@ def accuracies_from_results(paths: Iterable[str | os.PathLike]) -> dict[str, dic
             if "mean" not in entry and isinstance(entry.get("hard"), dict):  # SRe2L/DWA: a result per label protocol
                 entry.update(mean=entry["hard"]["mean"], std=entry["hard"]["std"])
             if not {"method", "ipc", "mean", "std"} <= set(entry) or entry.get("options"):
+                continue
+            if "set" in entry:  # the accuracy of the set it names (a kept rung), not of a set saved for release
                 continue
             key = set_key(entry["method"], entry["ipc"])
             rung = entry.get("rung", 0)
