@@ -49,9 +49,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-syn", type=int, default=None,
                         help="MTT's student minibatch, both methods (default: MTT's, 100); memory and seconds per "
                              "iteration grow with batch-syn x syn_steps (30 above IPC 10)")
-    parser.add_argument("--mtt-memory-gb", type=float, default=16.0,
-                        help="MTT's guard on the unrolled student's activations (about 5.5 GB at IPC 10, "
-                             "8.3 GB at IPC 50)")
+    parser.add_argument("--mtt-memory-gb", type=float, default=None,
+                        help="MTT's guard on the unrolled student's activations (default: MTT's, 75%% of the "
+                             "machine's memory; the estimate is 9.0 GB at IPC 10, 13.5 GB at IPC 50: mtt_memory.md)")
     parser.add_argument("--save-sets", default=str(SETS_DIR),
                         help="save the method's sets to DIR/<method>/ipc<k> (for `mgdd release`)")
     add_run_options(parser)

@@ -70,9 +70,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--experts", type=int, default=3)
     parser.add_argument("--expert-epochs", type=int, default=6)
     parser.add_argument("--expert-per-class", type=int, default=1000, help="expert training images per class")
-    parser.add_argument("--mtt-memory-gb", type=float, default=8.0,
-                        help="MTT's guard on the unrolled student's activations (about 5.5 GB at IPC 10, "
-                             "8.3 GB at IPC 50)")
+    parser.add_argument("--mtt-memory-gb", type=float, default=None,
+                        help="MTT's guard on the unrolled student's activations (default: MTT's, 75%% of the "
+                             "machine's memory; the estimate is 9.0 GB at IPC 10, 13.5 GB at IPC 50: mtt_memory.md)")
     add_run_options(parser)
     return parser.parse_args()
 

@@ -49,3 +49,14 @@ def train_chunk(net: nn.Module, device: torch.device | str) -> int | None:
     if torch.device(device).type != "cpu" or any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
         return None
     return CPU_TRAIN_CHUNK
+
+
+def memory_gb(device: torch.device | str) -> float | None:
+    """Memory of ``device`` in GB: a CUDA device's total, else the machine's physical memory (None if unknown)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory / 2**30
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return None

@@ -258,11 +258,18 @@ def test_diverging_images_stop_with_advice(small_digits):
         distill("dm", small_digits, ipc=1, iterations=50, lr_img=1e38, dsa=False, progress=False)
 
 
-def test_mtt_guards(small_digits, digit_experts, tmp_path):
+def test_mtt_guards(small_digits, digit_experts, tmp_path, monkeypatch):
+    from mgdd.baselines import trajectory_matching
+
     folder, _ = digit_experts
     with pytest.raises(MemoryError, match="syn_steps"):
         distill("mtt", small_digits, ipc=1, iterations=1, experts=str(folder), max_start_epoch=2,
                 max_memory_gb=1e-9, progress=False)
+    # the default guard: a share of the device's memory (a device of 1 kB refuses; the real one does not)
+    monkeypatch.setattr(trajectory_matching, "memory_gb", lambda device: 1e-6)
+    with pytest.raises(MemoryError, match="75% of this device"):
+        distill("mtt", small_digits, ipc=1, iterations=1, experts=str(folder), max_start_epoch=2, progress=False)
+    monkeypatch.undo()
     with pytest.raises(ValueError, match="exceeds the 4 epochs"):
         distill("mtt", small_digits, ipc=1, iterations=1, experts=str(folder), max_start_epoch=3, progress=False)
     with pytest.raises(ValueError, match="experts=FOLDER"):

@@ -27,6 +27,7 @@ from torch.func import functional_call
 
 from ..data import ImageDataset
 from ..methods import register_method
+from ..device import memory_gb
 from ..nets import seeded_network
 from ..synthetic import SyntheticSet
 from ..io import sha256
@@ -34,6 +35,9 @@ from .experts import MANIFEST, ExpertBuffer, load_experts
 from ..iterative import RESUMABLE_OPTIONS, IterativeDistiller, RunState
 
 _MIN_LR = 1e-6
+# the default guard: the share of the device's memory an unroll may take (benchmarks/results/mtt_memory.md: the
+# estimate is 9.0 GB at IPC 10 and 13.5 GB at IPC 50, against peaks of 6.0 and 8.9 GB above the process's start)
+MEMORY_SHARE = 0.75
 
 
 def parameter_matching_loss(student: dict[str, Tensor], start: dict[str, Tensor], target: dict[str, Tensor]) -> Tensor:
@@ -113,7 +117,7 @@ class MTT(IterativeDistiller):
         batch_syn: int | None = None,
         lr_lr: float = 1e-5,
         lr_init: float = 0.01,
-        max_memory_gb: float = 8.0,
+        max_memory_gb: float | None = None,
         frozen: SyntheticSet | None = None,
         **options,
     ) -> None:
@@ -186,10 +190,16 @@ class MTT(IterativeDistiller):
         batch = self.batch_for(ipc * train.num_classes + frozen)
         needed = student_step_bytes(self.student, train.images[:batch].to(device),
                                     train.labels[:batch].to(device)) * self.steps_for(ipc) / 2**30
-        if needed > self.max_memory_gb:
+        limit = self.max_memory_gb
+        if limit is None:  # three quarters of the device's memory: the estimate runs about 1.5x above the real peak
+            total = memory_gb(device)
+            limit = MEMORY_SHARE * total if total is not None else float("inf")
+        if needed > limit:
             raise MemoryError(
                 f"mtt: {self.steps_for(ipc)} unrolled steps on batches of {batch} would keep about {needed:.1f} GB "
-                f"of activations (max_memory_gb={self.max_memory_gb}); lower syn_steps or batch_syn"
+                f"of activations, over {limit:.1f} GB (max_memory_gb={self.max_memory_gb}: "
+                f"{'set' if self.max_memory_gb is not None else f'{MEMORY_SHARE:.0%} of this device'}); "
+                "lower syn_steps or batch_syn"
             )
 
     def iterate(self, state: RunState) -> float:
