@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -301,6 +302,35 @@ def rung_table(results: dict, ipc: int, processor: str) -> list[str]:
     return lines
 
 
+# the default pipeline's rows per IPC (mgdd-identity at IPC 10 ran before `mgdd` skipped the generator by default)
+DEFAULT_PIPELINE = {1: "mgdd", 10: "mgdd-identity", 50: "mgdd"}
+
+
+def pipeline_summary(results: dict, processor: str) -> list[str]:
+    """Markdown: the default pipeline's one pass and rungs per IPC, with the best baseline within its largest rung
+    (the README's table; ``python time_to_accuracy.py --summary``)."""
+    lines = ["| IPC | one pass | 60 s | 120 s | 300 s | 600 s | 1200 s | best baseline by then |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for ipc, method in sorted(DEFAULT_PIPELINE.items()):
+        by_method = curves(results, ipc, processor)
+        if method not in by_method:
+            continue
+        at = {e["rung"]: e for e in by_method[method]}
+
+        def cell(e: dict | None) -> str:
+            if e is None:
+                return "—"
+            spread = f" ± {e['std']:.2f}" if e.get("models", 0) >= 3 else ""
+            return f"{e['accuracy']:.2f}{spread} ({e['seconds']:.0f} s)"
+
+        last = by_method[method][-1]
+        earlier = [e for m in BASELINES for e in by_method.get(m, []) if e["seconds"] <= last["seconds"] * 1.05]
+        best = max(earlier, key=lambda e: e["accuracy"], default=None)
+        lines.append(f"| {ipc} | " + " | ".join(cell(at.get(r)) for r in ("one-pass", 60, 120, 300, 600, 1200))
+                     + f" | {'—' if best is None else best['method'] + ' ' + cell(best)} |")
+    return lines
+
+
 def render(results: dict) -> str:
     lines = [
         "# Time to accuracy on Fashion-MNIST (ConvNet-3, one protocol; one table per processor model)",
@@ -388,6 +418,11 @@ def plot(results: dict, ipc: int, path: Path) -> None:
 
 
 def main() -> None:
+    if "--summary" in sys.argv:  # print the README's table from the results file, run nothing
+        results = load_results(RESULTS_DIR / f"{NAME}.json")
+        newest = max((e["distill_date"], e["processor"]) for e in results.values() if e.get("processor"))[1]
+        print("\n".join(pipeline_summary(results, newest)))
+        return
     args = parse_args()
     apply_threads(args)
     torch.manual_seed(args.seed)
