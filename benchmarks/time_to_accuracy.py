@@ -182,7 +182,8 @@ class Bench:
     def evaluate(self) -> None:
         test = mgdd.load_dataset("fashion-mnist", "test")
         for key in sorted(self.results):
-            entry = self.results[key]
+            # the file as it is now: another process may have finished this entry since this one started
+            entry = self.results[key] = {**self.results[key], **load_results(self.path).get(key, {})}
             evaluated = entry.get("accuracy") is not None and entry.get("epochs") == self.args.epochs
             if entry.get("ipc") != self.args.ipc or "set" not in entry or (
                     evaluated and entry.get("models", 0) >= self.args.models) or (
