@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from .iterative import IterativeDistiller, RunState, iteration_seed
 from .nets import seeded_network
+from .nets.features import embed_real
 from .nets.online_pool import OnlineModelPool
 from .objectives import relative_mean_mismatch
 from .ridge import centred_targets, platt_cross_entropy, ridge_predict, solve_labels
@@ -133,8 +134,7 @@ class FeatureRegression(IterativeDistiller):
         syn = state.samples()
         if self.augmenter is not None:
             real, syn = self.augmenter.pair(real, syn, state.device_rng)
-        with torch.no_grad():
-            real_features = net.embed(real)
+        real_features = embed_real(net, real)
         syn_features = net.embed(syn)
         loss = self.regression_loss(state, syn_features, real_features, real_labels)
         if self.mean_weight > 0:

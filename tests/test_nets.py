@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from mgdd.nets import available_networks, get_network
+from mgdd.nets import available_networks, get_network, seeded_network
 
 
 def _convs(net: nn.Module) -> list[nn.Conv2d]:
@@ -234,3 +234,22 @@ def test_networks_register_next_to_their_class_with_options_from_the_signature(m
         get_network("TinyTestNet", 1, 3, 8, width=3)
     with pytest.raises(TypeError, match="no options"):
         register_network("Broken", depth=2)(TinyTestNet)
+
+
+def test_embed_real_chunks_exactly_and_leaves_batchnorm_networks_whole(monkeypatch):
+    from mgdd.nets.features import embed_real
+
+    torch.manual_seed(0)
+    x = torch.randn(20, 1, 28, 28)
+    net = seeded_network("ConvNet", 1, 10, (28, 28), 0, torch.device("cpu"), width=16).train()
+    with torch.no_grad():
+        assert torch.equal(embed_real(net, x), net.embed(x)) and net.training  # chunks: exact, mode kept
+    sizes = []
+    monkeypatch.setattr(net, "embed", lambda images: sizes.append(len(images)) or torch.zeros(len(images), 4))
+    embed_real(net, x)
+    assert sizes == [8, 8, 4]  # cache-sized chunks on CPU
+    calls = []
+    bn = seeded_network("ConvNetBN", 1, 10, (28, 28), 0, torch.device("cpu"), width=16).train()
+    monkeypatch.setattr(bn, "embed", lambda images: calls.append(len(images)) or torch.zeros(len(images), 4))
+    embed_real(bn, x)
+    assert calls == [20]  # batch statistics: one batch, not chunks

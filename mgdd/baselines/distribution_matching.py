@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..methods import register_method
+from ..nets.features import embed_real
 from ..objectives import mean_embedding_loss
 from ..iterative import IterativeDistiller, RunState
 
@@ -39,8 +40,7 @@ class DM(IterativeDistiller):
             reals.append(real)
             syns.append(syn)
         real_labels = torch.cat([torch.full((len(r),), c, device=state.device) for c, r in enumerate(reals)])
-        with torch.no_grad():
-            real_features = net.embed(torch.cat(reals))
+        real_features = embed_real(net, torch.cat(reals))
         syn_features = net.embed(torch.cat(syns))
         loss = mean_embedding_loss(real_features, real_labels, syn_features, state.labels, state.num_classes)
         return state.update(loss, self.name) / state.num_classes
