@@ -29,7 +29,7 @@ def cell(entry: dict | None) -> str:
 def anytime_text(tta: dict) -> list[str]:
     """The pipeline as it ships: every method's curve per IPC on the newest processor's table, and the verdict on
     this generator at equal seconds (the three starts at IPC 10)."""
-    processors = sorted({(r["distill_date"], r["processor"]) for r in tta.values()
+    processors = sorted({(r.get("distill_date", ""), r["processor"]) for r in tta.values()
                          if r.get("processor") and r.get("accuracy") is not None})
     if not processors:
         return []

@@ -160,7 +160,9 @@ def render_collection_card(index: dict) -> str:
         cell = f"{acc['mean']:.2f} ± {acc['std']:.2f} ({acc['models']} x {acc['epochs']} epochs)" if acc else "—"
         if acc and acc.get("relabel"):
             cell += f"; teacher relabel: {acc['relabel']['mean']:.2f} ± {acc['relabel']['std']:.2f}"
-        rows.append(f"| {entry['method']} | {entry['ipc']} | {entry['images']} | {entry['labels']} | {cell} | `{key}` |")
+        seconds = entry.get("distilled", {}).get("seconds")
+        rows.append(f"| {entry['method']} | {entry['ipc']} | {entry['images']} | {entry['labels']} | {cell} | "
+                    f"{'—' if seconds is None else f'{seconds:.0f}'} | `{key}` |")
     missing = [f"- `{key}`: {why}" for key, why in index.get("missing", {}).items()]
     total = sum(entry["images"] for entry in index["sets"].values())
     example = next(iter(sorted(index["sets"])), "random/ipc10")

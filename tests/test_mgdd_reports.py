@@ -86,3 +86,5 @@ def test_card_states_time_to_accuracy_per_processor():
     assert f"IPC 10, every method distilled on one {zen4}" in text
     assert "1203 s: 84.14, at or above the best baseline so far (frepo 81.98 at 1200 s)" in text
     assert "dm 80.94" not in text  # rows of another processor never enter the comparison
+    # the rung table: each method's accuracy at each rung, and the best baseline by then
+    assert "| mgdd-identity |  | 84.14 (1203 s) |" in text and "| best baseline by then |  | frepo 81.98 (1200 s) |" in text

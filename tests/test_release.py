@@ -75,8 +75,8 @@ def test_card_parses_and_its_table_matches_the_index(collection):
     assert card.data.license == "apache-2.0" and "dataset-distillation" in card.data.tags
     assert card.data.size_categories == ["n<1K"] and card.data.source_datasets == ["digits"]
     text = card.text
-    assert "| random | 1 | 10 | hard | 41.50 ± 1.25 (3 x 300 epochs) | `random/ipc1` |" in text
-    assert "| random | 2 | 20 | hard | — | `random/ipc2` |" in text
+    assert "| random | 1 | 10 | hard | 41.50 ± 1.25 (3 x 300 epochs) | 0 | `random/ipc1` |" in text
+    assert "| random | 2 | 20 | hard | — | 0 | `random/ipc2` |" in text
     assert "- `dm/ipc1`: not distilled yet: needs a long run" in text
     assert all(f"`{key}`" in text for key in read_index(collection)["sets"])
 
