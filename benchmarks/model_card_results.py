@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import RESULTS_DIR, load_results
 from mgdd_fashion_mnist import TARGETS, default_adapt_rows, meta_vs_scratch
-from time_to_accuracy import MGDD_VARIANTS, acceptance, curves, rung_table
+from time_to_accuracy import MGDD_VARIANTS, acceptance, curves, newest_processor, rung_table
 from mgdd.generator.meta import BUNDLED_DIR, DEFAULT_MODEL, MetaGenerator
 from mgdd.io import write_text_atomic
 
@@ -29,11 +29,9 @@ def cell(entry: dict | None) -> str:
 def anytime_text(tta: dict) -> list[str]:
     """The pipeline as it ships: every method's curve per IPC on the newest processor's table, and the verdict on
     this generator at equal seconds (the three starts at IPC 10)."""
-    processors = sorted({(r.get("distill_date", ""), r["processor"]) for r in tta.values()
-                         if r.get("processor") and r.get("accuracy") is not None})
-    if not processors:
+    processor = newest_processor(tta)
+    if processor is None:
         return []
-    processor = processors[-1][1]
     lines = [f"### MGDD's pipeline at equal seconds (every method distilled on one {processor} core)", "",
              "`mgdd.distill(\"mgdd\", train, ipc, time_budget=S)`: herding start, labels solved across 8 random "
              "networks (the one pass), then warm-started refinement (kernel ridge regression on fresh random ConvNet "

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import torch
@@ -74,6 +73,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mtt-memory-gb", type=float, default=None,
                         help="MTT's guard on the unrolled student's activations (default: MTT's, 75%% of the "
                              "machine's memory; the estimate is 9.0 GB at IPC 10, 13.5 GB at IPC 50: mtt_memory.md)")
+    parser.add_argument("--summary", action="store_true",
+                        help="print the README's table of the default pipeline from the results file, run nothing")
     add_run_options(parser)
     return parser.parse_args()
 
@@ -182,15 +183,16 @@ class Bench:
     def evaluate(self) -> None:
         test = mgdd.load_dataset("fashion-mnist", "test")
         for key in sorted(self.results):
+            entry = self.results[key]
+            if entry.get("ipc") != self.args.ipc or "set" not in entry or entry["method"] not in self.args.methods \
+                    or entry["rung"] not in (0, "one-pass", *self.args.ladder):
+                continue  # --ipc, --methods and --ladder choose what this call evaluates (the rest waits)
             # the file as it is now: another process may have finished this entry since this one started
-            entry = self.results[key] = {**self.results[key], **load_results(self.path).get(key, {})}
+            entry = self.results[key] = {**entry, **load_results(self.path).get(key, {})}
             evaluated = entry.get("accuracy") is not None and entry.get("epochs") == self.args.epochs
-            if entry.get("ipc") != self.args.ipc or "set" not in entry or (
-                    evaluated and entry.get("models", 0) >= self.args.models) or (
+            if (evaluated and entry.get("models", 0) >= self.args.models) or (
                     entry.get("accuracy") is not None and not evaluated):
                 continue  # evaluated already (more --models than it has adds networks; other epochs: not here)
-            if entry["method"] not in self.args.methods or entry["rung"] not in (0, "one-pass", *self.args.ladder):
-                continue  # --methods and --ladder choose what this call evaluates (the rest waits)
             syn = mgdd.SyntheticSet.load(CHECKPOINTS_DIR.parent / entry["set"])
             earlier = f"{NAME}/{key}/{entry['models']}x{self.args.epochs}" if evaluated else None
             result = evaluate_by_model(f"{NAME}/{key}/{self.args.models}x{self.args.epochs}", self.args.models,
@@ -271,6 +273,13 @@ def acceptance(by_method: dict[str, list[dict]], mgdd_method: str = "mgdd") -> s
     return f"{mgdd_method} against the baselines at equal or fewer seconds: " + "; ".join(lines) + "."
 
 
+def newest_processor(results: dict) -> str | None:
+    """The processor of the newest table with an evaluated row (None: no such row)."""
+    dated = [(e.get("distill_date", ""), e["processor"]) for e in results.values()
+             if e.get("processor") and e.get("accuracy") is not None]
+    return max(dated)[1] if dated else None
+
+
 def rung_table(results: dict, ipc: int, processor: str) -> list[str]:
     """Markdown: each method's accuracy at each rung (its seconds in brackets), and the best baseline at that many
     seconds or fewer: the curves of the plot as a table."""
@@ -284,16 +293,19 @@ def rung_table(results: dict, ipc: int, processor: str) -> list[str]:
     def cell(entry: dict | None) -> str:
         return "" if entry is None else f"{entry['accuracy']:.2f} ({entry['seconds']:.0f} s)"
 
+    def column_of(entry: dict) -> str | float:
+        return "start" if entry["rung"] in (0, "one-pass") else entry["rung"]
+
     lines = ["| method | start | " + " | ".join(f"{r} s" for r in numeric) + " |",
              "| --- | --- |" + " --- |" * len(numeric)]
     order = sorted(by_method, key=lambda m: (not m.startswith("mgdd"), m))
     for method in order:
-        at = {("start" if e["rung"] in (0, "one-pass") else e["rung"]): e for e in by_method[method]}
+        at = {column_of(e): e for e in by_method[method]}
         lines.append(f"| {method} | " + " | ".join(cell(at.get(c)) for c in columns) + " |")
     best = []
     for column in columns:
         limit = min((e["seconds"] for m in order if m.startswith("mgdd") for e in by_method[m]
-                     if ("start" if e["rung"] in (0, "one-pass") else e["rung"]) == column), default=None)
+                     if column_of(e) == column), default=None)
         if column != "start":
             limit = max(float(column) * 1.05, limit or 0.0)  # a rung's snapshot lands just past it
         earlier = [e for m in BASELINES for e in by_method.get(m, []) if limit is not None and e["seconds"] <= limit]
@@ -395,11 +407,9 @@ def plot(results: dict, ipc: int, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    processors = [e["distill_date"] + e["processor"] for e in results.values()
-                  if e.get("processor") and e["ipc"] == ipc and e.get("accuracy") is not None]
-    if not processors:
+    processor = newest_processor({k: e for k, e in results.items() if e["ipc"] == ipc})
+    if processor is None:
         return
-    processor = max(processors)[10:]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method, entries in curves(results, ipc, processor).items():
         if method == "random":
@@ -419,12 +429,11 @@ def plot(results: dict, ipc: int, path: Path) -> None:
 
 
 def main() -> None:
-    if "--summary" in sys.argv:  # print the README's table from the results file, run nothing
-        results = load_results(RESULTS_DIR / f"{NAME}.json")
-        newest = max((e["distill_date"], e["processor"]) for e in results.values() if e.get("processor"))[1]
-        print("\n".join(pipeline_summary(results, newest)))
-        return
     args = parse_args()
+    if args.summary:
+        results = load_results(RESULTS_DIR / f"{NAME}.json")
+        print("\n".join(pipeline_summary(results, newest_processor(results))))
+        return
     apply_threads(args)
     torch.manual_seed(args.seed)
     Bench(args).run()

@@ -46,9 +46,14 @@ def train_chunk(net: nn.Module, device: torch.device | str) -> int | None:
     Chunks are exact (gradients accumulate over them) only where every layer acts on each sample alone:
     a network with BatchNorm trains on whole batches.
     """
-    if torch.device(device).type != "cpu" or any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+    if torch.device(device).type != "cpu" or has_batchnorm(net):
         return None
     return CPU_TRAIN_CHUNK
+
+
+def has_batchnorm(net: nn.Module) -> bool:
+    """Whether ``net`` normalises across the batch (then chunks of a batch are not exact)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
 def memory_gb(device: torch.device | str) -> float | None:

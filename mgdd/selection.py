@@ -117,7 +117,7 @@ class FeatureSelector:
             return _FEATURE_CACHE[key]._replace(cached=True)
         path = self._disk_path(train, seed, device)  # the dataset's fingerprint, once
         found = self._from_disk(path, device) or self._compute(train, seed, device, path)
-        _FEATURE_CACHE[key] = found._replace(cached=False)
+        _FEATURE_CACHE[key] = found
         while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
             _FEATURE_CACHE.popitem(last=False)
         return found
