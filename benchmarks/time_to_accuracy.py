@@ -65,6 +65,8 @@ def parse_args() -> argparse.Namespace:
                         choices=["random", *BASELINES, *MGDD_VARIANTS])
     parser.add_argument("--ladder", type=int, nargs="+", default=[60, 120, 300, 600, 1200],
                         help="rungs: seconds of distillation on this machine")
+    parser.add_argument("--rungs", nargs="+", default=None, metavar="RUNG",
+                        help="evaluate phase: only these rungs (e.g. 1200 one-pass; default: 0, one-pass and --ladder)")
     parser.add_argument("--mgdd-option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option of distill('mgdd', ...) for every MGDD variant (recorded in the row)")
     parser.add_argument("--experts", type=int, default=3)
@@ -182,11 +184,12 @@ class Bench:
     # ------------------------------------------------------------------ evaluate phase
     def evaluate(self) -> None:
         test = mgdd.load_dataset("fashion-mnist", "test")
+        rungs = {str(r) for r in (self.args.rungs or (0, "one-pass", *self.args.ladder))}
         for key in sorted(self.results):
             entry = self.results[key]
             if entry.get("ipc") != self.args.ipc or "set" not in entry or entry["method"] not in self.args.methods \
-                    or entry["rung"] not in (0, "one-pass", *self.args.ladder):
-                continue  # --ipc, --methods and --ladder choose what this call evaluates (the rest waits)
+                    or str(entry["rung"]) not in rungs:
+                continue  # --ipc, --methods, --ladder and --rungs choose what this call evaluates (the rest waits)
             # the file as it is now: another process may have finished this entry since this one started
             entry = self.results[key] = {**entry, **load_results(self.path).get(key, {})}
             evaluated = entry.get("accuracy") is not None and entry.get("epochs") == self.args.epochs

@@ -50,6 +50,9 @@ def test_stages_add_up_and_the_run_resumes_bit_exactly(digits_train, tmp_path):
     assert stages["adaptation"] == 0 and stages["one_pass"] > 0 and stages["refinement"] > 0
     assert first.metadata["distill_seconds"] == pytest.approx(sum(stages.values()), abs=2e-3)
     assert (tmp_path / "one_pass").is_dir() and (tmp_path / "iter_000006").is_dir()
+    snapshot = mgdd.SyntheticSet.load(tmp_path / "iter_000006")  # a snapshot is the set the run returned
+    assert snapshot.metadata["method"] == "mgdd" and snapshot.metadata["refined_by"] == "feature-regression"
+    assert snapshot.metadata["stages"] == stages and torch.equal(snapshot.images, first.images)
     resumed = mgdd.distill("mgdd", small, 2, generator="none", refine_steps=12, snapshot_dir=str(tmp_path),
                            progress=False)
     straight = mgdd.distill("mgdd", small, 2, generator="none", refine_steps=12, progress=False)

@@ -30,7 +30,7 @@ from ..synthetic import SyntheticSet
 from ..ridge import solve_labels_across_networks
 from .model import BUNDLED_DIR, DEFAULT_MODEL, GeneratorModel, bundled_models  # noqa: F401 (re-exported)
 from .network import ConditionalGenerator
-from .refine import parse_budget, refine_set
+from .refine import parse_budget, refine_set, with_stages
 from .step import FeaturePool, PartTimer, distillation_loss, random_feature_net, sample_task, synthesize
 
 logger = logging.getLogger(__name__)
@@ -290,9 +290,9 @@ class MetaGenerator:
         if seconds is None and steps is None:
             return syn
         own = data if data is not None else (self.target.source or self.target.data)
-        refined = refine_set(syn, own, seconds, steps, seed=seed, device=resolve_device(device),
-                             snapshot_dir=snapshot_dir, progress=progress, **(refine_options or {}))
-        return with_stages(refined, self.adapt_info.get("seconds", 0.0), syn.metadata["wall_time"])
+        start = with_stages(syn, self.adapt_info.get("seconds", 0.0), syn.metadata["wall_time"])
+        return refine_set(start, own, seconds, steps, seed=seed, device=resolve_device(device),
+                          snapshot_dir=snapshot_dir, progress=progress, **(refine_options or {}))
 
     @torch.no_grad()
     def one_pass(
@@ -486,16 +486,6 @@ def auto_labels(ipc: int, channels: int) -> str:
     IPC 5: 72.7 against 95.1, since the random instance-norm features the labels are solved in barely see hue;
     ``benchmarks/results/mgdd_colour.md``)."""
     return "least-squares" if ipc <= SOFT_LABEL_MAX_IPC and channels == 1 else "hard"
-
-
-def with_stages(syn: SyntheticSet, adaptation: float, one_pass: float) -> SyntheticSet:
-    """``syn`` with the seconds of each of MGDD's stages in its metadata (``stages``; refinement: what
-    :func:`~mgdd.generator.refine.refine_set` recorded)."""
-    refinement = syn.metadata.get("refine", {}).get("seconds", 0.0)
-    syn.metadata["stages"] = {"adaptation": round(adaptation, 3), "one_pass": round(one_pass, 3),
-                              "refinement": round(refinement, 3)}
-    syn.metadata["distill_seconds"] = round(adaptation + one_pass + refinement, 3)
-    return syn
 
 
 def draw_log_uniform(low: int, high: int, rng: torch.Generator) -> int:

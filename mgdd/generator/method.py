@@ -21,10 +21,10 @@ from ..methods import Distiller, register_method
 from ..synthetic import SyntheticSet
 from .meta import (
     DEFAULT_ADAPT_STEPS, DEFAULT_INIT, DEFAULT_LABEL_NETWORKS, DEFAULT_LABELS, DEFAULT_MEAN_WEIGHT, DEFAULT_MODEL,
-    INIT_METHODS, LABEL_METHODS, MetaGenerator, generator_applies, with_stages,
+    INIT_METHODS, LABEL_METHODS, MetaGenerator, generator_applies,
 )
 from .model import GeneratorModel
-from .refine import refine_set
+from .refine import refine_set, with_stages
 
 logger = logging.getLogger(__name__)
 GENERATORS = ("auto", "pretrained", "untrained", "none")
@@ -106,11 +106,9 @@ class MGDD(Distiller):
             logger.warning("mgdd: the one pass took %.0f s, the whole time_budget of %.0f s: no refinement",
                            before, self.time_budget)
             return start
-        refined = refine_set(start, train, seconds, self.refine_steps, seed=seed, device=device, seconds_before=before,
-                             snapshot_dir=self.snapshot_dir, snapshot_at=self.snapshot_at, progress=self.progress,
-                             **self.refine_options)
-        stages = start.metadata["stages"]
-        return with_stages(refined, stages["adaptation"], stages["one_pass"])
+        return refine_set(start, train, seconds, self.refine_steps, seed=seed, device=device, seconds_before=before,
+                          snapshot_dir=self.snapshot_dir, snapshot_at=self.snapshot_at, progress=self.progress,
+                          **self.refine_options)
 
     # ------------------------------------------------------------------ stage 1
     def one_pass_settings(self, train: ImageDataset, ipc: int, seed: int) -> dict[str, Any]:

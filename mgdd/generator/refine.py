@@ -17,6 +17,7 @@ import torch
 
 from ..data import ImageDataset
 from ..feature_regression import FeatureRegression
+from ..iterative import RunState
 from ..synthetic import SyntheticSet
 
 # The objective of the refinement: the ablation's best single lever (Platt, 83.20 at IPC 10 from random real
@@ -45,6 +46,35 @@ def parse_budget(refine: float | int | str | None) -> tuple[float | None, int | 
     return seconds, steps
 
 
+class Refinement(FeatureRegression):
+    """:class:`FeatureRegression` from an MGDD one-pass set: every set it saves (each snapshot and the last) is
+    MGDD's, the start set's metadata with the refinement's (``refine``, ``refined_by``) and the seconds of each
+    stage (``stages``). Its runs keep the loop's name, so snapshot folders of earlier versions resume."""
+
+    def _synthetic_set(self, state: RunState) -> SyntheticSet:
+        syn = super()._synthetic_set(state)
+        assert self.start is not None
+        run = syn.metadata
+        syn.metadata = {**self.start.metadata, "iteration": run["iteration"], "loss": run["loss"],
+                        "distill_seconds": run["distill_seconds"], "platt_scale": run.get("platt_scale"),
+                        "refined_by": self.name,
+                        "refine": {"steps": run["iteration"],
+                                   "seconds": round(run["distill_seconds"] - self.seconds_before, 3),
+                                   "options": {k: v for k, v in self.settings().items() if k != "start"}}}
+        stages = self.start.metadata.get("stages", {})
+        return with_stages(syn, stages.get("adaptation", 0.0), stages.get("one_pass", 0.0))
+
+
+def with_stages(syn: SyntheticSet, adaptation: float, one_pass: float) -> SyntheticSet:
+    """``syn`` with the seconds of each of MGDD's stages in its metadata (``stages``; refinement: what
+    :class:`Refinement` recorded under ``refine``)."""
+    refinement = syn.metadata.get("refine", {}).get("seconds", 0.0)
+    syn.metadata["stages"] = {"adaptation": round(adaptation, 3), "one_pass": round(one_pass, 3),
+                              "refinement": round(refinement, 3)}
+    syn.metadata["distill_seconds"] = round(adaptation + one_pass + refinement, 3)
+    return syn
+
+
 def refiner(
     start: SyntheticSet,
     seconds: float | None = None,
@@ -54,13 +84,13 @@ def refiner(
     snapshot_at: tuple[float, ...] | list[float] = (),
     progress: bool = True,
     **options: Any,
-) -> FeatureRegression:
-    """The refinement of ``start`` as a :class:`FeatureRegression` run (``options`` override
-    :data:`REFINE_OPTIONS` and its defaults). ``seconds`` is a budget of the refinement alone;
-    ``seconds_before`` (the stages before it) is added to the clock its snapshots record."""
+) -> Refinement:
+    """The refinement of ``start`` (a set with its ``stages``: :func:`with_stages`) as a :class:`Refinement` run
+    (``options`` override :data:`REFINE_OPTIONS` and its defaults). ``seconds`` is a budget of the refinement
+    alone; ``seconds_before`` (the stages before it) is added to the clock its snapshots record."""
     if seconds is None and steps is None:
         raise ValueError("a refinement needs a budget: seconds or steps")
-    return FeatureRegression.create(
+    return Refinement.create(
         **{**REFINE_OPTIONS, **options}, start=start, iterations=steps if steps is not None else 10**9,
         time_budget=None if seconds is None else seconds_before + seconds, seconds_before=seconds_before,
         snapshot_dir=None if snapshot_dir is None else str(snapshot_dir), snapshot_at=tuple(snapshot_at),
@@ -76,14 +106,6 @@ def refine_set(
     device: torch.device | None = None,
     **kwargs: Any,
 ) -> SyntheticSet:
-    """``start`` refined on ``data`` for ``seconds`` or ``steps`` (see :func:`refiner`); metadata records both
-    stages."""
-    run = refiner(start, seconds, steps, **kwargs)
-    refined = run.run(data, start.ipc, seed, device or start.images.device)
-    run_metadata = refined.metadata
-    refined.metadata = {**start.metadata, "iteration": run_metadata["iteration"], "loss": run_metadata["loss"],
-                        "distill_seconds": run_metadata["distill_seconds"], "platt_scale": run_metadata.get("platt_scale"),
-                        "refine": {"steps": run_metadata["iteration"],
-                                   "seconds": round(run_metadata["distill_seconds"] - run.seconds_before, 3),
-                                   "options": {k: v for k, v in run.settings().items() if k != "start"}}}
-    return refined
+    """``start`` refined on ``data`` for ``seconds`` or ``steps`` (see :func:`refiner`); its metadata records
+    every stage, as each snapshot's does."""
+    return refiner(start, seconds, steps, **kwargs).run(data, start.ipc, seed, device or start.images.device)
