@@ -26,6 +26,10 @@ HELPS = {
     "pool_size": "random feature nets per source (0: fresh each step)",
     "pool_per_class": "cached real samples per class", "pool_refresh": "redraw the pools every N steps",
     "mean_weight": "weight of DM's class-mean term in the loss",
+    "objective": "ridge: the one-pass set's ridge loss; refinement: the refinement's Platt loss after "
+                 "--refine-steps of its Adam steps (needs --pool-size 0)",
+    "refine_steps": "unrolled refinement steps of the refinement objective",
+    "refine_lr": "the unrolled refinement's Adam lr", "max_seconds": "stop (and save) after this many seconds",
     "unroll": "guided generator steps per call (model config)",
     "clamp_output": "clamp generated pixels to the data range (model config)",
 }

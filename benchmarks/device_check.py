@@ -2,12 +2,20 @@
 
     python benchmarks/device_check.py                 # CUDA if present: evaluate 5 x 1000 epochs at IPC 10, ...
     python benchmarks/device_check.py --quick         # a smoke run of the same steps (CPU: about a minute)
+    python benchmarks/device_check.py --meta-train 8 --out $OUT   # only: meta-train on the refinement's objective
+    python benchmarks/device_check.py --meta-train 0.2 --quick --out /tmp/meta   # its smoke run (CPU: seconds)
 
 Steps: ``evaluate`` of a random real IPC 10 set (``--models`` x ``--epochs``), DM at IPC 10 for
 ``--dm-iterations`` iterations and FRePo for ``--frepo-iterations`` (each then evaluated the same way),
 MGDD: the bundled generator adapted for
 ``--adapt-steps`` steps, ``generate(ipc=50)`` timed on its own, the IPC 50 set evaluated. Every figure
 goes to results/device_check.{json,md} under the device's name (the card for CUDA).
+
+``--meta-train MINUTES`` does only this: the bundled generator meta-trained further on the procedural sources
+(glyphs, shapes, digits) with the refinement's objective (``MetaTrainConfig(objective="refinement")``: the Platt
+loss after a few unrolled Adam steps of the refinement, learned labels and scale) for MINUTES, its checkpoint in
+``--out/model`` (then adapted and evaluated on the CPU: ``time_to_accuracy.py`` with
+``--mgdd-option model=<out>/model``).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import mgdd
 from common import RESULTS_DIR, command_line, load_results, machine_description, save_results, today, write_markdown
 from mgdd.device import resolve_device
 from mgdd.generator.meta import DEFAULT_MODEL, MetaGenerator
+from mgdd.generator.meta_train import MetaTrainConfig, meta_train, resize_dataset
 
 NAME = "device_check"
 
@@ -34,7 +43,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--adapt-steps", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="1 model, 5 epochs, 5 DM iterations, 5 adaptation steps")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--meta-train", type=float, default=None, metavar="MINUTES",
+                        help="only meta-train on the refinement's objective for MINUTES, into --out")
+    parser.add_argument("--out", default="runs/device_meta", help="output folder of --meta-train")
     args = parser.parse_args()
+    if args.meta_train is not None and args.meta_train <= 0:
+        parser.error(f"--meta-train takes positive minutes, got {args.meta_train}")
     if args.quick:
         args.models, args.epochs, args.dm_iterations, args.frepo_iterations, args.adapt_steps = 1, 5, 5, 5, 5
     return args
@@ -53,8 +67,28 @@ def timed(device: torch.device, fn):
     return value, round(time.perf_counter() - started, 2)
 
 
+META_SOURCES = ("glyphs", "shapes", "digits")
+
+
+def meta_train_on_refinement(minutes: float, out: str, quick: bool = False, device: str | None = None) -> dict:
+    """The bundled generator meta-trained on the refinement's objective for ``minutes`` (``quick``: tiny tasks,
+    three steps at most), saved to ``out/model``; returns the run's figures."""
+    model = MetaGenerator.from_pretrained(DEFAULT_MODEL)
+    size = model.provenance.get("train_image_size", 28)
+    sources = [resize_dataset(mgdd.load_dataset(name, "train"), size) for name in META_SOURCES]
+    tiny = dict(steps=3, ipcs=(1, 2), real_per_class=8, support_per_class=4, refine_steps=1) if quick else {}
+    config = MetaTrainConfig(**{"steps": 100_000, "objective": "refinement", "pool_size": 0, "save_every": 200,
+                                "max_seconds": minutes * 60, "sources": list(META_SOURCES), **tiny})
+    cpu = resolve_device(device).type == "cpu"
+    meta_train(model, sources, out, config, cpu=cpu, progress=True)
+    return {"minutes": minutes, **model.provenance["meta_training"]}
+
+
 def main() -> None:
     args = parse_args()
+    if args.meta_train is not None:
+        print(meta_train_on_refinement(args.meta_train, args.out, args.quick, args.device), flush=True)
+        return
     device = resolve_device(args.device)
     train, test = mgdd.load_dataset("fashion-mnist", "train"), mgdd.load_dataset("fashion-mnist", "test")
 

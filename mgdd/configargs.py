@@ -70,7 +70,7 @@ def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, skip: Iter
         if field.name in skip:
             continue
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        _add(parser, field.name, default, (helps or {}).get(field.name))
+        _add(parser, field.name, default, (helps or {}).get(field.name), field.type)
 
 
 def add_signature_options(parser: argparse.ArgumentParser, function: Callable, names: Iterable[str],

@@ -48,3 +48,50 @@ def test_class_mean_term_enters_the_meta_training_loss(tmp_path, digits_train):
     (record,) = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert record["mean_mismatch"] > 0  # logged only when the term is in the loss
     assert MetaGenerator.from_pretrained(tmp_path / "model").model.unroll == 2
+
+
+def test_unrolled_adam_is_torch_adam():
+    from mgdd.generator.step import UnrolledAdam
+
+    target = torch.tensor([1.0, -2.0, 0.5])
+    mine = torch.zeros(3, requires_grad=True)
+    reference = torch.zeros(3, requires_grad=True)
+    optimizer = torch.optim.Adam([reference], lr=0.1)
+    adam = UnrolledAdam([0.1])
+    x = mine
+    for _ in range(5):
+        (grad,) = torch.autograd.grad(((x - target) ** 4).sum(), [x], create_graph=True)
+        (x,) = adam.step([x], [grad])
+        optimizer.zero_grad()
+        ((reference - target) ** 4).sum().backward()
+        optimizer.step()
+    assert torch.allclose(x, reference, atol=1e-6)
+    (meta_grad,) = torch.autograd.grad(x.sum(), [mine])  # the steps are differentiable
+    assert torch.isfinite(meta_grad).all() and meta_grad.abs().sum() > 0
+
+
+def test_refinement_objective_starts_from_the_one_pass_and_trains_the_generator(tmp_path, digits_train):
+    import pytest
+
+    from mgdd.generator.step import random_feature_net, refinement_meta_loss, sample_task
+
+    gen = MetaGenerator(**TINY)
+    task = sample_task(digits_train, 2, torch.Generator().manual_seed(0), real_per_class=8, support_per_class=4)
+    nets = [random_feature_net(1, (8, 8), "ConvNet", 16, torch.Generator().manual_seed(i)) for i in range(4)]
+    no_step, stats = refinement_meta_loss(gen.generator, task, nets[:1] + nets[-1:], nets[0])
+    assert no_step.item() == pytest.approx(stats["one_pass_loss"], rel=1e-6)  # no refinement: the one pass
+    loss, stats = refinement_meta_loss(gen.generator, task, nets, nets[0], lr=0.05)
+    assert loss.item() != pytest.approx(stats["one_pass_loss"], rel=1e-6) and stats["platt_scale"] != 1.0
+    loss.backward()
+    grads = [p.grad for p in gen.generator.parameters() if p.grad is not None]
+    assert grads and sum(g.abs().sum() for g in grads) > 0
+    with pytest.raises(ValueError, match="pool_size=0"):
+        MetaTrainConfig(objective="refinement")
+    with pytest.raises(ValueError, match="objective"):
+        MetaTrainConfig(objective="platt")
+    config = MetaTrainConfig(steps=50, ipcs=(1,), min_classes=3, max_classes=3, real_per_class=4, support_per_class=2,
+                             pool_size=0, objective="refinement", refine_steps=1, max_seconds=1e-3)
+    meta_train(MetaGenerator(**TINY), [digits_train], tmp_path, config, cpu=True, progress=False)
+    (record,) = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert record["one_pass_loss"] > 0  # the refinement objective's log; max_seconds stopped it after one step
+    assert MetaGenerator.from_pretrained(tmp_path / "model").provenance["meta_training"]["completed_steps"] == 1

@@ -21,9 +21,10 @@ from ..checkpoint import load_training_state, save_training_state
 from ..io import write_text_atomic
 from ..data import ImageDataset, from_tensors
 from .meta import MetaGenerator
-from .step import FeaturePool, Task, distillation_loss, random_feature_net, sample_task
+from .step import FeaturePool, Task, distillation_loss, random_feature_net, refinement_meta_loss, sample_task
 
 STATE_FILE = "state.safetensors"
+OBJECTIVES = ("ridge", "refinement")
 LOG_FILE = "log.jsonl"
 
 
@@ -41,8 +42,23 @@ class MetaTrainConfig:
     pool_per_class: int = 64
     pool_refresh: int = 100
     mean_weight: float = 0.0  # DM's class-mean term added to the ridge loss (see distillation_loss)
+    # "ridge": the one-pass set's ridge loss (distillation_loss); "refinement": the refinement's Platt loss after
+    # refine_steps of its Adam steps from the one-pass set (refinement_meta_loss; fresh networks, pool_size 0)
+    objective: str = "ridge"
+    refine_steps: int = 3
+    refine_lr: float = 3e-3  # the refinement's Adam lr (FeatureRegression's lr_img and lr_label)
+    max_seconds: float | None = None  # stop (and save) at the first step past this many seconds of training
     seed: int = 0
     sources: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.objective == "refinement" and (self.pool_size != 0 or self.refine_steps < 1):
+            raise ValueError("objective='refinement' embeds each step's real batch in fresh networks: it needs "
+                             f"pool_size=0 and refine_steps >= 1 (got {self.pool_size}, {self.refine_steps})")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError(f"max_seconds must be positive, got {self.max_seconds}")
 
 
 def resize_dataset(data: ImageDataset, size: int) -> ImageDataset:
@@ -127,8 +143,15 @@ def meta_train(
             shape = (task.initial.shape[1], tuple(task.initial.shape[2:]))
             net, guide = (random_feature_net(*shape, hub.feature_arch, hub.feature_width, rng, device)
                           for _ in range(2))
-        loss, stats = distillation_loss(generator, task, net, hub.ridge, hub.label_ridge, unroll=hub.unroll,
-                                        guide_net=guide, clamp=hub.clamp_output, mean_weight=config.mean_weight)
+        if config.objective == "refinement":
+            shape = (task.initial.shape[1], tuple(task.initial.shape[2:]))
+            nets = [net, *(random_feature_net(*shape, hub.feature_arch, hub.feature_width, rng, device)
+                           for _ in range(config.refine_steps + 1))]
+            loss, stats = refinement_meta_loss(generator, task, nets, guide, config.refine_lr, hub.ridge,
+                                               hub.label_ridge, unroll=hub.unroll, clamp=hub.clamp_output)
+        else:
+            loss, stats = distillation_loss(generator, task, net, hub.ridge, hub.label_ridge, unroll=hub.unroll,
+                                            guide_net=guide, clamp=hub.clamp_output, mean_weight=config.mean_weight)
         if not math.isfinite(stats["loss"]):
             raise FloatingPointError(f"meta-training loss is not finite at step {step}; lower --lr")
         optimizer.zero_grad(set_to_none=True)
@@ -141,9 +164,13 @@ def meta_train(
             with open(out_dir / LOG_FILE, "a", encoding="utf-8") as log:
                 log.write(json.dumps(record) + "\n")
         done = step + 1
-        if done % config.save_every == 0 or done == config.steps:
-            _checkpoint(accelerator, model, optimizer, done, rng, elapsed + time.perf_counter() - started,
-                        config, out_dir)
+        seconds = elapsed + time.perf_counter() - started
+        out_of_time = config.max_seconds is not None and seconds >= config.max_seconds
+        if done % config.save_every == 0 or done == config.steps or out_of_time:
+            _checkpoint(accelerator, model, optimizer, done, rng, seconds, config, out_dir)
+        if out_of_time:
+            accelerator.print(f"meta-training stopped after {seconds:.0f} s (max_seconds) at step {done}")
+            break
     model.generator = accelerator.unwrap_model(generator)
     return model
 

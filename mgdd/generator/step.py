@@ -337,3 +337,83 @@ def distillation_loss(
                                          query_features, task.query_targets, ridge, label_ridge)
             stats["initial_loss"] = initial_loss.item()
     return loss.float(), stats
+
+
+class UnrolledAdam:
+    """Adam's update (torch.optim's rule, bias-corrected) as differentiable tensor operations, so that a
+    meta-gradient flows through a few steps of the refinement that follows the one pass."""
+
+    def __init__(self, lrs: list[float], betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.lrs, self.betas, self.eps = lrs, betas, eps
+        self.steps, self.first, self.second = 0, None, None
+
+    def step(self, params: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
+        beta1, beta2 = self.betas
+        self.steps += 1
+        if self.first is None:
+            self.first = [torch.zeros_like(p) for p in params]
+            self.second = [torch.zeros_like(p) for p in params]
+        updated = []
+        for i, (param, grad, lr) in enumerate(zip(params, grads, self.lrs)):
+            self.first[i] = beta1 * self.first[i] + (1 - beta1) * grad
+            self.second[i] = beta2 * self.second[i] + (1 - beta2) * grad * grad
+            first = self.first[i] / (1 - beta1**self.steps)
+            # + 1e-30 inside the root: its derivative stays finite where a gradient is exactly 0
+            second = (self.second[i] / (1 - beta2**self.steps) + 1e-30).sqrt()
+            updated.append(param - lr * first / (second + self.eps))
+        return updated
+
+
+def refinement_meta_loss(
+    gen: ConditionalGenerator | nn.Module,
+    task: Task,
+    feature_nets: list[nn.Module],
+    guide_net: nn.Module,
+    lr: float = 3e-3,
+    ridge: float = DEFAULT_RIDGE,
+    label_ridge: float = DEFAULT_LABEL_RIDGE,
+    refine_ridge: float = 1e-6,
+    unroll: int = 1,
+    clamp: bool = True,
+) -> tuple[Tensor, dict[str, float]]:
+    """The refinement's objective after a few of its steps from the generated set, differentiable into ``gen``.
+
+    The one pass (``unroll`` guided generator steps, least-squares labels on ``feature_nets[0]``) starts
+    ``len(feature_nets) - 2`` steps of MGDD's refinement (:mod:`mgdd.generator.refine`): pixels, labels and the
+    Platt scale move by Adam (``lr``, its default) on the Platt cross-entropy of the ridge head on the real batch,
+    one frozen network per step (``feature_nets[1:-1]``); the loss is that cross-entropy on the held-out query
+    batch in ``feature_nets[-1]``. ``stats``: that loss, the same loss of the one-pass set (no refinement), and
+    the ridge head's query accuracy after the steps.
+    """
+    if task.real is None or task.query is None:
+        raise ValueError("refinement_meta_loss needs the task's real images (a task drawn without a FeaturePool)")
+    if len(feature_nets) < 2:
+        raise ValueError("refinement_meta_loss needs a network for the labels and one for the loss at least")
+    real_classes, query_classes = task.real_targets.argmax(1), task.query_targets.argmax(1)
+    with torch.no_grad():
+        real = [net.embed(task.real) for net in feature_nets[:-1]]
+        query = feature_nets[-1].embed(task.query)
+        guide_features = guide_net.embed(task.real)
+    images = synthesize(gen, task, guide_net, guide_features, unroll, ridge, label_ridge, clamp)
+    labels = solve_labels(feature_nets[0].embed(images), real[0], task.real_targets, ridge, label_ridge).float()
+    log_scale = torch.zeros((), device=images.device, requires_grad=True)
+
+    def query_loss(x: Tensor, y: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
+        prediction = ridge_predict(feature_nets[-1].embed(x), y, query, refine_ridge)
+        return platt_cross_entropy(prediction, scale, query_classes), prediction
+
+    with torch.no_grad():
+        one_pass_loss, _ = query_loss(images, labels, log_scale)
+    adam = UnrolledAdam([lr, lr, lr])
+    x, y, scale = images, labels, log_scale
+    for net, real_features in zip(feature_nets[1:-1], real[1:]):
+        prediction = ridge_predict(net.embed(x), y, real_features, refine_ridge)
+        step_loss = platt_cross_entropy(prediction, scale, real_classes)
+        grads = torch.autograd.grad(step_loss, [x, y, scale], create_graph=True)
+        x, y, scale = adam.step([x, y, scale], list(grads))
+    loss, prediction = query_loss(x, y, scale)
+    with torch.no_grad():
+        accuracy = (prediction.argmax(1) == query_classes).double().mean().item()
+    stats = {"loss": loss.item(), "one_pass_loss": one_pass_loss.item(), "ridge_acc": accuracy,
+             "platt_scale": scale.exp().item()}
+    return loss.float(), stats
