@@ -14,14 +14,15 @@ goes to results/device_check.{json,md} under the device's name (the card for CUD
 ``--meta-train MINUTES`` does only this: the bundled generator meta-trained further on the procedural sources
 (glyphs, shapes, digits) with the refinement's objective (``MetaTrainConfig(objective="refinement")``: the Platt
 loss after a few unrolled Adam steps of the refinement, learned labels and scale) for MINUTES, its checkpoint in
-``--out/model`` (then adapted and evaluated on the CPU: ``time_to_accuracy.py`` with
-``--mgdd-option model=<out>/model``).
+``--out/model`` (then adapted and evaluated on the CPU: ``time_to_accuracy.py --methods mgdd-meta-refinement``
+reads the default ``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -45,7 +46,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default=None)
     parser.add_argument("--meta-train", type=float, default=None, metavar="MINUTES",
                         help="only meta-train on the refinement's objective for MINUTES, into --out")
-    parser.add_argument("--out", default="runs/device_meta", help="output folder of --meta-train")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "runs" / "meta_refinement"),
+                        help="output folder of --meta-train (default: where time_to_accuracy.py's "
+                             "mgdd-meta-refinement reads it)")
     args = parser.parse_args()
     if args.meta_train is not None and args.meta_train <= 0:
         parser.error(f"--meta-train takes positive minutes, got {args.meta_train}")

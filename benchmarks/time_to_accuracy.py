@@ -17,7 +17,8 @@ command. A table compares only rows of one processor model.
 Methods: random, herding, dm, dc, dsa, mtt, frepo (baselines with their defaults); mgdd (the pipeline's
 defaults), mgdd-identity (herding start and labels, no generator, then refinement), mgdd-untrained (an
 untrained generator adapted as the bundled one is), mgdd-meta (the bundled generator adapted, then
-refinement, when the default skips it).
+refinement, when the default skips it), mgdd-meta-refinement (the generator meta-trained on the refinement's
+objective, from runs/meta_refinement/model).
 
 Output: results/time_to_accuracy.md (one table per processor and IPC) and results/time_to_accuracy_ipc<k>.png.
 """
@@ -51,6 +52,9 @@ MGDD_VARIANTS = {
     "mgdd-identity": {"steps": 0, "generator": "none"},
     "mgdd-meta": {"generator": "pretrained"},
     "mgdd-untrained": {"generator": "untrained"},
+    # the generator meta-trained on the refinement's objective (device_check.py --meta-train, or train_meta.py
+    # --objective refinement --pool-size 0 --out runs/meta_refinement), adapted as the bundled one is
+    "mgdd-meta-refinement": {"generator": "pretrained", "model": "runs/meta_refinement/model"},
 }
 RUNS = Path("runs") / NAME
 SETS = CHECKPOINTS_DIR / NAME
