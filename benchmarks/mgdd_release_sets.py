@@ -40,8 +40,9 @@ def main() -> None:
                   f"evaluate --ipc {ipc} --methods {method} --ladder {rung} --models {MIN_MODELS}); skipped")
             continue
         syn = mgdd.SyntheticSet.load(CHECKPOINTS_DIR.parent / entry["set"])  # checked against its sha256
-        # a rung is a snapshot of the refinement's loop, which names itself; the released set is MGDD's pipeline
-        syn.metadata.update(method="mgdd", refined_by=syn.metadata.get("method"), pipeline_options=entry.get("options"))
+        # snapshots from before 2026-12-07 name the refinement's loop as their method; the set is MGDD's pipeline
+        refined_by = syn.metadata.get("refined_by", syn.metadata.get("method"))
+        syn.metadata.update(method="mgdd", refined_by=refined_by, pipeline_options=entry.get("options"))
         target = SETS_DIR / "mgdd" / f"ipc{ipc}"
         if target.exists():
             shutil.rmtree(target)
