@@ -31,9 +31,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..io import write_json_atomic, write_text_atomic
-from .fair import FAIR_CONFIG, bootstrap_slope, _interval
+from .fair import FAIR_CONFIG, bootstrap_slope, format_interval
 from .study import (
-    Problem, StudyConfig, calibrate_stage1_size, distilled_mse, minimal_memory, smallest_passing, stage2_dim, sweeps,
+    Problem, StudyConfig, calibrate_stage1_size, calibration_fields, distilled_mse, minimal_memory, smallest_passing,
+    stage2_dim, sweeps,
 )
 
 # the fair test's config with five teachers per cell and d up to 256 (the law's largest term)
@@ -101,10 +102,14 @@ class _Partial:
 
 
 def _stage1_sizes(out: Path, config: StudyConfig) -> dict[str, int]:
-    """Calibrated n1 per cell found by earlier runs in ``out`` (the fair test's partial files)."""
+    """Calibrated n1 per cell found by earlier runs in ``out`` (the fair test's partial files) under the same
+    calibration settings."""
     sizes: dict[str, int] = {}
+    wanted = calibration_fields(config)
     for path in sorted(out.glob("partial*.json")):
-        sizes.update(json.loads(path.read_text()).get("stage1_sizes", {}))
+        saved = json.loads(path.read_text())
+        if all(saved.get("config", {}).get(k) == v for k, v in wanted.items()):
+            sizes.update(saved.get("stage1_sizes", {}))
     return sizes
 
 
@@ -312,7 +317,7 @@ def render_budgets(out: str | Path) -> str:
             lines.append(f"| {row['stage1_size']} | {row['full_mse']:.4f} | {row['m1']} | {row['memory_a']} | "
                          f"{row['m2']} | {row['memory_b']} | {row['memory']} |")
         fit = sweep["m1_vs_n1"]
-        lines += ["", f"Log-log slope of M1 on n1 with d, r and L fixed: {_interval(fit)} (bootstrap over the teachers).", ""]
+        lines += ["", f"Log-log slope of M1 on n1 with d, r and L fixed: {format_interval(fit)} (bootstrap over the teachers).", ""]
         explained = n1_explains(out, fit["slope"]) if fit["slope"] is not None else []
         if explained:
             lines += ["How much of the fair test's M1 slopes n1 explains: the calibration moves n1 with each swept "

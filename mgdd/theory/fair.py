@@ -242,20 +242,20 @@ def render_all(out: str | Path) -> str:
         lines += ["", "| quantity | law | log-log slope [95 % interval] | floats per unit [95 % interval] | verdict |",
                   "| --- | --- | --- | --- | --- |"]
         for fit in r["fits"]:
-            lines.append(f"| {fit['column']} | {fit['law']} | {_interval(fit['log_log'])} | "
-                         f"{_interval(fit['floats_per_unit'], 1)} | {fit['verdict']} |")
+            lines.append(f"| {fit['column']} | {fit['law']} | {format_interval(fit['log_log'])} | "
+                         f"{format_interval(fit['floats_per_unit'], 1)} | {fit['verdict']} |")
         censored = [f for f in r["fits"] if f.get("censored")]
         if censored:
             lines += ["", "Teachers that did not reach a criterion are left out of the fits above. Counted at their "
                       "lower bound instead (the memory of the ladder's top rung, which failed), the log-log slopes are: "
-                      + "; ".join(f"{f['column']} {_interval(f['bounded_log_log'])} ({f['censored']} not reaching)"
+                      + "; ".join(f"{f['column']} {format_interval(f['bounded_log_log'])} ({f['censored']} not reaching)"
                                   for f in censored) + ". A verdict stands only where both fits agree."]
         lines.append("")
     budget = stage1_budget_fit(parts)
     if budget is not None:
         lines += ["## M1 against the real stage-1 points", "",
                   f"Every cell of the sweeps above ({budget['cells']} cells): log-log slope of M1 against the calibrated "
-                  f"number of real stage-1 points n1, {_interval(budget)}. The calibration gives each size the n1 its "
+                  f"number of real stage-1 points n1, {format_interval(budget)}. The calibration gives each size the n1 its "
                   "full-data student needs; a negative slope means that M1 follows the real data's budget (fewer real "
                   "points, more distilled ones), whatever d, r or L set that budget.", ""]
     text = "\n".join(lines) + "\n"
@@ -277,7 +277,7 @@ def _criterion(config: dict[str, Any]) -> str:
     return f"relative, test MSE <= {config['tolerance']} x the teacher's own full-data MSE"
 
 
-def _interval(fit: dict[str, Any], digits: int = 2) -> str:
+def format_interval(fit: dict[str, Any], digits: int = 2) -> str:
     if fit["slope"] is None:
         return "not enough sizes"
     if fit["low"] is None:

@@ -333,7 +333,7 @@ def sweeps(config: StudyConfig) -> dict[str, list[tuple[int, int, int]]]:
             "width": [(d0, r0, w) for w in config.width_values]}
 
 
-def _calibration_fields(config: StudyConfig) -> dict[str, Any]:
+def calibration_fields(config: StudyConfig) -> dict[str, Any]:
     """The config fields that calibrate_stage1_size depends on (JSON-normalised)."""
     fields = ("seed", "link", "noise", "reference_mse", "stage1_per_dim", "stage2_samples", "test_samples", "students")
     return json.loads(json.dumps({k: getattr(config, k) for k in fields}))
@@ -363,7 +363,7 @@ def scaling_cells(config: StudyConfig, out: Path, progress: bool = True, names: 
     normalised = json.loads(json.dumps(asdict(config)))
     if partial.get("config") != normalised:
         # another config starts afresh, but keeps calibrated stage-1 sizes that it would compute again
-        same_calibration = all(partial.get("config", {}).get(k) == v for k, v in _calibration_fields(config).items())
+        same_calibration = all(partial.get("config", {}).get(k) == v for k, v in calibration_fields(config).items())
         partial = {"config": normalised, "found": {},
                    "stage1_sizes": partial.get("stage1_sizes", {}) if same_calibration else {}}
     chosen = {name: cells for name, cells in sweeps(config).items() if names is None or name in names}
