@@ -4,7 +4,7 @@
 
 For each IPC, the set of the default pipeline (``distill("mgdd", ...)``: no generator, herding start, labels
 solved across 8 networks, refinement) at its release budget (``RELEASE``: the largest rung of its run) is copied
-from ``checkpoints/time_to_accuracy/<processor>/`` to ``runs/sets/fashion-mnist/mgdd/ipc<k>/`` (where
+from ``checkpoints/time_to_accuracy/<table>/`` to ``runs/sets/fashion-mnist/mgdd/ipc<k>/`` (where
 ``release_fashion_mnist.sh`` collects sets), and its accuracy (3 models at least, evaluated by
 ``time_to_accuracy.py --phase evaluate --models 3``) goes to results/mgdd_release.json with the seconds it took.
 """
@@ -17,6 +17,7 @@ import shutil
 from common import CHECKPOINTS_DIR, RESULTS_DIR, SETS_DIR, command_line, load_results, save_results, today
 
 import mgdd
+from time_to_accuracy import SHIPPED_TABLE, processor_slug
 
 NAME = "mgdd_release"
 # IPC -> (time-to-accuracy method of the default pipeline, rung in seconds): the largest rung of each run
@@ -26,14 +27,14 @@ MIN_MODELS = 3
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--processor", default="amd-epyc-zen-4-family-25-model-17",
-                        help="the time-to-accuracy table (processor slug) the sets come from")
+    parser.add_argument("--table", default=SHIPPED_TABLE,
+                        help="the time-to-accuracy table the sets come from (default: the shipped one)")
     args = parser.parse_args()
     tta = load_results(RESULTS_DIR / "time_to_accuracy.json")
     path = RESULTS_DIR / f"{NAME}.json"
     results = load_results(path)
     for ipc, (method, rung) in RELEASE.items():
-        key = f"{args.processor}/ipc{ipc}/{method}/{rung}"
+        key = f"{processor_slug(args.table)}/ipc{ipc}/{method}/{rung}"
         entry = tta.get(key)
         if entry is None or entry.get("accuracy") is None or entry.get("models", 0) < MIN_MODELS:
             print(f"IPC {ipc}: {key} is not evaluated with {MIN_MODELS} models yet (time_to_accuracy.py --phase "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import RESULTS_DIR, load_results
 from mgdd_fashion_mnist import TARGETS, default_adapt_rows, meta_vs_scratch
-from time_to_accuracy import MGDD_VARIANTS, acceptance, curves, newest_processor, rung_table
+from time_to_accuracy import MGDD_VARIANTS, acceptance, curves, rung_table, shipped_table, table_of
 from mgdd.generator.meta import BUNDLED_DIR, DEFAULT_MODEL, MetaGenerator
 from mgdd.io import write_text_atomic
 
@@ -27,12 +27,12 @@ def cell(entry: dict | None) -> str:
 
 
 def anytime_text(tta: dict) -> list[str]:
-    """The pipeline as it ships: every method's curve per IPC on the newest processor's table, and the verdict on
+    """The pipeline as it ships: every method's curve per IPC in the shipped table (``SHIPPED_TABLE``), and the verdict on
     this generator at equal seconds (the three starts at IPC 10)."""
-    processor = newest_processor(tta)
-    if processor is None:
+    table = shipped_table(tta)
+    if table is None:
         return []
-    lines = [f"### MGDD's pipeline at equal seconds (every method distilled on one {processor} core)", "",
+    lines = [f"### MGDD's pipeline at equal seconds (every method distilled on one {table} core)", "",
              "`mgdd.distill(\"mgdd\", train, ipc, time_budget=S)`: herding start, labels solved across 8 random "
              "networks (the one pass), then warm-started refinement (kernel ridge regression on fresh random ConvNet "
              "features, learned labels, Platt loss). `mgdd` / `mgdd-identity` skip this generator (the default); "
@@ -40,11 +40,11 @@ def anytime_text(tta: dict) -> list[str]:
              "the same architecture the same way. Cells: accuracy (ConvNet-3, 300 epochs, mean over the evaluated "
              "models) and the seconds of distillation of that set; composed from `benchmarks/results/"
              "time_to_accuracy.md`.", ""]
-    for ipc in sorted({r["ipc"] for r in tta.values() if r.get("processor") == processor}):
-        table = rung_table(tta, ipc, processor)
-        if table:
-            lines += [f"IPC {ipc}:", "", *table, ""]
-    meta = curves(tta, 10, processor)
+    for ipc in sorted({r["ipc"] for r in tta.values() if table_of(r) == table}):
+        rungs = rung_table(tta, ipc, table)
+        if rungs:
+            lines += [f"IPC {ipc}:", "", *rungs, ""]
+    meta = curves(tta, 10, table)
     if {"mgdd-meta", "mgdd-identity"} <= set(meta):
         last = {m: meta[m][-1] for m in ("mgdd-identity", "mgdd-meta", "mgdd-untrained") if m in meta}
         first = {m: meta[m][0]["seconds"] for m in ("mgdd-identity", "mgdd-meta")}  # their one-pass sets
@@ -103,10 +103,10 @@ def results_text(mgdd: dict, tta: dict, coreset: dict) -> str:
     if verdicts:
         lines += ["", " ".join(verdicts) + " Why: `docs/mgdd.md` of the repository."]
     lines.append("")
-    for processor, ipc in sorted({(r["processor"], r["ipc"]) for r in tta.values() if r.get("processor")}):
-        by_method = curves(tta, ipc, processor)
+    for table, ipc in sorted({(table_of(r), r["ipc"]) for r in tta.values() if table_of(r)}):
+        by_method = curves(tta, ipc, table)
         text = " ".join(acceptance(by_method, m) for m in MGDD_VARIANTS if m in by_method) or "not evaluated yet."
-        lines.append(f"- time to accuracy, IPC {ipc}, every method distilled on one {processor} (time_to_accuracy.md): "
+        lines.append(f"- time to accuracy, IPC {ipc}, every method distilled on one {table} (time_to_accuracy.md): "
                      f"{text}")
     return "\n".join(lines)
 

@@ -20,7 +20,11 @@ untrained generator adapted as the bundled one is), mgdd-meta (the bundled gener
 refinement, when the default skips it), mgdd-meta-refinement (the generator meta-trained on the refinement's
 objective, from runs/meta_refinement/model).
 
-Output: results/time_to_accuracy.md (one table per processor and IPC) and results/time_to_accuracy_ipc<k>.png.
+A table is one processor model, and one revision of the timed code where ``--revision`` names one (a change that
+makes some methods faster starts a new table, run again for every method; rows of two tables do not compare).
+The README, the model card and the release read ``SHIPPED_TABLE``.
+
+Output: results/time_to_accuracy.md (one section per table and IPC) and results/time_to_accuracy_ipc<k>.png.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ MGDD_VARIANTS = {
 }
 RUNS = Path("runs") / NAME
 SETS = CHECKPOINTS_DIR / NAME
+# the table that the README's summary, the plots, the model card and the released sets read
+SHIPPED_TABLE = "AMD EPYC, Zen 4, family 25 model 17"
 ACCEPTANCE_BUDGET = 1200.0  # seconds: the MGDD issue compares with the best baseline accuracy within this budget
 
 
@@ -79,6 +85,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mtt-memory-gb", type=float, default=None,
                         help="MTT's guard on the unrolled student's activations (default: MTT's, 75%% of the "
                              "machine's memory; the estimate is 9.0 GB at IPC 10, 13.5 GB at IPC 50: mtt_memory.md)")
+    parser.add_argument("--revision", default=None,
+                        help="distill into a new table on this processor, named by this revision of the timed code "
+                             "(e.g. 'chunked embedding'); evaluate that table's sets")
     parser.add_argument("--summary", action="store_true",
                         help="print the README's table of the default pipeline from the results file, run nothing")
     add_run_options(parser)
@@ -96,7 +105,8 @@ class Bench:
         self.path = RESULTS_DIR / f"{NAME}.json"
         self.results = load_results(self.path)
         self.processor = processor_model() if self.device.type == "cpu" else torch.cuda.get_device_name(self.device)
-        self.slug = processor_slug(self.processor)
+        self.table = self.processor if args.revision is None else f"{self.processor}, {args.revision}"
+        self.slug = processor_slug(self.table)
         self.runs = RUNS / self.slug / f"ipc{args.ipc}"
         self._train = None
 
@@ -116,7 +126,8 @@ class Bench:
         folder = SETS / self.slug / f"ipc{self.args.ipc}" / method / str(rung)
         syn.save(folder, grid=False)
         entry = {"method": method, "ipc": self.args.ipc, "rung": rung, "seconds": round(seconds, 1),
-                 "processor": self.processor, "set": str(folder.relative_to(CHECKPOINTS_DIR.parent)),
+                 "processor": self.processor, "table": self.table,
+                 "set": str(folder.relative_to(CHECKPOINTS_DIR.parent)),
                  **extra, "accuracy": None, "distill_date": today(),
                  "distill_machine": machine_description(self.device), "distill_command": command_line()}
         self.results[self.key(method, rung)] = entry
@@ -253,11 +264,16 @@ def stringify(options: dict) -> dict:
     return {k: v for k, v in options.items() if k not in ("snapshot_every", "max_memory_gb")}
 
 
-def curves(results: dict, ipc: int, processor: str | None) -> dict[str, list[dict]]:
-    """Each method's evaluated entries at ``ipc`` distilled on ``processor`` (None: the earlier, mixed runs)."""
+def table_of(entry: dict) -> str | None:
+    """The table of a row: its processor model and, where named, its code revision (None: the earlier, mixed runs)."""
+    return entry.get("table", entry.get("processor"))
+
+
+def curves(results: dict, ipc: int, table: str | None) -> dict[str, list[dict]]:
+    """Each method's evaluated entries at ``ipc`` in ``table`` (None: the earlier, mixed runs)."""
     found: dict[str, list[dict]] = {}
     for entry in results.values():
-        if entry["ipc"] == ipc and entry.get("processor") == processor and entry.get("accuracy") is not None:
+        if entry["ipc"] == ipc and table_of(entry) == table and entry.get("accuracy") is not None:
             found.setdefault(entry["method"], []).append(entry)
     return {m: sorted(v, key=lambda e: e["seconds"]) for m, v in sorted(found.items())}
 
@@ -280,17 +296,18 @@ def acceptance(by_method: dict[str, list[dict]], mgdd_method: str = "mgdd") -> s
     return f"{mgdd_method} against the baselines at equal or fewer seconds: " + "; ".join(lines) + "."
 
 
-def newest_processor(results: dict) -> str | None:
-    """The processor of the newest table with an evaluated row (None: no such row)."""
-    dated = [(e.get("distill_date", ""), e["processor"]) for e in results.values()
-             if e.get("processor") and e.get("accuracy") is not None]
-    return max(dated)[1] if dated else None
+def shipped_table(results: dict) -> str | None:
+    """``SHIPPED_TABLE`` where it has an evaluated row, else the newest table with one (None: no such row)."""
+    evaluated = [e for e in results.values() if table_of(e) and e.get("accuracy") is not None]
+    if any(table_of(e) == SHIPPED_TABLE for e in evaluated):
+        return SHIPPED_TABLE
+    return max((e.get("distill_date", ""), table_of(e)) for e in evaluated)[1] if evaluated else None
 
 
-def rung_table(results: dict, ipc: int, processor: str) -> list[str]:
+def rung_table(results: dict, ipc: int, table: str) -> list[str]:
     """Markdown: each method's accuracy at each rung (its seconds in brackets), and the best baseline at that many
     seconds or fewer: the curves of the plot as a table."""
-    by_method = curves(results, ipc, processor)
+    by_method = curves(results, ipc, table)
     if not by_method:
         return []
     numeric = sorted({e["rung"] for entries in by_method.values() for e in entries if isinstance(e["rung"], (int, float))
@@ -326,13 +343,13 @@ def rung_table(results: dict, ipc: int, processor: str) -> list[str]:
 DEFAULT_PIPELINE = {1: "mgdd", 10: "mgdd-identity", 50: "mgdd"}
 
 
-def pipeline_summary(results: dict, processor: str) -> list[str]:
+def pipeline_summary(results: dict, table: str) -> list[str]:
     """Markdown: the default pipeline's one pass and rungs per IPC, with the best baseline within its largest rung
     (the README's table; ``python time_to_accuracy.py --summary``)."""
     lines = ["| IPC | one pass | 60 s | 120 s | 300 s | 600 s | 1200 s | best baseline by then |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for ipc, method in sorted(DEFAULT_PIPELINE.items()):
-        by_method = curves(results, ipc, processor)
+        by_method = curves(results, ipc, table)
         if method not in by_method:
             continue
         at = {e["rung"]: e for e in by_method[method]}
@@ -353,7 +370,7 @@ def pipeline_summary(results: dict, processor: str) -> list[str]:
 
 def render(results: dict) -> str:
     lines = [
-        "# Time to accuracy on Fashion-MNIST (ConvNet-3, one protocol; one table per processor model)",
+        "# Time to accuracy on Fashion-MNIST (ConvNet-3, one protocol; one table per processor model and code revision)",
         "",
         "Seconds: distillation only, on one core of the 2-core machine while the other core ran other jobs (a loaded",
         "machine, the same for every method of a table): MGDD's adaptation + one pass + refinement; the baselines'",
@@ -361,20 +378,21 @@ def render(results: dict) -> str:
         "the snapshot of one run at the iteration that crossed it. Sets are kept under",
         "`benchmarks/checkpoints/time_to_accuracy/` and evaluated later, on any machine (the `eval machine` column).",
         "Accuracy: ConvNet-3 trained on the set with the standard protocol (SGD, DSA), mean ± std over `models`.",
-        "Only rows of one table share a processor model; seconds of two tables do not compare.",
+        "Only rows of one table share a processor model (and a revision of the timed code, where one is named);",
+        "seconds of two tables do not compare.",
         "",
     ]
-    processors = sorted({e["processor"] for e in results.values() if e.get("processor")})
-    for processor in processors:
-        for ipc in sorted({e["ipc"] for e in results.values() if e.get("processor") == processor}):
-            entries = sorted((e for e in results.values() if e.get("processor") == processor and e["ipc"] == ipc),
+    tables = sorted({table_of(e) for e in results.values() if table_of(e)})
+    for table in tables:
+        for ipc in sorted({e["ipc"] for e in results.values() if table_of(e) == table}):
+            entries = sorted((e for e in results.values() if table_of(e) == table and e["ipc"] == ipc),
                              key=lambda e: (e["method"], e["seconds"]))
-            by_method = curves(results, ipc, processor)
+            by_method = curves(results, ipc, table)
             pending = sum(e.get("accuracy") is None for e in entries)
-            lines += [f"## IPC {ipc}, distilled on {processor}", "",
+            lines += [f"## IPC {ipc}, distilled on {table}", "",
                       " ".join(acceptance(by_method, m) for m in MGDD_VARIANTS if m in by_method) or "Not evaluated yet.",
                       "" if not pending else f"\n{pending} set(s) distilled, evaluation pending.", "",
-                      *rung_table(results, ipc, processor), "",
+                      *rung_table(results, ipc, table), "",
                       "| method | rung | seconds | accuracy | models | epochs | iterations | upfront s | distilled | "
                       "evaluated on |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
             for e in entries:
@@ -386,7 +404,7 @@ def render(results: dict) -> str:
             commands = sorted({c for e in entries for c in (e.get("distill_command"), e.get("command")) if c})
             lines += ["", f"![accuracy vs seconds, IPC {ipc}]({NAME}_ipc{ipc}.png)", "", "Commands:", ""]
             lines += [f"    {c}" for c in commands] + [""]
-    legacy = [e for e in results.values() if not e.get("processor")]
+    legacy = [e for e in results.values() if not table_of(e)]
     if legacy:
         lines += ["## Earlier runs (2026-11-27 to 2026-12-04): baselines on an Intel Xeon, MGDD on an AMD EPYC", "",
                   "These rows mix two processors (each row names its machine) and were evaluated as they were distilled;",
@@ -408,17 +426,17 @@ def render(results: dict) -> str:
 
 
 def plot(results: dict, ipc: int, path: Path) -> None:
-    """Every method's curve on one axis, MGDD's as lines; the newest processor's table."""
+    """Every method's curve on one axis, MGDD's as lines; the shipped table (:func:`shipped_table`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    processor = newest_processor({k: e for k, e in results.items() if e["ipc"] == ipc})
-    if processor is None:
+    table = shipped_table({k: e for k, e in results.items() if e["ipc"] == ipc})
+    if table is None:
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method, entries in curves(results, ipc, processor).items():
+    for method, entries in curves(results, ipc, table).items():
         if method == "random":
             ax.axhline(entries[0]["accuracy"], color="gray", linestyle="--", label="random real")
             continue
@@ -427,7 +445,7 @@ def plot(results: dict, ipc: int, path: Path) -> None:
         ax.errorbar(xs, [e["accuracy"] for e in entries], yerr=[e["std"] for e in entries], marker="o",
                     capsize=3, label=method, **style)
     ax.set_xscale("log")
-    ax.set_xlabel(f"distillation seconds ({processor}, one core)")
+    ax.set_xlabel(f"distillation seconds ({table}, one core)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"Fashion-MNIST, IPC {ipc}")
     ax.legend(fontsize=8)
@@ -439,7 +457,7 @@ def main() -> None:
     args = parse_args()
     if args.summary:
         results = load_results(RESULTS_DIR / f"{NAME}.json")
-        print("\n".join(pipeline_summary(results, newest_processor(results))))
+        print("\n".join(pipeline_summary(results, shipped_table(results))))
         return
     apply_threads(args)
     torch.manual_seed(args.seed)

@@ -34,6 +34,20 @@ def test_tables_never_mix_processors_and_pending_sets_are_counted():
     assert processor_slug(ZEN4) == "amd-epyc-zen-4-family-25-model-17"
 
 
+def test_a_code_revision_is_a_table_of_its_own_and_the_shipped_table_is_chosen_by_name():
+    from time_to_accuracy import SHIPPED_TABLE, shipped_table
+
+    revised = f"{ZEN4}, chunked embedding"
+    results = {"a": entry("mgdd", 300, 81.0), "b": entry("frepo", 290, 81.5),
+               "c": entry("mgdd", 300, 82.0, table=revised, distill_date="2026-12-08")}
+    assert [e["accuracy"] for e in curves(results, 10, ZEN4)["mgdd"]] == [81.0]  # old code's row only
+    assert "no baseline this early" in acceptance(curves(results, 10, revised))  # FRePo ran the old code
+    assert f"## IPC 10, distilled on {revised}" in render(results)
+    assert SHIPPED_TABLE == ZEN4 and shipped_table(results) == ZEN4  # by name, though the revision is newer
+    del results["a"], results["b"]
+    assert shipped_table(results) == revised  # the newest evaluated table when the shipped one has no row
+
+
 def test_each_rung_keeps_the_snapshot_that_crossed_it_and_none_it_passed_over():
     from time_to_accuracy import rung_snapshots
 
