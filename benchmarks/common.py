@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
-
-import os
 
 import torch
 
@@ -114,3 +113,20 @@ def apply_threads(args: argparse.Namespace) -> None:
     """Set torch's thread count from ``--threads`` (see :func:`add_threads_option`), if given."""
     if args.threads:
         torch.set_num_threads(args.threads)
+
+
+def neighbour_jobs() -> list[str]:
+    """Command lines of the other Python processes on this machine (Linux /proc; empty elsewhere): a timed run's
+    seconds per step depend on the job beside it, so its rows record which jobs those were."""
+    own = os.getpid()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if int(entry.parent.name) == own:
+                continue
+            words = entry.read_bytes().decode(errors="replace").split("\0")
+        except (OSError, ValueError):
+            continue  # a process that ended meanwhile
+        if words and "python" in Path(words[0]).name and len(words) > 1:
+            found.append(" ".join(w for w in words[1:] if w))
+    return sorted(found)

@@ -14,6 +14,10 @@ Evaluate phase: every pending set is evaluated under the protocol (ConvNet-3, SG
 (resumable, checkpoints/partial_evaluations.json), on any machine. Both phases are resumable: rerun the same
 command. A table compares only rows of one processor model.
 
+Seconds depend on the job beside a run (the refinement's seconds per step ranged from 2.0 to 3.1 at IPC 10 with
+different neighbours): start runs that compete together, each the other's neighbour, and read ``neighbours``
+(the other Python jobs when a run started) and ``iterations`` before reading small differences.
+
 Methods: random, herding, dm, dc, dsa, mtt, frepo (baselines with their defaults); mgdd (the pipeline's
 defaults), mgdd-identity (herding start and labels, no generator, then refinement), mgdd-untrained (an
 untrained generator adapted as the bundled one is), mgdd-meta (the bundled generator adapted, then
@@ -40,7 +44,7 @@ import mgdd
 from mgdd.io import save_figure_atomic
 from common import (
     CHECKPOINTS_DIR, RESULTS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model, load_results,
-    machine_description, save_results, today, write_markdown,
+    machine_description, neighbour_jobs, save_results, today, write_markdown,
 )
 from mgdd.baselines import list_snapshots, train_experts
 from mgdd.baselines.experts import buffer_seconds
@@ -109,6 +113,7 @@ class Bench:
         self.slug = processor_slug(self.table)
         self.runs = RUNS / self.slug / f"ipc{args.ipc}"
         self._train = None
+        self.neighbours = neighbour_jobs()  # the jobs beside this one when it starts (its seconds depend on them)
 
     @property
     def train(self) -> mgdd.ImageDataset:
@@ -129,7 +134,8 @@ class Bench:
                  "processor": self.processor, "table": self.table,
                  "set": str(folder.relative_to(CHECKPOINTS_DIR.parent)),
                  **extra, "accuracy": None, "distill_date": today(),
-                 "distill_machine": machine_description(self.device), "distill_command": command_line()}
+                 "distill_machine": machine_description(self.device), "distill_command": command_line(),
+                 "neighbours": self.neighbours}
         self.results[self.key(method, rung)] = entry
         save_results(self.path, self.results)
         print(self.key(method, rung), f"set kept at {seconds:.0f} s", flush=True)

@@ -70,3 +70,19 @@ def test_evaluate_by_model_equals_one_call_and_resumes_after_a_kill(tmp_path, di
     four = evaluate_by_model("cell-4", 4, 5, one, store, extends="cell")
     assert calls == [5, 6, 7, 7, 8]
     assert four.accuracies == mgdd.evaluate(syn, digits_test, models=4, seed=5, **options).accuracies
+
+
+def test_neighbour_jobs_lists_the_other_python_processes_and_not_this_one():
+    import subprocess
+    import time
+
+    benchmarks = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)  # sleeping-neighbour"])
+    asking = (f"import sys; sys.path.insert(0, {benchmarks!r}); from common import neighbour_jobs; "
+              "print(neighbour_jobs())  # asking-process")
+    try:
+        time.sleep(0.5)  # the sleeper's command line is in /proc once it has started
+        found = subprocess.run([sys.executable, "-c", asking], capture_output=True, text=True, check=True).stdout
+        assert "sleeping-neighbour" in found and "asking-process" not in found
+    finally:
+        sleeper.kill()
