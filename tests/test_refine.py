@@ -140,3 +140,14 @@ def test_generate_refines_from_its_one_pass_with_a_budget_in_steps(digits_train,
     assert not torch.equal(refined.images, one.images) and (tmp_path / "iter_000005").is_dir()
     with pytest.raises(ValueError, match="refine"):
         gen.generate(2, data=digits_train, refine="soon")
+
+
+def test_a_start_with_one_hot_labels_keeps_them_after_refinement(digits_train):
+    small = digits_train.balanced_subset(30, seed=0)
+    soft = mgdd.distill("mgdd", small, 2, generator="none", refine_steps=4, progress=False)
+    hard = mgdd.distill("mgdd", small, 2, generator="none", labels="hard", refine_steps=4, progress=False)
+    assert soft.soft_labels and soft.metadata["refined_labels"] == "learned"
+    assert not hard.soft_labels and torch.equal(hard.labels, hard.sample_classes)
+    assert hard.metadata["refined_labels"].startswith("one-hot") and hard.metadata["refine"]["steps"] == 4
+    assert not torch.equal(hard.images, mgdd.distill("mgdd", small, 2, generator="none", labels="hard",
+                                                     progress=False).images)  # refined, not just the start
