@@ -257,9 +257,10 @@ def run_n1_sweep(out: str | Path, cell: tuple[int, int, int] = N1_CELL, sizes: t
     return results
 
 
-def n1_explains(out: Path, n1_slope: float) -> list[dict[str, Any]]:
+def n1_explains(out: Path, fit: dict[str, Any]) -> list[dict[str, Any]]:
     """For each sweep of the fair test that has run: the log-log slope of the calibrated n1 on the swept size,
-    the M1 slope that n1 alone predicts (``n1_slope`` times it), and the M1 slope measured."""
+    the M1 slope that n1 alone predicts (M1's slope on n1, ``fit``, times it; its interval times it), the M1 slope
+    measured, and the residual (measured - predicted: what d, r or L do with n1 held)."""
     from .fair import PARTS
 
     rows = []
@@ -272,7 +273,9 @@ def n1_explains(out: Path, n1_slope: float) -> list[dict[str, Any]]:
         n1 = bootstrap_slope(xs, [[c["stage1_size"]] for c in saved["cells"]], resamples=0)["slope"]
         measured = bootstrap_slope(xs, [[t.get("m1") for t in c.get("per_teacher", [c])] for c in saved["cells"]],
                                    resamples=0)["slope"]
-        rows.append({"part": part, "n1_slope": n1, "predicted": n1_slope * n1, "measured": measured})
+        ends = sorted(v * n1 for v in (fit["low"], fit["high"])) if fit["low"] is not None else [None, None]
+        rows.append({"part": part, "n1_slope": n1, "predicted": fit["slope"] * n1, "predicted_low": ends[0],
+                     "predicted_high": ends[1], "measured": measured, "residual": measured - fit["slope"] * n1})
     return rows
 
 
@@ -318,14 +321,21 @@ def render_budgets(out: str | Path) -> str:
                          f"{row['m2']} | {row['memory_b']} | {row['memory']} |")
         fit = sweep["m1_vs_n1"]
         lines += ["", f"Log-log slope of M1 on n1 with d, r and L fixed: {format_interval(fit)} (bootstrap over the teachers).", ""]
-        explained = n1_explains(out, fit["slope"]) if fit["slope"] is not None else []
+        explained = n1_explains(out, fit) if fit["slope"] is not None else []
         if explained:
             lines += ["How much of the fair test's M1 slopes n1 explains: the calibration moves n1 with each swept "
-                      "size; n1's slope there times M1's slope on n1 is the M1 slope that n1 alone predicts.", "",
-                      "| sweep | n1 slope on the size | M1 slope predicted from n1 | M1 slope measured |",
-                      "| --- | --- | --- | --- |"]
-            lines += [f"| {e['part']} | {e['n1_slope']:.2f} | {e['predicted']:.2f} | {e['measured']:.2f} |"
-                      for e in explained]
+                      "size; n1's slope there times M1's slope on n1 (with its interval) is the M1 slope that n1 "
+                      "alone predicts; the residual is what the swept size does with n1 held.", "",
+                      "| sweep | n1 slope on the size | M1 slope predicted from n1 [95 %] | M1 slope measured | "
+                      "residual |", "| --- | --- | --- | --- | --- |"]
+
+            def predicted(e: dict) -> str:
+                if e["predicted_low"] is None:
+                    return f"{e['predicted']:.2f}"
+                return f"{e['predicted']:.2f} [{e['predicted_low']:.2f}, {e['predicted_high']:.2f}]"
+
+            lines += [f"| {e['part']} | {e['n1_slope']:.2f} | {predicted(e)} | {e['measured']:.2f} | "
+                      f"{e['residual']:+.2f} |" for e in explained]
             lines.append("")
     text = "\n".join(lines) + "\n"
     write_text_atomic(out / "budgets.md", text)
