@@ -12,15 +12,13 @@ of before (the 1-channel generator on images converted to grey and back), and th
 from __future__ import annotations
 
 import argparse
-import dataclasses
-
-import torch
 
 import mgdd
 from common import (
     RESULTS_DIR, add_run_options, apply_threads, command_line, load_results, machine_description, save_results,
     today, write_markdown,
 )
+from refined_labels import as_distributions
 
 NAME = "mgdd_colour"
 
@@ -41,11 +39,6 @@ def rows(refine_steps: int) -> dict[str, tuple[str, str, dict]]:
                                                "cross-entropy instead of MSE on the labels", "mgdd",
                                                {"refine_steps": refine_steps, "progress": False}),
     }
-
-
-def as_distributions(syn: mgdd.SyntheticSet, temperature: float) -> mgdd.SyntheticSet:
-    """The set with its learned labels turned into distributions (the protocol then trains with soft CE)."""
-    return dataclasses.replace(syn, labels=torch.softmax(syn.labels / temperature, dim=1))
 
 
 def grey_share(syn: mgdd.SyntheticSet) -> float:

@@ -30,6 +30,12 @@ NAME = "refined_labels"
 _SOFT = re.compile(r"^soft(\d+(?:\.\d+)?)$")
 
 
+def as_distributions(syn: mgdd.SyntheticSet, temperature: float) -> mgdd.SyntheticSet:
+    """The set with its learned labels turned into distributions, softmax(labels / temperature) (the protocol then
+    trains with soft cross-entropy)."""
+    return dataclasses.replace(syn, labels=torch.softmax(syn.labels.double() / temperature, dim=1).float())
+
+
 def with_treatment(syn: mgdd.SyntheticSet, treatment: str) -> mgdd.SyntheticSet:
     """``syn`` with its labels as ``treatment`` says (see the module's docstring)."""
     if not syn.soft_labels:
@@ -40,9 +46,9 @@ def with_treatment(syn: mgdd.SyntheticSet, treatment: str) -> mgdd.SyntheticSet:
         scale = syn.metadata.get("platt_scale")
         if scale is None:
             raise ValueError("the set records no platt_scale (refined with another loss)")
-        return dataclasses.replace(syn, labels=torch.softmax(scale * syn.labels.double(), dim=1).float())
+        return as_distributions(syn, 1.0 / scale)
     if (match := _SOFT.match(treatment)) is not None:
-        return dataclasses.replace(syn, labels=torch.softmax(syn.labels / float(match.group(1)), dim=1))
+        return as_distributions(syn, float(match.group(1)))
     raise ValueError(f"treatment must be hard, platt or softT (e.g. soft0.3), got {treatment!r}")
 
 

@@ -143,8 +143,7 @@ def meta_train(
             shape = (task.initial.shape[1], tuple(task.initial.shape[2:]))
             net, guide = (random_feature_net(*shape, hub.feature_arch, hub.feature_width, rng, device)
                           for _ in range(2))
-        if config.objective == "refinement":
-            shape = (task.initial.shape[1], tuple(task.initial.shape[2:]))
+        if config.objective == "refinement":  # no pools (pool_size 0): ``shape`` is set above
             nets = [net, *(random_feature_net(*shape, hub.feature_arch, hub.feature_width, rng, device)
                            for _ in range(config.refine_steps + 1))]
             loss, stats = refinement_meta_loss(generator, task, nets, guide, config.refine_lr, hub.ridge,

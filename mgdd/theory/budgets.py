@@ -33,8 +33,8 @@ from tqdm.auto import tqdm
 from ..io import write_json_atomic, write_text_atomic
 from .fair import FAIR_CONFIG, bootstrap_slope, format_interval
 from .study import (
-    Problem, StudyConfig, calibrate_stage1_size, calibration_fields, distilled_mse, minimal_memory, smallest_passing,
-    stage2_dim, sweeps,
+    Problem, StudyConfig, average_over_teachers, calibrate_stage1_size, calibration_fields, distilled_mse, fit_slope,
+    minimal_memory, sibling_results, smallest_passing, stage2_dim, sweeps,
 )
 
 # the fair test's config with five teachers per cell and d up to 256 (the law's largest term)
@@ -226,11 +226,8 @@ def run_n1_sweep(out: str | Path, cell: tuple[int, int, int] = N1_CELL, sizes: t
     started = time.perf_counter()
     normalised = json.loads(json.dumps(dataclasses.asdict(config)))
     partial = _Partial(out / "partial-n1.json", normalised)
-    fair_found = {}  # the fair test's own searches at this cell and its calibrated n1 are the same computation
-    for path in sorted(out.glob("partial-[dLr].json")):
-        saved = json.loads(path.read_text())
-        if saved.get("config") == normalised:
-            fair_found.update(saved.get("found", {}))
+    # the fair test's own searches at this cell and its calibrated n1 are the same computation
+    fair_found = sibling_results(out, "partial-n1.json", normalised)
     todo = [(n1, t) for n1 in sizes for t in range(config.teachers)]
     for n1, teacher in tqdm(todo, desc=f"n1 sweep at {cell}", disable=not progress):
         key = f"{n1}/{teacher}"
@@ -242,14 +239,10 @@ def run_n1_sweep(out: str | Path, cell: tuple[int, int, int] = N1_CELL, sizes: t
             began = time.perf_counter()
             found = minimal_memory(Problem.create(*cell, config, teacher, n1), config)
             partial.put(key, {**found, "stage1_size": n1, "seconds": time.perf_counter() - began})
-    rows = [{"stage1_size": n1, "per_teacher": [partial.get(f"{n1}/{t}") for t in range(config.teachers)]}
+    rows = [{**average_over_teachers([partial.get(f"{n1}/{t}") for t in range(config.teachers)]), "stage1_size": n1}
             for n1 in sizes]
-    for row in rows:
-        for column in ("m1", "memory_a", "m2", "memory_b", "memory"):
-            values = [t[column] for t in row["per_teacher"] if t.get(column) is not None]
-            row[column] = round(math.exp(sum(map(math.log, values)) / len(values))) if values else None
-        row["full_mse"] = sum(t["full_mse"] for t in row["per_teacher"]) / len(row["per_teacher"])
-    fit = bootstrap_slope(list(sizes), [[t.get("m1") for t in row["per_teacher"]] for row in rows], seed=config.seed)
+    fit = bootstrap_slope(list(sizes), [[t.get("m1") for t in row.get("per_teacher", [row])] for row in rows],
+                          seed=config.seed)
     results = {"cell": list(cell), "rows": rows, "m1_vs_n1": fit, "config": dataclasses.asdict(config),
                "run": run or {}, "seconds_this_call": round(time.perf_counter() - started, 1)}
     write_json_atomic(out / "n1-sweep.json", results)
@@ -270,7 +263,7 @@ def n1_explains(out: Path, fit: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         saved = json.loads(path.read_text())
         xs = saved["sizes"]
-        n1 = bootstrap_slope(xs, [[c["stage1_size"]] for c in saved["cells"]], resamples=0)["slope"]
+        n1 = fit_slope(xs, [c["stage1_size"] for c in saved["cells"]])
         measured = bootstrap_slope(xs, [[t.get("m1") for t in c.get("per_teacher", [c])] for c in saved["cells"]],
                                    resamples=0)["slope"]
         ends = sorted(v * n1 for v in (fit["low"], fit["high"])) if fit["low"] is not None else [None, None]

@@ -339,7 +339,7 @@ def calibration_fields(config: StudyConfig) -> dict[str, Any]:
     return json.loads(json.dumps({k: getattr(config, k) for k in fields}))
 
 
-def _sibling_results(out: Path, partial_name: str, config: dict) -> dict[str, dict]:
+def sibling_results(out: Path, partial_name: str, config: dict) -> dict[str, dict]:
     """Finished (cell, teacher) searches in the other partial files of ``out`` made with the same config."""
     found: dict[str, dict] = {}
     for path in sorted(out.glob("partial*.json")):
@@ -369,7 +369,7 @@ def scaling_cells(config: StudyConfig, out: Path, progress: bool = True, names: 
     chosen = {name: cells for name, cells in sweeps(config).items() if names is None or name in names}
     cells = sorted({cell for cells in chosen.values() for cell in cells})
     todo = [(cell, t) for cell in cells for t in range(config.teachers)]
-    siblings = _sibling_results(out, partial_name, normalised)
+    siblings = sibling_results(out, partial_name, normalised)
     for cell, teacher in tqdm(todo, desc="scaling", disable=not progress):
         key = f"{cell}/{teacher}"
         if key not in partial["found"] and key in siblings:  # the sweeps share their base cell
