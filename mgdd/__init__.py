@@ -9,13 +9,9 @@ Quick tour::
 """
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:  # one source: the version in pyproject.toml, as installed
-    __version__ = version("mgdd")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+from ._version import __version__
 
 # Public names -> the module that defines them. Imported on first use, so that `import mgdd` (and
 # `mgdd --help`) does not pay for torch until something needs it.

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .configargs import add_protocol_options, protocol_choice
 
 

@@ -28,6 +28,7 @@ from .data import ImageDataset, validate_labels
 from .data.dataset import LabelledImages
 from .cards import render_template
 from .formation import decode_formation
+from ._version import __version__
 from .io import (
     CorruptFileError, atomic_path, load_tensors, push_folder, save_tensors_atomic, sha256, write_json_atomic,
     write_text_atomic,
@@ -66,8 +67,6 @@ class SyntheticSet(LabelledImages):
                         what="synthetic labels (one per decoded sample)" if self.formation > 1 else "synthetic labels")
         if self.learned_lr is not None and not (self.learned_lr > 0):
             raise ValueError(f"learned_lr must be positive, got {self.learned_lr}")
-        from . import __version__
-
         self.metadata.setdefault("mgdd_version", __version__)
 
     # ------------------------------------------------------------------ construction
