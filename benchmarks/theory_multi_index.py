@@ -4,6 +4,7 @@
     python benchmarks/theory_multi_index.py --variant fresh  # docs/theory-fresh: stage B over fresh initialisations
     python benchmarks/theory_multi_index.py --part d         # docs/theory-fair: the fair test, one sweep (d, r or L)
     python benchmarks/theory_multi_index.py --part law       # docs/theory-fair/budgets.md: the law's budget C (r^2 d + L)
+    python benchmarks/theory_multi_index.py --part headroom  # docs/theory-fair/budgets.md: the law's failing cells probed
     python benchmarks/theory_multi_index.py --part n1        # docs/theory-fair/budgets.md: M1 against n1 at (64, 2, 512)
 
 Each variant is one call of ``python -m mgdd.theory`` (printed and recorded in the results with the
@@ -21,10 +22,10 @@ import torch
 
 from mgdd.provenance import provenance
 from mgdd.theory.__main__ import main as theory_main
-from mgdd.theory.budgets import run_law_budget, run_n1_sweep
+from mgdd.theory.budgets import run_law_budget, run_law_headroom, run_n1_sweep
 from mgdd.theory.fair import PARTS, run_part
 
-BUDGET_PARTS = {"law": run_law_budget, "n1": run_n1_sweep}
+BUDGET_PARTS = {"law": run_law_budget, "headroom": run_law_headroom, "n1": run_n1_sweep}
 
 VARIANTS = {
     "default": ["--teachers", "3", "--out", "docs/theory"],
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="default")
     parser.add_argument("--part", choices=[*sorted(PARTS), *BUDGET_PARTS], default=None,
                         help="the fair test of the memory law (mgdd.theory.fair): one sweep, into --out; or one "
-                             "of its budgets (mgdd.theory.budgets): the law's (law), the real data's (n1)")
+                             "of its budgets (mgdd.theory.budgets): the law's (law), its failing cells probed "
+                             "(headroom), the real data's (n1)")
     parser.add_argument("--out", default="docs/theory-fair", help="output folder of --part")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args, extra = parser.parse_known_args(argv)

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from mgdd.theory.budgets import (
-    law_allocation, law_cells, law_floats, law_verdicts, run_law_budget, run_n1_sweep, wilson_interval,
+    law_allocation, law_cells, law_floats, law_verdicts, run_law_budget, run_law_headroom, run_n1_sweep,
+    wilson_interval,
 )
 from mgdd.theory.study import StudyConfig
 
@@ -91,3 +92,34 @@ def test_n1_sweep_searches_each_real_budget_per_teacher(tmp_path):
     partial = json.loads((tmp_path / "partial-n1.json").read_text())
     assert sorted(partial["found"]) == ["1024/0", "1024/1", "256/0", "256/1"]
     assert "M1 against the real stage-1 points at d=8, r=1, L=32" in (tmp_path / "budgets.md").read_text()
+
+
+def test_a_resplit_keeps_the_total_and_fails_clearly_where_stage_b_has_nothing_left():
+    law = law_allocation(6.0, 64, 2, 2048)
+    resplit = law_allocation(6.0, 64, 2, 2048, stage_a_factor=2.0)
+    assert resplit["m1"] == 2 * law["m1"] and resplit["m2"] < law["m2"]
+    assert resplit["memory"] <= 6.0 * law_floats(64, 2, 2048) < resplit["memory"] + 2 * 9  # the total, to a point
+    with pytest.raises(ValueError, match="no stage-B point"):
+        law_allocation(6.0, 256, 2, 512, stage_a_factor=2.0)  # stage A's share is most of the total at d = 256
+
+
+def test_headroom_probes_the_failing_teachers_of_the_cells_that_fall(tmp_path):
+    config = StudyConfig(d_values=(8, 16), teachers=5, **TINY)  # 0 / 5 lies below 5 / 5 (Wilson), 0 / 2 not below 2 / 2
+    with pytest.raises(FileNotFoundError, match="--part law"):
+        run_law_headroom(tmp_path, config, progress=False)
+    law = run_law_budget(tmp_path, config, progress=False)
+    assert law["cells"][0]["passed"] == 5  # the calibration cell, d = 8
+    # make d = 16 fall: every teacher fails at C (the trials as recorded, their stage A marked failing)
+    partial = json.loads((tmp_path / "partial-law.json").read_text())
+    for t in range(5):
+        found = partial["found"][f"(16, 1, 32)/{t}/C={law['c']}"]
+        found.update(passes=False, passes_a=False)
+    (tmp_path / "partial-law.json").write_text(json.dumps(partial))
+    run_law_budget(tmp_path, config, progress=False)
+    headroom = run_law_headroom(tmp_path, config, teachers=1, multiples=(2.0,), progress=False)
+    assert [(r["d"], r["teacher"]) for r in headroom["rows"]] == [(16, 0)]  # d = 8 holds; one teacher per cell
+    probes = headroom["rows"][0]["probes"]
+    assert probes[-1]["c"] == 2 * law["c"] and probes[-1]["m1"] > law_allocation(law["c"], 16, 1, 32)["m1"]
+    assert all(p["memory"] > 0 and p["mse_a"] > 0 for p in probes)
+    text = (tmp_path / "budgets.md").read_text()
+    assert "## Headroom of the cells that fall" in text and "| 16 | 1 | 32 | 0 |" in text and "2 C (M1" in text

@@ -11,6 +11,9 @@ the absolute target, and the fully distilled pipeline within ``tolerance`` of it
 stage-2 data. The law is supported where the pass rate holds across the cells, and refuted where it falls as
 the law's budget grows (memory would have to grow faster than the law).
 
+**Headroom** (:func:`run_law_headroom`): where a cell falls, whether re-splitting the same total, or more
+memory, mends it, or nothing does (then our stage-A distillation fails there, whatever the memory).
+
 **The real budget** (:func:`run_n1_sweep`). At one (d, r, L), the smallest memory (the fair test's search) for
 several numbers n1 of real stage-1 points: how M1 follows n1 with d, r and L fixed, and so how much of the fair
 test's d, r and L slopes of M1 the calibrated n1 explains.
@@ -43,6 +46,10 @@ C_LADDER = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0
 N1_CELL = (64, 2, 512)
 N1_SIZES = (20480, 40960, 81920)
 WILSON_Z = 1.96
+# the headroom of failing cells: teachers probed per cell, multiples of C tried in turn, stage A's re-split share
+HEADROOM_TEACHERS = 2
+HEADROOM_MULTIPLES = (2.0, 4.0)
+RESPLIT_FACTOR = 2.0
 
 
 def law_floats(d: int, r: int, width: int) -> int:
@@ -50,20 +57,30 @@ def law_floats(d: int, r: int, width: int) -> int:
     return r * r * d + width
 
 
-def law_allocation(c: float, d: int, r: int, width: int, full_space: bool = False) -> dict[str, int]:
+def law_allocation(c: float, d: int, r: int, width: int, full_space: bool = False,
+                   stage_a_factor: float = 1.0) -> dict[str, int]:
     """Points per stage for the budget ``c (r^2 d + L)``, split as the law's terms: ``c r^2 d`` floats to stage A
     (d + 1 per point), ``c L`` to stage B (k + 1 per point, k as :func:`~mgdd.theory.study.stage2_dim`); at least
-    one point each. ``memory`` is what they store."""
+    one point each. ``stage_a_factor`` re-splits the same total: stage A gets that many times its points and
+    stage B what is left (a ValueError where nothing is). ``memory`` is what they store."""
     m1 = max(1, round(c * r * r * d / (d + 1)))
-    coordinates = stage2_dim(d, r, m1, full_space) or d
-    m2 = max(1, round(c * width / (coordinates + 1)))
+    if stage_a_factor == 1.0:
+        coordinates = stage2_dim(d, r, m1, full_space) or d
+        m2 = max(1, round(c * width / (coordinates + 1)))
+    else:
+        m1 = max(1, round(stage_a_factor * m1))
+        coordinates = stage2_dim(d, r, m1, full_space) or d
+        m2 = math.floor((c * law_floats(d, r, width) - m1 * (d + 1)) / (coordinates + 1))
+        if m2 < 1:
+            raise ValueError(f"stage A at {stage_a_factor}x its share leaves no stage-B point within "
+                             f"{c} x {law_floats(d, r, width)} floats at d={d}, r={r}, L={width}")
     return {"m1": m1, "m2": m2, "memory": m1 * (d + 1) + m2 * (coordinates + 1)}
 
 
-def budget_trial(problem: Problem, c: float, config: StudyConfig) -> dict[str, Any]:
-    """One teacher at the law's budget ``c (r^2 d + L)``: both stages distilled at their share, the criterion
-    checked, and the test MSE against the full-data student's."""
-    points = law_allocation(c, problem.d, problem.r, problem.width, config.stage2_full_space)
+def budget_trial(problem: Problem, c: float, config: StudyConfig, stage_a_factor: float = 1.0) -> dict[str, Any]:
+    """One teacher at the law's budget ``c (r^2 d + L)``: both stages distilled at their share (see
+    :func:`law_allocation`), the criterion checked, and the test MSE against the full-data student's."""
+    points = law_allocation(c, problem.d, problem.r, problem.width, config.stage2_full_space, stage_a_factor)
     stage1 = problem.distilled_stage1(points["m1"], config.steps)
     mse_a = problem.mse(stage1, problem.stage2)
     mse, data = distilled_mse(problem, stage1, points["m2"], config)
@@ -71,7 +88,7 @@ def budget_trial(problem: Problem, c: float, config: StudyConfig) -> dict[str, A
     passes_b = mse <= config.tolerance * mse_a
     return {**points, "c": c, "memory": data.memory, "law_floats": law_floats(problem.d, problem.r, problem.width),
             "full_mse": problem.full_mse, "mse_a": mse_a, "mse": mse, "mse_ratio": mse / problem.full_mse,
-            "passes_a": passes_a, "passes_b": passes_b, "passes": passes_a and passes_b}
+            "passes_a": passes_a, "passes_b": passes_b, "passes": passes_a and passes_b, "stage_a_factor": stage_a_factor}
 
 
 def wilson_interval(passed: int, total: int, z: float = WILSON_Z) -> tuple[float, float]:
@@ -119,6 +136,47 @@ def law_cells(config: StudyConfig) -> list[tuple[int, int, int]]:
     return sorted(cells, key=lambda cell: (law_floats(*cell), cell))
 
 
+class _LawTrials:
+    """Trials of the law's budget in ``out``, resumable per (cell, teacher, C, stage-A factor): the problems of one
+    cell at a time, and each cell's calibrated n1."""
+
+    def __init__(self, out: Path, config: StudyConfig) -> None:
+        self.config = config
+        self.partial = _Partial(out / "partial-law.json", json.loads(json.dumps(dataclasses.asdict(config))))
+        self.sizes = {**_stage1_sizes(out, config), **self.partial.data.setdefault("stage1_sizes", {})}
+        self.problems: dict[tuple, Problem] = {}
+
+    def problem(self, cell: tuple[int, int, int], teacher: int) -> Problem:
+        if str(cell) not in self.sizes:
+            self.sizes[str(cell)] = calibrate_stage1_size(*cell, self.config)
+        self.partial.data["stage1_sizes"][str(cell)] = self.sizes[str(cell)]
+        if (cell, teacher) not in self.problems:
+            if any(other != cell for other, _ in self.problems):
+                self.problems.clear()  # one cell's problems at a time: the large cells hold hundreds of MB
+            self.problems[cell, teacher] = Problem.create(*cell, self.config, teacher, self.sizes[str(cell)])
+        return self.problems[cell, teacher]
+
+    @staticmethod
+    def key(cell: tuple[int, int, int], teacher: int, c: float, stage_a_factor: float = 1.0) -> str:
+        return f"{cell}/{teacher}/C={c}" + ("" if stage_a_factor == 1.0 else f"/A x{stage_a_factor:g}")
+
+    def get(self, cell: tuple[int, int, int], teacher: int, c: float, stage_a_factor: float = 1.0) -> dict | None:
+        return self.partial.get(self.key(cell, teacher, c, stage_a_factor))
+
+    def __call__(self, cell: tuple[int, int, int], teacher: int, c: float,
+                 stage_a_factor: float = 1.0) -> dict[str, Any]:
+        key = self.key(cell, teacher, c, stage_a_factor)
+        if self.partial.get(key) is None:
+            began = time.perf_counter()
+            found = budget_trial(self.problem(cell, teacher), c, self.config, stage_a_factor)
+            self.partial.put(key, {**found, "stage1_size": self.sizes[str(cell)],
+                                   "seconds": time.perf_counter() - began})
+        return self.partial.get(key)
+
+    def seconds_total(self) -> float:
+        return round(sum(v["seconds"] for v in self.partial.data["found"].values()), 1)
+
+
 def run_law_budget(out: str | Path, config: StudyConfig = LAW_CONFIG, progress: bool = True,
                    run: dict | None = None) -> dict[str, Any]:
     """Calibrate C at the smallest cell, give every cell ``C (r^2 d + L)`` floats, and record each teacher's
@@ -126,28 +184,7 @@ def run_law_budget(out: str | Path, config: StudyConfig = LAW_CONFIG, progress: 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    partial = _Partial(out / "partial-law.json", json.loads(json.dumps(dataclasses.asdict(config))))
-    sizes = {**_stage1_sizes(out, config), **partial.data.setdefault("stage1_sizes", {})}
-    problems: dict[tuple, Problem] = {}
-
-    def problem(cell: tuple[int, int, int], teacher: int) -> Problem:
-        if str(cell) not in sizes:
-            sizes[str(cell)] = calibrate_stage1_size(*cell, config)
-        partial.data["stage1_sizes"][str(cell)] = sizes[str(cell)]
-        if (cell, teacher) not in problems:
-            if any(other != cell for other, _ in problems):
-                problems.clear()  # one cell's problems at a time: the large cells hold hundreds of MB
-            problems[cell, teacher] = Problem.create(*cell, config, teacher, sizes[str(cell)])
-        return problems[cell, teacher]
-
-    def trial(cell: tuple[int, int, int], teacher: int, c: float) -> dict[str, Any]:
-        key = f"{cell}/{teacher}/C={c}"
-        if partial.get(key) is None:
-            began = time.perf_counter()
-            found = budget_trial(problem(cell, teacher), c, config)
-            partial.put(key, {**found, "stage1_size": sizes[str(cell)], "seconds": time.perf_counter() - began})
-        return partial.get(key)
-
+    trial = _LawTrials(out, config)
     cells = law_cells(config)
     calibration_cell = cells[0]
     bar = tqdm(desc="law budget: calibrating C", disable=not progress, total=None)
@@ -168,14 +205,57 @@ def run_law_budget(out: str | Path, config: StudyConfig = LAW_CONFIG, progress: 
     results = {"c": c, "calibration_cell": list(calibration_cell), "c_ladder": list(C_LADDER),
                # C -> the passes of the teachers tried there (a probe stops at its first failing teacher)
                "calibration": {str(k): [found["passes"] for t in range(config.teachers)
-                                        if (found := partial.get(f"{calibration_cell}/{t}/C={k}")) is not None]
-                               for k in C_LADDER if partial.get(f"{calibration_cell}/0/C={k}") is not None},
+                                        if (found := trial.get(calibration_cell, t, k)) is not None]
+                               for k in C_LADDER if trial.get(calibration_cell, 0, k) is not None},
                "cells": [law_cell_summary(cell, [trial(cell, t, c) for t in range(config.teachers)]) for cell in cells],
                "config": dataclasses.asdict(config), "run": run or {},
-               "seconds_this_call": round(time.perf_counter() - started, 1),
-               "seconds_total": round(sum(v["seconds"] for v in partial.data["found"].values()), 1)}
+               "seconds_this_call": round(time.perf_counter() - started, 1), "seconds_total": trial.seconds_total()}
     results["verdicts"] = law_verdicts(results["cells"], calibration_cell, config)
     write_json_atomic(out / "law-budget.json", results)
+    render_budgets(out)
+    return results
+
+
+def run_law_headroom(out: str | Path, config: StudyConfig = LAW_CONFIG, teachers: int = HEADROOM_TEACHERS,
+                     multiples: tuple[float, ...] = HEADROOM_MULTIPLES, progress: bool = True,
+                     run: dict | None = None) -> dict[str, Any]:
+    """What the failures of the law's budget (``law-budget.json``) are made of. At each cell that falls (its
+    pass-rate interval wholly below the calibration cell's), for its first ``teachers`` failing teachers: the same
+    total re-split, stage A given twice its points (where stage B keeps a point), then the budget at each of
+    ``multiples`` x C, split as the law's terms, up to the first that passes. A failure that the re-split
+    mends is the split's, not the law's; one that more memory mends says that memory must grow faster there (for
+    our algorithm); one that even the largest multiple leaves says that our stage-A distillation fails there
+    whatever the memory, and the cell says nothing about the law. Into ``out/law-headroom.json``, resumable."""
+    out = Path(out)
+    law_path = out / "law-budget.json"
+    if not law_path.exists():
+        raise FileNotFoundError(f"{law_path} is missing: run the law's budget first (--part law)")
+    law = json.loads(law_path.read_text())
+    trial = _LawTrials(out, config)
+    calibration = next(c for c in law["cells"] if [c["d"], c["r"], c["width"]] == law["calibration_cell"])
+    falling = [c for c in law["cells"] if c["pass_high"] < calibration["pass_low"]]
+    todo = []
+    for summary in falling:
+        cell = (summary["d"], summary["r"], summary["width"])
+        failed = [t for t in range(config.teachers) if not trial.get(cell, t, law["c"])["passes"]]
+        todo += [(cell, t) for t in failed[:teachers]]
+    rows = []
+    for cell, teacher in tqdm(todo, desc="law budget: headroom", disable=not progress):
+        probes = []
+        try:
+            law_allocation(law["c"], *cell, config.stage2_full_space, RESPLIT_FACTOR)
+            probes.append(trial(cell, teacher, law["c"], RESPLIT_FACTOR))
+        except ValueError:
+            pass  # the cell's stage B cannot give stage A that much
+        for multiple in multiples:
+            probes.append(trial(cell, teacher, law["c"] * multiple))
+            if probes[-1]["passes"]:
+                break
+        rows.append({"d": cell[0], "r": cell[1], "width": cell[2], "teacher": teacher,
+                     "at_c": trial.get(cell, teacher, law["c"]), "probes": probes})
+    results = {"c": law["c"], "multiples": list(multiples), "resplit_factor": RESPLIT_FACTOR, "rows": rows,
+               "run": run or {}, "seconds_total": trial.seconds_total()}
+    write_json_atomic(out / "law-headroom.json", results)
     render_budgets(out)
     return results
 
@@ -272,6 +352,30 @@ def n1_explains(out: Path, fit: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def render_headroom(headroom: dict[str, Any]) -> list[str]:
+    """The headroom section of ``budgets.md`` (:func:`run_law_headroom`)."""
+    run = headroom.get("run", {})
+
+    def probe(t: dict) -> str:
+        share = (f"same total, stage A x{t['stage_a_factor']:g}" if t.get("stage_a_factor", 1.0) != 1.0
+                 else f"{t['c'] / headroom['c']:g} C")
+        return (f"{share} (M1 {t['m1']}, M2 {t['m2']}, {t['memory']} floats): stage-A MSE {t['mse_a']:.3f}, "
+                + ("passes" if t["passes"] else "fails" + ("" if t["passes_a"] else " (stage A)")))
+
+    lines = ["## Headroom of the cells that fall", "",
+             f"- command: `{run.get('command', '—')}`; date: {run.get('date', '—')}; machine: {run.get('machine', '—')}",
+             f"- at each cell whose pass rate falls below the calibration cell's, its first failing teachers: the same "
+             f"total with stage A given {headroom['resplit_factor']:g}x its points (where stage B keeps a point), then "
+             f"{' and '.join(f'{m:g}' for m in headroom['multiples'])} x C split as the law's terms, up to the first "
+             "that passes (`mgdd.theory.budgets.run_law_headroom` says what each outcome means)", "",
+             "| d | r | L | teacher | at C: stage-A MSE (full-data MSE) | probes, in order |", "| --- " * 6 + "|"]
+    for row in headroom["rows"]:
+        at_c = row["at_c"]
+        lines.append(f"| {row['d']} | {row['r']} | {row['width']} | {row['teacher']} | {at_c['mse_a']:.3f} "
+                     f"({at_c['full_mse']:.4f}) | " + "; ".join(probe(t) for t in row["probes"]) + " |")
+    return lines + [""]
+
+
 def render_budgets(out: str | Path) -> str:
     """``out/budgets.md`` from ``law-budget.json`` and ``n1-sweep.json``, whichever have run."""
     out = Path(out)
@@ -280,7 +384,7 @@ def render_budgets(out: str | Path) -> str:
              "absolute target, the fully distilled pipeline within the tolerance of its stage A followed by the real "
              "stage-2 data. Memory in stored floats. Produced by `python benchmarks/theory_multi_index.py --part law` "
              "and `--part n1` (resumable); `mgdd/theory/budgets.py` says how.", ""]
-    law_path, n1_path = out / "law-budget.json", out / "n1-sweep.json"
+    law_path, n1_path, headroom_path = out / "law-budget.json", out / "n1-sweep.json", out / "law-headroom.json"
     if law_path.exists():
         law = json.loads(law_path.read_text())
         run = law.get("run", {})
@@ -301,6 +405,8 @@ def render_budgets(out: str | Path) -> str:
                          f"{c['mse_ratio']:.2f} ({lo:.2f}-{hi:.2f}) |")
         lines += ["", "Verdict per sweep (a cell falls when its interval lies wholly below the calibration cell's): "
                   + "; ".join(f"{name}: {v}" for name, v in law["verdicts"].items()) + ".", ""]
+    if headroom_path.exists():
+        lines += render_headroom(json.loads(headroom_path.read_text()))
     if n1_path.exists():
         sweep = json.loads(n1_path.read_text())
         run = sweep.get("run", {})
