@@ -116,8 +116,9 @@ def apply_threads(args: argparse.Namespace) -> None:
 
 
 def neighbour_jobs() -> list[str]:
-    """Command lines of the other Python processes on this machine (Linux /proc; empty elsewhere): a timed run's
-    seconds per step depend on the job beside it, so its rows record which jobs those were."""
+    """Command lines of the other running Python processes on this machine (Linux /proc; empty elsewhere): a timed
+    run's seconds per step depend on the job beside it, so its rows record which jobs those were. A stopped job
+    (``kill -STOP``, to free the cores for a timed pair) takes no processor time and is not listed."""
     own = os.getpid()
     found = []
     for entry in Path("/proc").glob("[0-9]*/cmdline"):
@@ -125,8 +126,9 @@ def neighbour_jobs() -> list[str]:
             if int(entry.parent.name) == own:
                 continue
             words = entry.read_bytes().decode(errors="replace").split("\0")
-        except (OSError, ValueError):
+            state = (entry.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]  # after "pid (name)"
+        except (OSError, ValueError, IndexError):
             continue  # a process that ended meanwhile
-        if words and "python" in Path(words[0]).name and len(words) > 1:
+        if words and "python" in Path(words[0]).name and len(words) > 1 and state not in ("T", "t"):
             found.append(" ".join(w for w in words[1:] if w))
     return sorted(found)

@@ -73,6 +73,7 @@ def test_evaluate_by_model_equals_one_call_and_resumes_after_a_kill(tmp_path, di
 
 
 def test_neighbour_jobs_lists_the_other_python_processes_and_not_this_one():
+    import signal
     import subprocess
     import time
 
@@ -84,5 +85,9 @@ def test_neighbour_jobs_lists_the_other_python_processes_and_not_this_one():
         time.sleep(0.5)  # the sleeper's command line is in /proc once it has started
         found = subprocess.run([sys.executable, "-c", asking], capture_output=True, text=True, check=True).stdout
         assert "sleeping-neighbour" in found and "asking-process" not in found
+        sleeper.send_signal(signal.SIGSTOP)  # a stopped job takes no processor time
+        time.sleep(0.2)
+        found = subprocess.run([sys.executable, "-c", asking], capture_output=True, text=True, check=True).stdout
+        assert "sleeping-neighbour" not in found
     finally:
         sleeper.kill()
