@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import RESULTS_DIR, load_results
 from mgdd_fashion_mnist import TARGETS, default_adapt_rows, meta_vs_scratch
-from time_to_accuracy import MGDD_VARIANTS, acceptance, curves, rung_table, shipped_table, table_of
+from time_to_accuracy import acceptance, curves, mgdd_curves, rung_table, shipped_table, table_of, views
 from mgdd.generator.meta import BUNDLED_DIR, DEFAULT_MODEL, MetaGenerator
 from mgdd.io import write_text_atomic
 
@@ -105,7 +105,7 @@ def results_text(mgdd: dict, tta: dict, coreset: dict) -> str:
     lines.append("")
     for table, ipc in sorted({(table_of(r), r["ipc"]) for r in tta.values() if table_of(r)}):
         by_method = curves(tta, ipc, table)
-        text = " ".join(acceptance(by_method, m) for m in MGDD_VARIANTS if m in by_method) or "not evaluated yet."
+        text = " ".join(acceptance(by_method, m) for m in mgdd_curves(by_method)) or "not evaluated yet."
         lines.append(f"- time to accuracy, IPC {ipc}, every method distilled on one {table} (time_to_accuracy.md): "
                      f"{text}")
     return "\n".join(lines)
@@ -113,7 +113,7 @@ def results_text(mgdd: dict, tta: dict, coreset: dict) -> str:
 
 def main() -> None:
     mgdd = load_results(RESULTS_DIR / "mgdd_fashion_mnist.json")
-    tta = load_results(RESULTS_DIR / "time_to_accuracy.json")
+    tta = views(load_results(RESULTS_DIR / "time_to_accuracy.json"))
     coreset = load_results(RESULTS_DIR / "coreset_fashion_mnist.json")
     checkpoint = BUNDLED_DIR / DEFAULT_MODEL
     gen = MetaGenerator.from_pretrained(DEFAULT_MODEL)

@@ -25,6 +25,7 @@ from common import (
     CHECKPOINTS_DIR, RESULTS_DIR, add_run_options, apply_threads, command_line, evaluate_by_model, load_results,
     machine_description, save_results, today, write_markdown,
 )
+from time_to_accuracy import publish
 
 NAME = "refined_labels"
 _SOFT = re.compile(r"^soft(\d+(?:\.\d+)?)$")
@@ -106,6 +107,7 @@ def main() -> None:
             save_results(path, results)
             print(name, f"{result.mean:.2f} ± {result.std:.2f}", flush=True)
             write_markdown(RESULTS_DIR / f"{NAME}.md", render(load_results(path), tta))
+            publish(tta, [tta[key]["ipc"]])  # time_to_accuracy.md shows the pipeline's labels from these
 
 
 if __name__ == "__main__":

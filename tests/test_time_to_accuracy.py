@@ -57,3 +57,23 @@ def test_each_rung_keeps_the_snapshot_that_crossed_it_and_none_it_passed_over():
                                           1200: (1201, "e")}
     # MGDD adapted for 341 s: its refinement's first snapshot is at 602 s, so rungs 60-300 have no set of their own
     assert rung_snapshots([(602, "d"), (1201, "e")], ladder) == {600: (602, "d"), 1200: (1201, "e")}
+
+
+def test_the_views_show_a_learned_label_run_with_the_labels_the_pipeline_keeps():
+    from time_to_accuracy import pipeline_summary, with_kept_labels
+
+    results = {"start": entry("mgdd", 28, 85.0, rung="one-pass", ipc=50), "r600": entry("mgdd", 605, 84.3, ipc=50, rung=600),
+               "dm": entry("dm", 604, 84.9, ipc=50), "h": entry("herding", 26, 85.0, ipc=50)}
+    relabelled = {"r600 hard": {"set_key": "r600", "treatment": "hard", "accuracy": 85.7, "std": 0.06, "models": 2,
+                                "epochs": 300, "machine": "m", "command": "python refined_labels.py"},
+                  "r600 platt": {"set_key": "r600", "treatment": "platt", "accuracy": 80.0, "std": 0.1, "models": 2,
+                                 "epochs": 300, "machine": "m", "command": "python refined_labels.py"}}
+    shown = with_kept_labels(results, relabelled)
+    kept = curves(shown, 50, ZEN4)["mgdd, one-hot kept"]
+    assert [(e["seconds"], e["accuracy"]) for e in kept] == [(28, 85.0), (605, 85.7)]  # starts at the one pass
+    assert "605 s: 84.30, BELOW" in acceptance(curves(shown, 50, ZEN4))  # the run's own row is unchanged
+    assert "605 s: 85.70, at or above" in acceptance(curves(shown, 50, ZEN4), "mgdd, one-hot kept")
+    assert "mgdd, one-hot kept against the baselines" in render(shown)
+    assert results.keys() == {"start", "r600", "dm", "h"}  # the results themselves are not changed
+    summary = "\n".join(pipeline_summary(shown, ZEN4))
+    assert "| 50 | 85.00 (28 s) |" in summary and "85.70 (605 s)" in summary  # the summary shows the kept labels
