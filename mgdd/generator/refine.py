@@ -54,8 +54,8 @@ class Refinement(FeatureRegression):
 
     The one pass's label policy holds for the refined set: from a start with one-hot labels (IPC 50, colour
     data) the labels stay learned inside the objective, but the set keeps the one-hot labels (IPC 50 on
-    Fashion-MNIST: 85.70 at 600 s and 86.41 at 1200 s (3 models) trained with cross-entropy on them, against 84.32 and 85.51
-    with MSE on the learned labels, the same two networks; ``benchmarks/results/refined_labels.md``)."""
+    Fashion-MNIST: 85.70 at 600 s and 86.41 at 1200 s trained with cross-entropy on them, against 84.32 and 85.72
+    with MSE on the learned labels; ``benchmarks/results/refined_labels.md``)."""
 
     def _synthetic_set(self, state: RunState) -> SyntheticSet:
         syn = super()._synthetic_set(state)
