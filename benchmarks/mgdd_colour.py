@@ -6,7 +6,8 @@ Rows, each evaluated under the protocol (ConvNet-3, DSA) on the ``hues`` test sp
 herding, MGDD's default pipeline (the bundled generator is 1-channel, so ``generator="auto"`` skips it on
 colour data: start images and their labels), the same with least-squares labels forced, the grey pipeline
 of before (the 1-channel generator on images converted to grey and back), and the default pipeline with
-``--refine-steps`` of refinement. Output: results/mgdd_colour.{json,md}.
+``--refine-steps`` of refinement: the set as it comes (the start's one-hot labels kept), and with its learned
+labels (trained with MSE, or softmax(labels / 0.1) with soft cross-entropy). Output: results/mgdd_colour.{json,md}.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ NAME = "mgdd_colour"
 
 def rows(refine_steps: int) -> dict[str, tuple[str, str, dict]]:
     """name -> (description, method, options)."""
+    learned = {"refine_steps": refine_steps, "refine_options": {"keep_start_labels": False}, "progress": False}
     return {
         "random": ("random real images, one-hot labels", "random", {}),
         "herding": ("herding, one-hot labels", "herding", {}),
@@ -33,11 +35,12 @@ def rows(refine_steps: int) -> dict[str, tuple[str, str, dict]]:
                                                                               "progress": False}),
         "mgdd-grey": ("the grey pipeline of before: 1-channel generator on grey images, copied to 3 channels",
                       "mgdd", {"generator": "pretrained", "steps": 0, "convert_channels": True, "progress": False}),
-        f"mgdd-refine{refine_steps}": (f"MGDD default then {refine_steps} refinement steps", "mgdd",
-                                       {"refine_steps": refine_steps, "progress": False}),
-        f"mgdd-refine{refine_steps}-soft0.1": (f"the same set, trained on softmax(labels / 0.1) with soft "
-                                               "cross-entropy instead of MSE on the labels", "mgdd",
-                                               {"refine_steps": refine_steps, "progress": False}),
+        f"mgdd-refine{refine_steps}": (f"MGDD default then {refine_steps} refinement steps (the start's one-hot "
+                                       "labels kept)", "mgdd", {"refine_steps": refine_steps, "progress": False}),
+        f"mgdd-refine{refine_steps}-learned": (f"MGDD default then {refine_steps} refinement steps, the learned "
+                                               "labels saved, trained with MSE", "mgdd", {**learned}),
+        f"mgdd-refine{refine_steps}-soft0.1": ("the same set, trained on softmax(learned labels / 0.1) with soft "
+                                               "cross-entropy instead of MSE", "mgdd", {**learned}),
     }
 
 

@@ -151,3 +151,10 @@ def test_a_start_with_one_hot_labels_keeps_them_after_refinement(digits_train):
     assert hard.metadata["refined_labels"].startswith("one-hot") and hard.metadata["refine"]["steps"] == 4
     assert not torch.equal(hard.images, mgdd.distill("mgdd", small, 2, generator="none", labels="hard",
                                                      progress=False).images)  # refined, not just the start
+    learned = mgdd.distill("mgdd", small, 2, generator="none", labels="hard", refine_steps=4, progress=False,
+                           refine_options={"keep_start_labels": False})
+    assert learned.soft_labels and learned.metadata["refined_labels"] == "learned"
+    assert torch.equal(learned.images, hard.images)  # the same objective, so the same images
+    assert learned.labels.shape == (len(hard), 10)
+    assert "keep_start_labels" in learned.metadata["refine"]["options"]  # recorded where changed
+    assert "keep_start_labels" not in hard.metadata["refine"]["options"]  # and not by default: older snapshots resume

@@ -55,12 +55,23 @@ class Refinement(FeatureRegression):
     The one pass's label policy holds for the refined set: from a start with one-hot labels (IPC 50, colour
     data) the labels stay learned inside the objective, but the set keeps the one-hot labels (IPC 50 on
     Fashion-MNIST: 85.70 at 600 s and 86.41 at 1200 s trained with cross-entropy on them, against 84.32 and 85.72
-    with MSE on the learned labels; ``benchmarks/results/refined_labels.md``)."""
+    with MSE on the learned labels; ``benchmarks/results/refined_labels.md``). ``keep_start_labels=False`` saves
+    the learned labels instead (for a protocol that trains on soft labels)."""
+
+    def __init__(self, *, keep_start_labels: bool = True, **options: Any) -> None:
+        super().__init__(**options)
+        self.keep_start_labels = keep_start_labels
+
+    def settings(self) -> dict[str, Any]:
+        settings = super().settings()
+        if settings.get("keep_start_labels") is True:  # recorded only when changed: earlier snapshots resume
+            settings.pop("keep_start_labels")
+        return settings
 
     def _synthetic_set(self, state: RunState) -> SyntheticSet:
         syn = super()._synthetic_set(state)
         assert self.start is not None
-        if not self.start.soft_labels:
+        if self.keep_start_labels and not self.start.soft_labels:
             syn = dataclasses.replace(syn, labels=syn.sample_classes.clone())
         run = syn.metadata
         syn.metadata = {**self.start.metadata, "iteration": run["iteration"], "loss": run["loss"],
