@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(headroom), the real data's (n1)")
     parser.add_argument("--out", default="docs/theory-fair", help="output folder of --part")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--cached", action="store_true",
+                        help="--part headroom: compute nothing, report the probes that have run")
     args, extra = parser.parse_known_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -49,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         if extra:
             parser.error(f"--part takes no study options, got {extra}")
         run = provenance(program="benchmarks/theory_multi_index.py", args=argv)
+        if args.cached and args.part != "headroom":
+            parser.error("--cached applies to --part headroom")
         if args.part in BUDGET_PARTS:
-            BUDGET_PARTS[args.part](args.out, run=run)
+            BUDGET_PARTS[args.part](args.out, run=run, **({"compute": False} if args.cached else {}))
             print((Path(args.out) / "budgets.md").read_text())
         else:
             run_part(args.part, args.out, run=run)

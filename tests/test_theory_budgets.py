@@ -123,3 +123,9 @@ def test_headroom_probes_the_failing_teachers_of_the_cells_that_fall(tmp_path):
     assert all(p["memory"] > 0 and p["mse_a"] > 0 for p in probes)
     text = (tmp_path / "budgets.md").read_text()
     assert "## Headroom of the cells that fall" in text and "| 16 | 1 | 32 | 0 |" in text and "2 C (M1" in text
+    # cached only: the probes that ran are reported (the re-split), one that did not run is pending
+    assert probes[0]["stage_a_factor"] == 2.0 and probes[-1]["stage_a_factor"] == 1.0
+    cached = run_law_headroom(tmp_path, config, teachers=1, multiples=(3.0,), progress=False, compute=False)
+    row = cached["rows"][0]
+    assert row["probes"] == probes[:1] and row["pending"] == ["3 C"]
+    assert "3 C: still to run" in (tmp_path / "budgets.md").read_text()

@@ -218,14 +218,16 @@ def run_law_budget(out: str | Path, config: StudyConfig = LAW_CONFIG, progress: 
 
 def run_law_headroom(out: str | Path, config: StudyConfig = LAW_CONFIG, teachers: int = HEADROOM_TEACHERS,
                      multiples: tuple[float, ...] = HEADROOM_MULTIPLES, progress: bool = True,
-                     run: dict | None = None) -> dict[str, Any]:
+                     run: dict | None = None, compute: bool = True) -> dict[str, Any]:
     """What the failures of the law's budget (``law-budget.json``) are made of. At each cell that falls (its
     pass-rate interval wholly below the calibration cell's), for its first ``teachers`` failing teachers: the same
     total re-split, stage A given twice its points (where stage B keeps a point), then the budget at each of
     ``multiples`` x C, split as the law's terms, up to the first that passes. A failure that the re-split
     mends is the split's, not the law's; one that more memory mends says that memory must grow faster there (for
     our algorithm); one that even the largest multiple leaves says that our stage-A distillation fails there
-    whatever the memory, and the cell says nothing about the law. Into ``out/law-headroom.json``, resumable."""
+    whatever the memory, and the cell says nothing about the law. Into ``out/law-headroom.json`` after every
+    probe, resumable; ``compute=False`` computes nothing and reports the probes that have run (the others as
+    ``pending``)."""
     out = Path(out)
     law_path = out / "law-budget.json"
     if not law_path.exists():
@@ -239,25 +241,39 @@ def run_law_headroom(out: str | Path, config: StudyConfig = LAW_CONFIG, teachers
         cell = (summary["d"], summary["r"], summary["width"])
         failed = [t for t in range(config.teachers) if not trial.get(cell, t, law["c"])["passes"]]
         todo += [(cell, t) for t in failed[:teachers]]
-    rows = []
+    results = {"c": law["c"], "multiples": list(multiples), "resplit_factor": RESPLIT_FACTOR, "rows": [],
+               "run": run or {}}
     for cell, teacher in tqdm(todo, desc="law budget: headroom", disable=not progress):
-        probes = []
-        try:
-            law_allocation(law["c"], *cell, config.stage2_full_space, RESPLIT_FACTOR)
-            probes.append(trial(cell, teacher, law["c"], RESPLIT_FACTOR))
-        except ValueError:
-            pass  # the cell's stage B cannot give stage A that much
-        for multiple in multiples:
-            probes.append(trial(cell, teacher, law["c"] * multiple))
-            if probes[-1]["passes"]:
+        row = {"d": cell[0], "r": cell[1], "width": cell[2], "teacher": teacher,
+               "at_c": trial.get(cell, teacher, law["c"]), "probes": [], "pending": []}
+        results["rows"].append(row)
+        for factor, c in _headroom_probes(law["c"], cell, config, multiples):
+            found = trial(cell, teacher, c, factor) if compute else trial.get(cell, teacher, c, factor)
+            if found is None:
+                row["pending"].append(f"{c / law['c']:g} C" + ("" if factor == 1.0 else f", stage A x{factor:g}"))
+                continue
+            row["probes"].append(found)
+            results["seconds_total"] = trial.seconds_total()
+            write_json_atomic(out / "law-headroom.json", results)
+            if found["passes"] and factor == 1.0:
                 break
-        rows.append({"d": cell[0], "r": cell[1], "width": cell[2], "teacher": teacher,
-                     "at_c": trial.get(cell, teacher, law["c"]), "probes": probes})
-    results = {"c": law["c"], "multiples": list(multiples), "resplit_factor": RESPLIT_FACTOR, "rows": rows,
-               "run": run or {}, "seconds_total": trial.seconds_total()}
+    results["seconds_total"] = trial.seconds_total()
     write_json_atomic(out / "law-headroom.json", results)
     render_budgets(out)
     return results
+
+
+def _headroom_probes(c: float, cell: tuple[int, int, int], config: StudyConfig,
+                     multiples: tuple[float, ...]) -> list[tuple[float, float]]:
+    """(stage-A factor, C) of each headroom probe in order: the re-split of the same total where stage B keeps a
+    point, then each multiple of C split as the law's terms."""
+    probes = []
+    try:
+        law_allocation(c, *cell, config.stage2_full_space, RESPLIT_FACTOR)
+        probes.append((RESPLIT_FACTOR, c))
+    except ValueError:
+        pass  # the cell's stage B cannot give stage A that much
+    return probes + [(1.0, c * multiple) for multiple in multiples]
 
 
 def law_cell_summary(cell: tuple[int, int, int], trials: list[dict[str, Any]]) -> dict[str, Any]:
@@ -372,7 +388,9 @@ def render_headroom(headroom: dict[str, Any]) -> list[str]:
     for row in headroom["rows"]:
         at_c = row["at_c"]
         lines.append(f"| {row['d']} | {row['r']} | {row['width']} | {row['teacher']} | {at_c['mse_a']:.3f} "
-                     f"({at_c['full_mse']:.4f}) | " + "; ".join(probe(t) for t in row["probes"]) + " |")
+                     f"({at_c['full_mse']:.4f}) | " + "; ".join([probe(t) for t in row["probes"]]
+                                                                 + [f"{p}: still to run" for p in row.get("pending", [])])
+                     + " |")
     return lines + [""]
 
 
