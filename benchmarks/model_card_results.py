@@ -37,7 +37,9 @@ def anytime_text(tta: dict) -> list[str]:
              "networks (the one pass), then warm-started refinement (kernel ridge regression on fresh random ConvNet "
              "features, learned labels, Platt loss). `mgdd` / `mgdd-identity` skip this generator (the default); "
              "`mgdd-meta` adapts this checkpoint 100 steps first; `mgdd-untrained` adapts an untrained generator of "
-             "the same architecture the same way. Cells: accuracy (ConvNet-3, 300 epochs, mean over the evaluated "
+             "the same architecture the same way; `mgdd, one-hot kept`: the same sets with the one-hot labels that "
+             "the pipeline keeps from a one-hot start since 2026-12-07 (the runs saved learned labels; the images "
+             "are the same). Cells: accuracy (ConvNet-3, 300 epochs, mean over the evaluated "
              "models) and the seconds of distillation of that set; composed from `benchmarks/results/"
              "time_to_accuracy.md`.", ""]
     for ipc in sorted({r["ipc"] for r in tta.values() if table_of(r) == table}):
