@@ -300,19 +300,19 @@ def with_kept_labels(results: dict, relabelled: dict) -> dict:
     sets' one-hot-label accuracies in ``relabelled`` (refined_labels.json, treatment ``hard``; the images are the
     same). They become the curve ``<variant>, one-hot kept``, which starts at the variant's one-pass set (one-hot
     already). For the views (tables, plots, summaries) only: the results file keeps its rows."""
-    views = dict(results)
+    shown = dict(results)
     for name, found in relabelled.items():
         row = results.get(found["set_key"])
         if found["treatment"] != "hard" or row is None or not row["method"].startswith("mgdd"):
             continue
         method = row["method"] + KEPT_LABELS
-        views[name] = {**row, **{k: found[k] for k in ("accuracy", "std", "models", "epochs", "machine", "command")},
+        shown[name] = {**row, **{k: found[k] for k in ("accuracy", "std", "models", "epochs", "machine", "command")},
                        "method": method}
         for key, start in results.items():
             if (start["method"], start["ipc"], start["rung"]) == (row["method"], row["ipc"], "one-pass") and \
                     table_of(start) == table_of(row):
-                views[key + KEPT_LABELS] = {**start, "method": method}
-    return views
+                shown[key + KEPT_LABELS] = {**start, "method": method}
+    return shown
 
 
 def views(results: dict) -> dict:
@@ -321,7 +321,7 @@ def views(results: dict) -> dict:
 
 
 def mgdd_curves(by_method: dict[str, list[dict]]) -> list[str]:
-    """MGDD's curves among ``by_method``: its variants, then the curves with their kept labels."""
+    """MGDD's curves among ``by_method``: its variants' and their kept-label curves (:data:`KEPT_LABELS`)."""
     return [m for m in by_method if m.split(",")[0] in MGDD_VARIANTS]
 
 

@@ -173,8 +173,9 @@ class _LawTrials:
                                    "seconds": time.perf_counter() - began})
         return self.partial.get(key)
 
-    def seconds_total(self) -> float:
-        return round(sum(v["seconds"] for v in self.partial.data["found"].values()), 1)
+    def seconds_total(self, keys: list[str]) -> float:
+        """Seconds of the trials among ``keys`` that have run (the law's, or the headroom's: they share a file)."""
+        return round(sum(found["seconds"] for key in keys if (found := self.partial.get(key)) is not None), 1)
 
 
 def run_law_budget(out: str | Path, config: StudyConfig = LAW_CONFIG, progress: bool = True,
@@ -209,7 +210,10 @@ def run_law_budget(out: str | Path, config: StudyConfig = LAW_CONFIG, progress: 
                                for k in C_LADDER if trial.get(calibration_cell, 0, k) is not None},
                "cells": [law_cell_summary(cell, [trial(cell, t, c) for t in range(config.teachers)]) for cell in cells],
                "config": dataclasses.asdict(config), "run": run or {},
-               "seconds_this_call": round(time.perf_counter() - started, 1), "seconds_total": trial.seconds_total()}
+               "seconds_this_call": round(time.perf_counter() - started, 1),
+               "seconds_total": trial.seconds_total(
+                   [trial.key(calibration_cell, t, k) for k in C_LADDER for t in range(config.teachers)]
+                   + [trial.key(cell, t, c) for cell, t in todo if cell != calibration_cell])}
     results["verdicts"] = law_verdicts(results["cells"], calibration_cell, config)
     write_json_atomic(out / "law-budget.json", results)
     render_budgets(out)
@@ -243,21 +247,23 @@ def run_law_headroom(out: str | Path, config: StudyConfig = LAW_CONFIG, teachers
         todo += [(cell, t) for t in failed[:teachers]]
     results = {"c": law["c"], "multiples": list(multiples), "resplit_factor": RESPLIT_FACTOR, "rows": [],
                "run": run or {}}
+    probed: list[str] = []
     for cell, teacher in tqdm(todo, desc="law budget: headroom", disable=not progress):
         row = {"d": cell[0], "r": cell[1], "width": cell[2], "teacher": teacher,
                "at_c": trial.get(cell, teacher, law["c"]), "probes": [], "pending": []}
         results["rows"].append(row)
         for factor, c in _headroom_probes(law["c"], cell, config, multiples):
+            probed.append(trial.key(cell, teacher, c, factor))
             found = trial(cell, teacher, c, factor) if compute else trial.get(cell, teacher, c, factor)
             if found is None:
                 row["pending"].append(f"{c / law['c']:g} C" + ("" if factor == 1.0 else f", stage A x{factor:g}"))
                 continue
             row["probes"].append(found)
-            results["seconds_total"] = trial.seconds_total()
+            results["seconds_total"] = trial.seconds_total(probed)
             write_json_atomic(out / "law-headroom.json", results)
             if found["passes"] and factor == 1.0:
                 break
-    results["seconds_total"] = trial.seconds_total()
+    results["seconds_total"] = trial.seconds_total(probed)
     write_json_atomic(out / "law-headroom.json", results)
     render_budgets(out)
     return results
@@ -380,6 +386,7 @@ def render_headroom(headroom: dict[str, Any]) -> list[str]:
 
     lines = ["## Headroom of the cells that fall", "",
              f"- command: `{run.get('command', '—')}`; date: {run.get('date', '—')}; machine: {run.get('machine', '—')}",
+             f"- compute: {headroom.get('seconds_total', 0):.0f} s of probes",
              f"- at each cell whose pass rate falls below the calibration cell's, its first failing teachers: the same "
              f"total with stage A given {headroom['resplit_factor']:g}x its points (where stage B keeps a point), then "
              f"{' and '.join(f'{m:g}' for m in headroom['multiples'])} x C split as the law's terms, up to the first "
