@@ -38,9 +38,9 @@ def rows(refine_steps: int) -> dict[str, tuple[str, str, dict]]:
         f"mgdd-refine{refine_steps}": (f"MGDD default then {refine_steps} refinement steps (the start's one-hot "
                                        "labels kept)", "mgdd", {"refine_steps": refine_steps, "progress": False}),
         f"mgdd-refine{refine_steps}-learned": (f"MGDD default then {refine_steps} refinement steps, the learned "
-                                               "labels saved, trained with MSE", "mgdd", {**learned}),
+                                               "labels saved, trained with MSE", "mgdd", learned),
         f"mgdd-refine{refine_steps}-soft0.1": ("the same set, trained on softmax(learned labels / 0.1) with soft "
-                                               "cross-entropy instead of MSE", "mgdd", {**learned}),
+                                               "cross-entropy instead of MSE", "mgdd", learned),
     }
 
 

@@ -23,7 +23,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -163,6 +163,8 @@ class IterativeDistiller(Distiller):
 
     supports_formation: bool = False
     resumable_options: frozenset[str] = RESUMABLE_OPTIONS
+    # options added after snapshots existed -> their default: recorded in the settings only when set otherwise
+    recorded_when_set: ClassVar[dict[str, Any]] = {"start": None, "seconds_before": 0.0}
 
     def __init__(
         self,
@@ -337,8 +339,8 @@ class IterativeDistiller(Distiller):
     def settings(self) -> dict[str, Any]:
         """The options that decide what a run computes: all but ``resumable_options``, as JSON values."""
         resolved = {**self.resolved_options(), **self.described_options()}
-        for option, unset in (("start", None), ("seconds_before", 0.0)):  # recorded only when set, so that
-            if resolved.get(option) == unset:                                # snapshots older than them resume
+        for option, unset in self.recorded_when_set.items():  # so that snapshots older than the option resume
+            if resolved.get(option) == unset:
                 resolved.pop(option, None)
         settings = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(resolved.items())
                     if k not in self.resumable_options}

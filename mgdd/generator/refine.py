@@ -58,15 +58,11 @@ class Refinement(FeatureRegression):
     with MSE on the learned labels; ``benchmarks/results/refined_labels.md``). ``keep_start_labels=False`` saves
     the learned labels instead (for a protocol that trains on soft labels)."""
 
+    recorded_when_set = {**FeatureRegression.recorded_when_set, "keep_start_labels": True}
+
     def __init__(self, *, keep_start_labels: bool = True, **options: Any) -> None:
         super().__init__(**options)
         self.keep_start_labels = keep_start_labels
-
-    def settings(self) -> dict[str, Any]:
-        settings = super().settings()
-        if settings.get("keep_start_labels") is True:  # recorded only when changed: earlier snapshots resume
-            settings.pop("keep_start_labels")
-        return settings
 
     def _synthetic_set(self, state: RunState) -> SyntheticSet:
         syn = super()._synthetic_set(state)

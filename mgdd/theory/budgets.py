@@ -63,13 +63,11 @@ def law_allocation(c: float, d: int, r: int, width: int, full_space: bool = Fals
     (d + 1 per point), ``c L`` to stage B (k + 1 per point, k as :func:`~mgdd.theory.study.stage2_dim`); at least
     one point each. ``stage_a_factor`` re-splits the same total: stage A gets that many times its points and
     stage B what is left (a ValueError where nothing is). ``memory`` is what they store."""
-    m1 = max(1, round(c * r * r * d / (d + 1)))
+    m1 = max(1, round(stage_a_factor * max(1, round(c * r * r * d / (d + 1)))))  # the law's share, re-split
+    coordinates = stage2_dim(d, r, m1, full_space) or d
     if stage_a_factor == 1.0:
-        coordinates = stage2_dim(d, r, m1, full_space) or d
         m2 = max(1, round(c * width / (coordinates + 1)))
     else:
-        m1 = max(1, round(stage_a_factor * m1))
-        coordinates = stage2_dim(d, r, m1, full_space) or d
         m2 = math.floor((c * law_floats(d, r, width) - m1 * (d + 1)) / (coordinates + 1))
         if m2 < 1:
             raise ValueError(f"stage A at {stage_a_factor}x its share leaves no stage-B point within "
